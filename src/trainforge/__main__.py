@@ -1,0 +1,7 @@
+"""``python -m trainforge``."""
+
+import sys
+
+from trainforge.cli.main import main
+
+sys.exit(main())

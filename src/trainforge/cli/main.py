@@ -1,0 +1,147 @@
+"""``trainforge``: the root parser and its subcommands, each listed once.
+
+Heavy libraries are imported inside the command functions, so ``trainforge --help`` and ``trainforge tasks``
+never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from trainforge.errors import TrainforgeError
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Print (or write) a commented example config for a task."""
+    from trainforge.config.template import render_template
+
+    text = render_template(_spec(args.task))
+    if args.output:
+        with open(args.output, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check config and data (columns, labels, splits) without loading a model."""
+    from trainforge.sdk import validate
+
+    report = validate(args.config, args.overrides)
+    print(report.summary())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train from a config, with dotted overrides."""
+    from trainforge.sdk import train
+
+    result = train(args.config, args.overrides, resume=args.resume, progress=True)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))
+    print(f"done: {result.output_dir}  {shown}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict with a finished run on a file of inputs."""
+    from trainforge.sdk import predict
+
+    frame = predict(args.run_dir, args.input, args.output)
+    print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """List tasks, or show one task's columns and fields."""
+    from trainforge.tasks import list_tasks
+
+    if not args.task:
+        for spec in list_tasks():
+            print(f"{spec.name:24} {spec.summary}")
+        return 0
+    from trainforge.config.template import field_rows
+
+    spec = _spec(args.task)
+    print(f"{spec.name}: {spec.summary}\n\ncolumns (data.columns maps them to yours):")
+    for column in spec.columns:
+        print(f"  {column.name:16} {'required' if column.required else 'optional':9} {column.help}")
+    print("\nfields:")
+    for key, tier, default, help_text in field_rows(spec):
+        if args.all or tier == "basic" or key.startswith("params."):
+            print(f"  {key:38} {default:14} {help_text}")
+    if not args.all:
+        print("\n(basic fields and task params shown; --all lists every field)")
+    return 0
+
+
+def _spec(name: str):
+    from trainforge.tasks import get_task, task_names
+
+    if name not in task_names():
+        raise TrainforgeError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+    return get_task(name)
+
+
+COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
+    ("init", cmd_init, "print a commented example config for a task"),
+    ("validate", cmd_validate, "check a config and its data; nothing is trained"),
+    ("train", cmd_train, "train from a config"),
+    ("predict", cmd_predict, "predict with a finished run"),
+    ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The root parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="trainforge", description="Train and fine-tune models from one config.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parsers = {name: sub.add_parser(name, help=help_text, description=help_text) for name, _, help_text in COMMANDS}
+    for name, fn, _ in COMMANDS:
+        parsers[name].set_defaults(fn=fn)
+    parsers["init"].add_argument("task", help="task id (see `trainforge tasks`)")
+    parsers["init"].add_argument("-o", "--output", help="write to this file (must not exist) instead of stdout")
+    for name in ("validate", "train"):
+        parsers[name].add_argument("config", help="YAML config (trainforge's or AutoTrain's shape)")
+        parsers[name].add_argument("overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=2e-5")
+    parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parsers["predict"].add_argument("run_dir", help="a finished run directory")
+    parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
+    parsers["predict"].add_argument("--output", required=True, help="where to write predictions (format from extension)")
+    parsers["tasks"].add_argument("task", nargs="?", help="show this task's columns and fields")
+    parsers["tasks"].add_argument("--all", action="store_true", help="show advanced fields too")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a subcommand; exit 0 only on success, with one clear paragraph on failure."""
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("TRAINFORGE_DEBUG") == "1"
+    try:
+        return args.fn(args)
+    except TrainforgeError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - reported as one paragraph with a non-zero exit; --debug re-raises
+        if debug:
+            raise
+        print(
+            f"error: {args.command} failed: {type(exc).__name__}: {exc}\n"
+            "(the run's events.jsonl holds the traceback; rerun with --debug to print it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

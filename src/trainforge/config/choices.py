@@ -1,0 +1,12 @@
+"""Every closed choice list in the config. The only place these literals live."""
+
+from typing import Literal
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+EvalStrategy = Literal["epoch", "steps", "no"]
+Scheduler = Literal[
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"
+]
+Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
+ReportTo = Literal["tensorboard", "none"]
+DataFormat = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "disk", "hub"]

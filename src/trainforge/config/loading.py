@@ -1,0 +1,153 @@
+"""YAML (or dict) in, validated ``RunConfig`` out: env interpolation, dotted overrides, AutoTrain translation.
+
+Also writes the resolved config back out, with every default filled in and secrets removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainforge.config.schema import RunConfig, parse_config
+from trainforge.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_config(
+    config: RunConfig | dict | str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
+    """Build a validated config from a path, a YAML string's parsed dict, or an existing config.
+
+    Args:
+        config: A ``RunConfig``, a dict in trainforge's or AutoTrain's shape, or a path to a YAML file.
+        overrides: ``dotted.key=value`` strings applied before validation (values parsed as YAML).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: Unreadable file, bad override, unset environment variable, or invalid content.
+    """
+    if isinstance(config, RunConfig):
+        if not overrides:
+            return config
+        config = dump_resolved(config)
+    source = None
+    if isinstance(config, str | os.PathLike):
+        source = str(config)
+        raw = read_yaml(Path(config))
+    else:
+        raw = dict(config)
+    from trainforge.config.autotrain import is_autotrain_config, translate
+
+    problems: list[tuple[str, str]] = []
+    raw = _interpolate(raw, "", problems)
+    for override in overrides:
+        apply_override(raw, override, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    if is_autotrain_config(raw):
+        raw = translate(raw, source)
+    else:
+        _relocate_training_aliases(raw)
+    return parse_config(raw, source)
+
+
+def read_yaml(path: Path) -> dict:
+    """Parse a YAML config file into a dict, with errors that name the file and line."""
+    if not path.is_file():
+        raise ConfigError([("", f"config file not found: {path}")])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")], str(path)) from None
+    if raw is None:
+        raise ConfigError([("", "the file is empty; start from `trainforge init TASK`")], str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError([("", "the top level must be a mapping (task:, model:, data: ...)")], str(path))
+    return raw
+
+
+def apply_override(raw: dict, override: str, problems: list[tuple[str, str]]) -> None:
+    """Set ``a.b.c=value`` in ``raw``; the value is parsed as YAML (numbers, booleans, lists)."""
+    key, sep, text = override.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        problems.append((key or override, f"override {override!r} must look like section.key=value"))
+        return
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            problems.append((key, f"cannot set a key below {part!r}, which holds a value, not a section"))
+            return
+        node = child
+    node[parts[-1]] = value
+
+
+def _interpolate(value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, reporting unset variables by key."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        problems.append((key, f"environment variable {name} is not set (export it, or write ${{{name}:-default}})"))
+        return ""
+
+    return _ENV.sub(substitute, value)
+
+
+def _relocate_training_aliases(raw: dict) -> None:
+    """Accept the reference's short training names under ``params`` (``params.epochs=2``), with a note.
+
+    Only names that are not the task's own params move; everything else is validated where it stands.
+    """
+    from trainforge.config.autotrain import TRAINING_PARAMS
+    from trainforge.tasks import get_task, task_names
+
+    params = raw.get("params")
+    if not isinstance(params, dict) or raw.get("task") not in task_names():
+        return
+    own = get_task(raw["task"]).params.model_fields
+    for name in [n for n in params if n in TRAINING_PARAMS and n not in own]:
+        target = TRAINING_PARAMS[name]
+        section, field_name = target.split(".")
+        value = params.pop(name)
+        raw.setdefault(section, {})
+        if isinstance(raw[section], dict):
+            raw[section][field_name] = value
+            print(f"note: params.{name} is read as {target}", file=sys.stderr)
+
+
+def dump_resolved(config: RunConfig) -> dict:
+    """The config as a plain dict with every default filled in and secrets removed."""
+    data = config.model_dump(mode="json", exclude={"hub": {"token"}})
+    data["params"] = config.params.model_dump(mode="json")
+    return data
+
+
+def write_resolved(config: RunConfig, path: Path) -> None:
+    """Write ``config.resolved.yaml``: reruns the same job with ``trainforge train`` (token excluded)."""
+    header = "# Resolved by trainforge: every default filled in, secrets removed.\n"
+    path.write_text(header + yaml.safe_dump(dump_resolved(config), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,169 @@
+"""The root config and its two-phase validation.
+
+Phase 1 validates ``task`` and the shared sections; phase 2 validates ``params`` against the task's own Params
+model and ``data.columns`` against the task's logical columns. Problems from both phases are gathered and
+raised together as one ``ConfigError`` with dotted key paths and "did you mean" hints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trainforge.config.sections import DataSection, HubSection, ModelSection, OutputSection, TrainingSection
+from trainforge.errors import ConfigError
+
+# Names users bring from other tools, mapped to ours, so the hint is right even when spelling is far off.
+SYNONYMS = {
+    "valid_split": "eval_split",
+    "validation_split": "eval_split",
+    "valid_fraction": "eval_fraction",
+    "validation_fraction": "eval_fraction",
+    "epochs": "num_train_epochs",
+    "lr": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "gradient_accumulation": "gradient_accumulation_steps",
+    "scheduler": "lr_scheduler_type",
+    "optimizer": "optim",
+    "mixed_precision": "precision",
+    "path": "source",
+    "column_mapping": "columns",
+    "max_seq_length": "max_length",
+    "base_model": "model.name",
+    "project_name": "output.dir",
+}
+
+
+class RunConfig(BaseModel):
+    """One fully validated training run. Immutable: derived values live in the run's results, not here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    task: str = Field(description="Task id, e.g. text_classification (see `trainforge tasks`).")
+    model: ModelSection
+    data: DataSection
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
+    output: OutputSection = Field(default_factory=OutputSection)
+    hub: HubSection = Field(default_factory=HubSection)
+
+
+def parse_config(raw: Any, source: str | None = None) -> RunConfig:
+    """Validate a plain dict into a ``RunConfig`` whose ``params`` is the task's Params instance.
+
+    Args:
+        raw: The config as loaded from YAML (after env interpolation and overrides).
+        source: Where it came from, for error messages.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: Listing every problem found, by dotted key path.
+    """
+    from trainforge.tasks import get_task, task_names
+
+    if not isinstance(raw, dict):
+        raise ConfigError([("", f"the config must be a mapping of keys to values, got {type(raw).__name__}")], source)
+    raw = dict(raw)
+    problems: list[tuple[str, str]] = []
+    spec = None
+    task = raw.get("task")
+    if task is None:
+        problems.append(("task", f"required; one of: {', '.join(task_names())}"))
+    elif not isinstance(task, str) or task not in task_names():
+        problems.append(("task", f"unknown task {task!r}{_hint(str(task), task_names())}; known: {', '.join(task_names())}"))
+    else:
+        spec = get_task(task)
+        _apply_task_defaults(raw, spec)
+
+    raw_params = raw.pop("params", None) or {}
+    config = None
+    try:
+        config = RunConfig.model_validate({**raw, "params": {}})
+    except ValidationError as exc:
+        problems += [p for p in _problems(exc, RunConfig) if not (p[0] == "task" and spec is None)]
+
+    params = None
+    if spec is not None:
+        if not isinstance(raw_params, dict):
+            problems.append(("params", f"must be a mapping, got {type(raw_params).__name__}"))
+        else:
+            try:
+                params = spec.params.model_validate(raw_params)
+            except ValidationError as exc:
+                problems += [(f"params.{k}" if k else "params", m) for k, m in _problems(exc, spec.params)]
+        problems += _column_problems(raw, spec)
+
+    if problems:
+        raise ConfigError(problems, source)
+    assert config is not None and params is not None
+    config = config.model_copy(update={"params": params})
+    if spec.check_config is not None:
+        spec_problems = spec.check_config(config)
+        if spec_problems:
+            raise ConfigError(spec_problems, source)
+    return config
+
+
+def _apply_task_defaults(raw: dict, spec) -> None:
+    """Fill task-specific defaults the user did not set (e.g. an LLM's learning rate, the run directory)."""
+    training = raw.get("training")
+    if isinstance(training, dict) or training is None:
+        raw["training"] = {**spec.training_defaults, **(training or {})}
+    output = raw.get("output")
+    if output is None or (isinstance(output, dict) and "dir" not in output):
+        raw["output"] = {**(output or {}), "dir": f"runs/{spec.name}"}
+
+
+def _column_problems(raw: dict, spec) -> list[tuple[str, str]]:
+    data = raw.get("data")
+    columns = data.get("columns") if isinstance(data, dict) else None
+    if not isinstance(columns, dict):
+        return []
+    known = [c.name for c in spec.columns]
+    return [
+        (f"data.columns.{key}", f"not a column of task {spec.name}{_hint(key, known)}; its columns: {', '.join(known)}")
+        for key in columns
+        if key not in known
+    ]
+
+
+def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            siblings = _field_names(root, loc[:-1])
+            out.append((key, f"unknown key{_hint(loc[-1], siblings)}"))
+        elif err["type"] == "missing":
+            out.append((key, "required"))
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if "input" in err and err["type"] not in ("model_type", "dict_type") and not isinstance(err["input"], dict):
+                message += f" (got {err['input']!r})"
+            out.append((key, message))
+    return out
+
+
+def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Names of the fields at ``loc`` below ``model`` (for "did you mean" hints)."""
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _hint(name: str, candidates: list[str]) -> str:
+    if name in SYNONYMS:
+        target = SYNONYMS[name]
+        if target.split(".")[-1] in candidates or "." in target:
+            return f"; did you mean {target!r}?"
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

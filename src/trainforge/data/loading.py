@@ -1,0 +1,211 @@
+"""Load the configured data into pandas train/eval frames, with clear errors for every way it can be wrong.
+
+Sources: a file (csv, tsv, jsonl, json, parquet), a folder holding ``<split>.<ext>`` files, a folder written
+by ``datasets``' ``save_to_disk``, or a Hub dataset id. The evaluation policy is explicit: a named split, a
+seeded (stratified when asked) fraction of the training rows, or none — never the training rows themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainforge.config.sections import DataSection
+from trainforge.errors import DataError
+
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+
+
+@dataclass
+class Splits:
+    """Training and (optional) evaluation rows, plus where each came from for messages."""
+
+    train: pd.DataFrame
+    eval: pd.DataFrame | None
+    train_origin: str
+    eval_origin: str | None
+
+
+def load_splits(data: DataSection, seed: int, stratify: str | None = None, columns=None) -> Splits:
+    """Load, map columns, truncate and split according to ``data``.
+
+    Args:
+        data: The validated data section.
+        seed: Seed for the evaluation hold-out.
+        stratify: Logical column to stratify the hold-out on (classification labels), or None.
+        columns: The task's logical columns; when given, user columns are mapped and checked.
+
+    Returns:
+        The splits, with columns renamed to the task's logical names.
+
+    Raises:
+        DataError: For a missing path, unparseable file, missing column or empty split.
+    """
+    from trainforge.data.columns import map_columns
+
+    train, train_origin, eval_frame, eval_origin = _read_sources(data)
+    if columns is not None:
+        train = map_columns(train, columns, data.columns, train_origin)
+        if eval_frame is not None:
+            eval_frame = map_columns(eval_frame, columns, data.columns, eval_origin)
+    if data.max_train_rows:
+        train = train.iloc[: data.max_train_rows]
+    _require_rows(train, train_origin)
+    if eval_frame is None and data.eval_fraction:
+        train, eval_frame = hold_out(train, data.eval_fraction, seed, stratify)
+        eval_origin = f"{data.eval_fraction:g} of {train_origin} (seed {seed})"
+        _require_rows(eval_frame, eval_origin, hint="raise data.eval_fraction or add rows")
+        _require_rows(train, train_origin, hint="lower data.eval_fraction or add rows")
+    if eval_frame is not None:
+        if data.max_eval_rows:
+            eval_frame = eval_frame.iloc[: data.max_eval_rows]
+        _require_rows(eval_frame, eval_origin)
+    # Indexes are kept as loaded so that messages can name the offending rows of the user's file.
+    return Splits(train, eval_frame, train_origin, eval_origin)
+
+
+def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
+    """Read one local file into a DataFrame, naming the file in every error."""
+    if fmt == "auto":
+        fmt = EXTENSIONS.get(path.suffix.lower(), "")
+        if not fmt:
+            raise DataError(f"cannot tell the format of {path}: use one of {', '.join(EXTENSIONS)} or set data.format")
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path)
+        elif fmt == "tsv":
+            # TSV files (GLUE and most exports) do not quote fields, and a stray quote must not swallow rows.
+            frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE)
+        elif fmt == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        elif fmt == "json":
+            frame = _read_json(path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            raise DataError(f"data.format {fmt!r} does not apply to the file {path}")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
+        if isinstance(exc, pd.errors.EmptyDataError):
+            raise DataError(f"{path} is empty: it has no header and no rows") from None
+        reason = " ".join(str(exc).split())[:300]
+        raise DataError(f"could not parse {path} as {fmt.upper()}: {reason}") from None
+    return frame
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    """A .json file holds either an array of records or (commonly) one record per line."""
+    text = path.read_text(encoding="utf-8").lstrip()
+    lines = not text.startswith("[")
+    return pd.read_json(path, lines=lines, dtype=False)
+
+
+def hold_out(frame: pd.DataFrame, fraction: float, seed: int, stratify: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off ``fraction`` of the rows for evaluation, per class when ``stratify`` names a column.
+
+    Per-class rounding keeps a class too small to split entirely in training rather than failing.
+    """
+    rng = np.random.default_rng(seed)
+    if stratify is None or stratify not in frame:
+        order = rng.permutation(len(frame))
+        n_eval = int(round(len(frame) * fraction))
+        return frame.iloc[np.sort(order[n_eval:])], frame.iloc[np.sort(order[:n_eval])]
+    keys = frame[stratify].map(lambda v: repr(v))
+    eval_positions = []
+    for _, positions in sorted(keys.groupby(keys).indices.items()):
+        shuffled = rng.permutation(positions)
+        eval_positions.extend(shuffled[: int(round(len(shuffled) * fraction))])
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[eval_positions] = True
+    return frame.iloc[~mask], frame.iloc[mask]
+
+
+def _require_rows(frame: pd.DataFrame, origin: str, hint: str = "check the file and data.max_*_rows") -> None:
+    if len(frame) == 0:
+        raise DataError(f"{origin} has no rows; {hint}")
+
+
+def _read_sources(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+    path = Path(os.path.expanduser(data.source))
+    if data.format == "hub" or (not path.exists() and _looks_like_hub_id(data.source)):
+        return _read_hub(data)
+    if not path.exists():
+        raise DataError(f"data.source {data.source!r} does not exist (looked for {path.resolve()})")
+    if path.is_file():
+        train = read_table(path, data.format)
+        if data.eval_split is None:
+            return train, str(path), None, None
+        eval_path = Path(data.eval_split)
+        if not eval_path.is_file():
+            raise DataError(f"data.eval_split {data.eval_split!r}: with a file as source, eval_split must be a file path")
+        return train, str(path), read_table(eval_path, data.format), str(eval_path)
+    if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        return _read_disk(path, data)
+    train_path = _split_file(path, data.train_split, data.format)
+    eval_path = _split_file(path, data.eval_split, data.format) if data.eval_split else None
+    train = read_table(train_path, data.format)
+    eval_frame = read_table(eval_path, data.format) if eval_path else None
+    return train, str(train_path), eval_frame, None if eval_path is None else str(eval_path)
+
+
+def _split_file(folder: Path, split: str, fmt: str) -> Path:
+    extensions = [e for e, f in EXTENSIONS.items() if fmt in ("auto", f)]
+    found = [folder / f"{split}{ext}" for ext in extensions if (folder / f"{split}{ext}").is_file()]
+    if len(found) > 1:
+        raise DataError(f"{folder} holds several files for split {split!r}: {', '.join(p.name for p in found)}; keep one")
+    if not found:
+        present = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS) or ["no data files"]
+        raise DataError(
+            f"no file for split {split!r} in {folder} (expected {split}.csv, .tsv, .jsonl, .json or .parquet); "
+            f"found: {', '.join(present)}"
+        )
+    return found[0]
+
+
+def _read_disk(path: Path, data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+    import datasets
+
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.Dataset):
+        if data.eval_split:
+            raise DataError(f"{path} holds a single dataset, so data.eval_split {data.eval_split!r} cannot be found")
+        return loaded.to_pandas(), str(path), None, None
+    names = list(loaded.keys())
+    for split in [data.train_split] + ([data.eval_split] if data.eval_split else []):
+        if split not in loaded:
+            raise DataError(f"split {split!r} not in {path}; it has: {', '.join(names)}")
+    eval_frame = loaded[data.eval_split].to_pandas() if data.eval_split else None
+    return loaded[data.train_split].to_pandas(), f"{path}[{data.train_split}]", eval_frame, data.eval_split and f"{path}[{data.eval_split}]"
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    parts = source.split("/")
+    return 1 <= len(parts) <= 2 and all(parts) and not source.startswith((".", "~")) and not Path(source).suffix
+
+
+def _read_hub(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise DataError(
+            f"data.source {data.source!r} is not a local path, so it would be a Hub dataset, but the Hub is offline "
+            "(HF_HUB_OFFLINE=1). Point data.source at a local file or folder, or go online."
+        )
+    import datasets
+
+    def load(split: str) -> pd.DataFrame:
+        try:
+            return datasets.load_dataset(data.source, name=data.hub_config, split=split).to_pandas()
+        except (datasets.exceptions.DatasetNotFoundError, FileNotFoundError, ConnectionError) as exc:
+            raise DataError(f"could not load Hub dataset {data.source!r} split {split!r}: {exc}") from None
+        except ValueError as exc:  # unknown split name
+            raise DataError(f"Hub dataset {data.source!r}: {exc}") from None
+
+    eval_frame = load(data.eval_split) if data.eval_split else None
+    return load(data.train_split), f"{data.source}[{data.train_split}]", eval_frame, data.eval_split and f"{data.source}[{data.eval_split}]"

@@ -1,0 +1,110 @@
+"""The Python SDK: the same code path as the CLI and the web UI.
+
+>>> import trainforge
+>>> result = trainforge.train("sst2.yaml", ["training.num_train_epochs=1"])
+>>> result.output_dir, result.metrics["accuracy"]
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from trainforge.config.loading import load_config
+from trainforge.config.schema import RunConfig
+from trainforge.errors import DataError, RunDirError
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate`` found: the task, the splits and the label set."""
+
+    config: RunConfig
+    train_rows: int
+    eval_rows: int
+    train_origin: str
+    eval_origin: str | None
+    labels: tuple[str, ...]
+    problem_type: str
+    notes: list[str]
+
+    def summary(self) -> str:
+        """Human-readable lines for the CLI."""
+        lines = [
+            f"config OK: task {self.config.task}, model {self.config.model.name}",
+            f"train: {self.train_rows} rows from {self.train_origin}",
+            f"eval:  {self.eval_rows} rows from {self.eval_origin}" if self.eval_origin else "eval:  none",
+            f"{self.problem_type}: {len(self.labels)} label(s): {', '.join(self.labels[:20])}",
+        ]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+def validate(config: RunConfig | dict | str | os.PathLike, overrides=()) -> ValidationReport:
+    """Validate the config and check the data against the task, without loading a model.
+
+    Raises:
+        ConfigError, DataError: Naming every problem found.
+    """
+    from trainforge.training.driver import check
+
+    config = load_config(config, overrides)
+    checked = check(config)
+    splits = checked.splits
+    return ValidationReport(
+        config, len(splits.train), 0 if splits.eval is None else len(splits.eval), splits.train_origin, splits.eval_origin,
+        checked.labels.names, checked.labels.problem_type, checked.notes,
+    )
+
+
+def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bool = False, progress: bool = False):
+    """Train a model from a config (object, dict, or YAML path) and return the ``RunResult``.
+
+    Args:
+        config: The config; AutoTrain-shaped dicts and files are translated.
+        overrides: ``dotted.key=value`` strings applied before validation.
+        resume: Continue from the run directory's last checkpoint.
+        progress: Show live progress on stderr.
+    """
+    from trainforge.training.callbacks import ConsoleDisplay
+    from trainforge.training.driver import run
+
+    config = load_config(config, overrides)
+    return run(config, resume=resume, listeners=(ConsoleDisplay(),) if progress else ())
+
+
+def predict(run_dir: str | os.PathLike, inputs: pd.DataFrame | str | os.PathLike, output: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Predict with a finished run on a DataFrame or a file; optionally write the result (format by extension)."""
+    from trainforge.data.loading import read_table
+    from trainforge.tasks import get_task
+
+    run_dir = Path(run_dir)
+    resolved = run_dir / "config.resolved.yaml"
+    if not resolved.is_file():
+        raise RunDirError(f"{run_dir} is not a trainforge run directory (no config.resolved.yaml)")
+    if not (run_dir / "metrics.json").is_file():
+        raise RunDirError(f"{run_dir} holds no finished run (no metrics.json): train it to the end first")
+    config = load_config(resolved)
+    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs))
+    result = get_task(config.task).predict(run_dir, frame, config)
+    if output is not None:
+        write_table(result, Path(output))
+    return result
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as csv, tsv, jsonl, json or parquet, by the file extension."""
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix in (".jsonl", ".json"):
+        frame.to_json(path, orient="records", lines=suffix == ".jsonl", force_ascii=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise DataError(f"cannot write {path}: use a .csv, .tsv, .jsonl, .json or .parquet file name")

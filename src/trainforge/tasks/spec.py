@@ -1,0 +1,113 @@
+"""The contract every task fulfils: a frozen ``TaskSpec`` of plain functions, read by the one driver.
+
+A task module defines its Params model and functions top to bottom and ends with ``SPEC = TaskSpec(...)``.
+Heavy libraries (torch, transformers) are imported inside those functions so that listing tasks stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trainforge.config.schema import RunConfig
+    from trainforge.data.loading import Splits
+
+
+class TaskParams(BaseModel):
+    """Base for every task's ``params:`` model: closed and immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+@dataclass(frozen=True)
+class Column:
+    """A logical column the task reads; ``default`` is the user column name assumed when unmapped."""
+
+    name: str
+    help: str
+    required: bool = True
+    default: str | None = None
+
+    @property
+    def source_default(self) -> str:
+        """User column read when ``data.columns`` does not map this one."""
+        return self.default or self.name
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """What the model predicts: class names (classification) or target names (regression)."""
+
+    problem_type: Literal["single_label_classification", "multi_label_classification", "regression"]
+    names: tuple[str, ...]
+
+    @property
+    def num_labels(self) -> int:
+        """Output units of the model head."""
+        return len(self.names)
+
+
+@dataclass
+class Prepared:
+    """Model-ready data produced by a task's ``prepare``."""
+
+    train: Any
+    eval: Any | None
+    collator: Any | None = None
+
+
+class TrainerLike(Protocol):
+    """What the driver needs from a trainer; ``transformers.Trainer`` already satisfies it."""
+
+    def train(self, resume_from_checkpoint: Any = None) -> Any: ...  # noqa: D102
+    def evaluate(self) -> dict[str, float]: ...  # noqa: D102
+    def save_model(self, output_dir: str | None = None) -> None: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The metric that selects the best checkpoint, and its direction."""
+
+    name: str
+    greater_is_better: bool
+
+
+@dataclass(frozen=True)
+class AutoTrainShape:
+    """How the reference's YAML maps onto this task (see ``config/autotrain.py``)."""
+
+    aliases: tuple[str, ...]
+    columns: dict[str, str] = field(default_factory=dict)  # reference column_mapping key -> our logical column
+    params: dict[str, str] = field(default_factory=dict)  # reference param -> our params.<name>
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the driver, CLI, docs and UI need to know about one task."""
+
+    name: str
+    summary: str
+    params: type[TaskParams]
+    columns: tuple[Column, ...]
+    analyze: Callable[[Splits, RunConfig], LabelInfo]
+    load_processor: Callable[[RunConfig], Any]
+    prepare: Callable[[Splits, RunConfig, LabelInfo, Any], Prepared]
+    build_model: Callable[[RunConfig, LabelInfo], Any]
+    compute_metrics: Callable[[LabelInfo], Callable[[Any], dict[str, float]]]
+    best_metric: Callable[[LabelInfo], Metric]
+    predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
+    pipeline_tag: str
+    example: dict[str, Any] = field(default_factory=dict)  # model/data/params shown by `trainforge init`
+    stratify_column: str | None = None
+    training_defaults: dict[str, Any] = field(default_factory=dict)
+    check_config: Callable[[RunConfig], list[tuple[str, str]]] | None = None
+    autotrain: AutoTrainShape | None = None
+    make_trainer: Callable[..., TrainerLike] | None = None  # None: transformers.Trainer (training/hf_trainer.py)
+    extras: tuple[tuple[str, str], ...] = ()  # (importable module, pip extra) checked before any data loads

@@ -1,0 +1,404 @@
+"""Text classification (binary, multi-class, multi-label) and text regression on any encoder.
+
+Example (``examples/text_classification/sentiment.yaml``)::
+
+    task: text_classification
+    model: {name: sentence-transformers/all-MiniLM-L6-v2}
+    data: {source: data/reviews.csv, columns: {text: review, label: sentiment}, eval_fraction: 0.1}
+    training: {num_train_epochs: 3, learning_rate: 5.0e-5}
+    params: {max_length: 128}
+
+Run it with ``trainforge train examples/text_classification/sentiment.yaml``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from trainforge.errors import DataError
+from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Prepared, TaskParams, TaskSpec
+
+# ---------------------------------------------------------------------------------------------------- params
+
+
+class TextClassificationParams(TaskParams):
+    """Parameters of ``text_classification``."""
+
+    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"})
+    multi_label: bool | None = Field(
+        None,
+        description="Several labels per text. Default: on when the label column holds lists or label_delimiter is set.",
+        json_schema_extra={"tier": "advanced"},
+    )
+    label_delimiter: str | None = Field(
+        None, description="Split string labels on this (e.g. ',') into several labels: multi-label.", json_schema_extra={"tier": "advanced"}
+    )
+    label_names: list[str] | None = Field(
+        None, description="Names for integer labels 0..K-1 (e.g. [negative, positive]).", json_schema_extra={"tier": "advanced"}
+    )
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Multi-label: probability above which a label is predicted.", json_schema_extra={"tier": "advanced"}
+    )
+
+    @model_validator(mode="after")
+    def _delimiter_means_multi(self) -> TextClassificationParams:
+        if self.label_delimiter and self.multi_label is False:
+            raise ValueError("label_delimiter splits labels into several, which needs multi_label (not false)")
+        return self
+
+
+class TextRegressionParams(TaskParams):
+    """Parameters of ``text_regression``."""
+
+    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"})
+
+
+CLASSIFICATION_COLUMNS = (
+    Column("text", "the input text"),
+    Column("label", "the class: a name, an integer, or a list of names for multi-label"),
+    Column("sample_weight", "optional non-negative weight of each row in the loss", required=False),
+)
+REGRESSION_COLUMNS = (
+    Column("text", "the input text"),
+    Column("target", "the numeric value to predict"),
+    Column("sample_weight", "optional non-negative weight of each row in the loss", required=False),
+)
+
+# ---------------------------------------------------------------------------------------------------- analyze
+
+
+def analyze_classification(splits, config) -> LabelInfo:
+    """Check texts, labels and weights, and derive the label set (before any model loads)."""
+    params = config.params
+    _check_common(splits)
+    multi = params.multi_label
+    if multi is None:
+        multi = bool(params.label_delimiter) or splits.train["label"].map(_is_list_like).any()
+    frames = [(splits.train, splits.train_origin)] + ([(splits.eval, splits.eval_origin)] if splits.eval is not None else [])
+    for frame, origin in frames:
+        _require_no_missing(frame, "label", origin)
+        if multi:
+            frame["label"] = [_parse_labels(v, params.label_delimiter, origin, i) for i, v in frame["label"].items()]
+        else:
+            frame["label"] = _normalise_single(frame["label"], origin)
+    seen = _label_set(splits.train["label"], multi)
+    names = _ordered_names(seen, params.label_names)
+    if len(names) < 2:
+        raise DataError(
+            f"{splits.train_origin}: the label column holds a single class ({', '.join(names)}); "
+            "classification needs at least two. Check data.columns.label, or use text_regression for numbers."
+        )
+    if splits.eval is not None:
+        unseen = sorted(_label_set(splits.eval["label"], multi) - seen)
+        if unseen:
+            rows = [i for i, v in splits.eval["label"].items() if set(v if multi else [v]) & set(unseen)]
+            raise DataError(
+                f"{splits.eval_origin}: labels {unseen} never occur in training ({splits.train_origin}), so the model "
+                f"cannot predict them; first rows: {_rows(rows)}. Add training examples or remove those rows."
+            )
+    problem = "multi_label_classification" if multi else "single_label_classification"
+    return LabelInfo(problem, tuple(names))
+
+
+def analyze_regression(splits, config) -> LabelInfo:
+    """Check texts, weights and that every target is a finite number."""
+    _check_common(splits)
+    for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
+        if frame is None:
+            continue
+        _require_no_missing(frame, "target", origin)
+        numbers = pd.to_numeric(frame["target"], errors="coerce")
+        bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
+        if bad.any():
+            examples = ", ".join(f"row {i + 1}: {frame['target'][i]!r}" for i in list(frame.index[bad])[:5])
+            raise DataError(f"{origin}: the target column must be numeric for regression; non-numeric values at {examples}")
+        frame["target"] = numbers.astype("float32")
+    return LabelInfo("regression", ("target",))
+
+
+def _check_common(splits) -> None:
+    for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
+        if frame is None:
+            continue
+        _require_no_missing(frame, "text", origin)
+        frame["text"] = frame["text"].astype(str)
+        if "sample_weight" in frame:
+            weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
+            bad = weights.isna() | (weights < 0)
+            if bad.any():
+                raise DataError(f"{origin}: sample_weight must be a number >= 0; bad rows: {_rows(frame.index[bad])}")
+            frame["sample_weight"] = weights.astype("float32")
+
+
+def _require_no_missing(frame: pd.DataFrame, column: str, origin: str) -> None:
+    missing = frame[column].map(_is_missing)
+    if missing.any():
+        raise DataError(
+            f"{origin}: the {column} column is empty in {int(missing.sum())} row(s), first: {_rows(frame.index[missing])}. "
+            "Fill or drop those rows."
+        )
+
+
+def _is_missing(value) -> bool:
+    if isinstance(value, list | tuple | np.ndarray):
+        return False
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _is_list_like(value) -> bool:
+    return isinstance(value, list | tuple | np.ndarray) or (isinstance(value, str) and value.strip().startswith("["))
+
+
+def _parse_labels(value, delimiter: str | None, origin: str, row) -> list[str]:
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                raise DataError(f"{origin}: row {row + 1}: cannot read the label list {value!r}") from None
+    if isinstance(value, list | tuple | np.ndarray):
+        return sorted({_label_text(v) for v in value})
+    text = _label_text(value)
+    return sorted({part.strip() for part in text.split(delimiter)} - {""}) if delimiter else [text]
+
+
+def _normalise_single(labels: pd.Series, origin: str) -> pd.Series:
+    lists = labels.map(_is_list_like)
+    if lists.any():
+        raise DataError(
+            f"{origin}: list-valued labels at {_rows(labels.index[lists])} but params.multi_label is false; "
+            "set params.multi_label: true"
+        )
+    return labels.map(_label_text)
+
+
+def _label_text(value) -> str:
+    """Integers stay integers ('1', not '1.0') even when pandas read the column as float."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _label_set(labels: pd.Series, multi: bool) -> set[str]:
+    return {name for value in labels for name in value} if multi else set(labels)
+
+
+def _ordered_names(seen: set[str], label_names: list[str] | None) -> list[str]:
+    """Integer labels sort numerically (and may be renamed by params.label_names); names sort alphabetically."""
+    if all(name.lstrip("-").isdigit() for name in seen):
+        ids = sorted(int(name) for name in seen)
+        if label_names is not None:
+            out_of_range = [i for i in ids if not 0 <= i < len(label_names)]
+            if out_of_range:
+                raise DataError(f"params.label_names has {len(label_names)} names, but labels include {out_of_range}")
+            return [str(i) for i in range(len(label_names))]
+        return [str(i) for i in ids]
+    if label_names is not None:
+        raise DataError("params.label_names names integer labels 0..K-1, but the labels are already names")
+    return sorted(seen)
+
+
+def _rows(index) -> str:
+    rows = [int(i) + 1 for i in list(index)[:5]]
+    more = " ..." if len(index) > 5 else ""
+    return "rows " + ", ".join(map(str, rows)) + more
+
+
+# ---------------------------------------------------------------------------------------------------- prepare
+
+
+def load_tokenizer(config):
+    """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
+    )
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def prepare(splits, config, labels: LabelInfo, tokenizer) -> Prepared:
+    """Tokenise texts (no padding: the collator pads each batch to its longest) and encode labels."""
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding
+
+    def encode(frame: pd.DataFrame) -> Dataset:
+        columns = dict(tokenizer(list(frame["text"]), truncation=True, max_length=config.params.max_length))
+        columns["labels"] = _encode_labels(frame, labels)
+        if "sample_weight" in frame:
+            columns["sample_weight"] = frame["sample_weight"].tolist()
+        return Dataset.from_dict(columns)
+
+    eval_set = encode(splits.eval) if splits.eval is not None else None
+    return Prepared(encode(splits.train), eval_set, DataCollatorWithPadding(tokenizer))
+
+
+def _encode_labels(frame: pd.DataFrame, labels: LabelInfo) -> list:
+    if labels.problem_type == "regression":
+        return frame["target"].astype(float).tolist()
+    index = {name: i for i, name in enumerate(labels.names)}
+    if labels.problem_type == "single_label_classification":
+        return [index[name] for name in frame["label"]]
+    hot = np.zeros((len(frame), labels.num_labels), dtype=np.float32)
+    for row, names in enumerate(frame["label"]):
+        hot[row, [index[name] for name in names]] = 1.0
+    return hot.tolist()
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+
+def build_model(config, labels: LabelInfo):
+    """A sequence-classification head on the base encoder, with the label names in its config."""
+    from transformers import AutoModelForSequenceClassification
+
+    names = labels.names
+    if config.task == "text_classification" and config.params.label_names:
+        names = tuple(config.params.label_names[int(n)] for n in names)
+    return AutoModelForSequenceClassification.from_pretrained(
+        config.model.name,
+        revision=config.model.revision,
+        trust_remote_code=config.model.trust_remote_code,
+        num_labels=labels.num_labels,
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+        problem_type=labels.problem_type,
+        ignore_mismatched_sizes=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- metrics
+
+
+def compute_metrics(labels: LabelInfo):
+    """EvalPrediction -> metrics dict, for the problem type in ``labels``."""
+    from trainforge.metrics.classification import multi_label_metrics, sigmoid, single_label_metrics, softmax
+    from trainforge.metrics.regression import regression_metrics
+
+    def compute(prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        truth = prediction.label_ids
+        if labels.problem_type == "regression":
+            return regression_metrics(truth, logits.reshape(-1))
+        if labels.problem_type == "multi_label_classification":
+            return multi_label_metrics(truth, sigmoid(logits))
+        return single_label_metrics(truth, softmax(logits))
+
+    return compute
+
+
+def best_metric(labels: LabelInfo) -> Metric:
+    """F1 (binary), macro F1 (multi-class), micro F1 (multi-label), RMSE (regression)."""
+    if labels.problem_type == "regression":
+        return Metric("rmse", greater_is_better=False)
+    if labels.problem_type == "multi_label_classification":
+        return Metric("f1_micro", greater_is_better=True)
+    return Metric("f1" if labels.num_labels == 2 else "f1_macro", greater_is_better=True)
+
+
+# ---------------------------------------------------------------------------------------------------- predict
+
+
+def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
+    """Add ``prediction`` (label names or a number) and per-class ``prob_<label>`` columns to ``frame``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    text_column = config.data.columns.get("text", "text")
+    if text_column not in frame:
+        raise DataError(f"the input has no column {text_column!r} (the run's text column); found: {', '.join(frame.columns)}")
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
+    texts = frame[text_column].fillna("").astype(str).tolist()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 64):
+            batch = tokenizer(texts[start : start + 64], truncation=True, max_length=config.params.max_length, padding=True, return_tensors="pt")
+            outputs.append(model(**batch).logits.float().numpy())
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels))
+    return _predictions_frame(frame, logits, model.config, config)
+
+
+def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, config) -> pd.DataFrame:
+    from trainforge.metrics.classification import sigmoid, softmax
+
+    out = frame.copy()
+    names = [model_config.id2label[i] for i in range(model_config.num_labels)]
+    if model_config.problem_type == "regression":
+        out["prediction"] = logits.reshape(-1)
+        return out
+    if model_config.problem_type == "multi_label_classification":
+        probabilities = sigmoid(logits)
+        chosen = probabilities >= config.params.threshold
+        joiner = config.params.label_delimiter or "|"
+        out["prediction"] = [joiner.join(n for n, keep in zip(names, row, strict=True) if keep) for row in chosen]
+    else:
+        probabilities = softmax(logits)
+        out["prediction"] = [names[i] for i in probabilities.argmax(axis=-1)]
+    for i, name in enumerate(names):
+        out[f"prob_{name}"] = probabilities[:, i]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- specs
+
+_REFERENCE_PARAMS = {"max_seq_length": "max_length"}
+
+SPEC = TaskSpec(
+    name="text_classification",
+    summary="Classify texts into classes (binary, multi-class or multi-label) by fine-tuning an encoder.",
+    params=TextClassificationParams,
+    columns=CLASSIFICATION_COLUMNS,
+    analyze=analyze_classification,
+    load_processor=load_tokenizer,
+    prepare=prepare,
+    build_model=build_model,
+    compute_metrics=compute_metrics,
+    best_metric=best_metric,
+    predict=predict,
+    pipeline_tag="text-classification",
+    stratify_column="label",
+    example={
+        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+        "data": {"source": "data/train.csv", "columns": {"text": "text", "label": "label"}},
+    },
+    autotrain=AutoTrainShape(
+        aliases=("text_classification", "text-classification", "text_binary_classification", "text-binary-classification"),
+        columns={"text_column": "text", "target_column": "label"},
+        params=_REFERENCE_PARAMS,
+    ),
+)
+
+REGRESSION_SPEC = TaskSpec(
+    name="text_regression",
+    summary="Predict a number from a text (scores, ratings) by fine-tuning an encoder.",
+    params=TextRegressionParams,
+    columns=REGRESSION_COLUMNS,
+    analyze=analyze_regression,
+    load_processor=load_tokenizer,
+    prepare=prepare,
+    build_model=build_model,
+    compute_metrics=compute_metrics,
+    best_metric=best_metric,
+    predict=predict,
+    pipeline_tag="text-classification",
+    example={
+        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+        "data": {"source": "data/train.csv", "columns": {"text": "text", "target": "score"}},
+    },
+    autotrain=AutoTrainShape(
+        aliases=("text_regression", "text-regression", "text_single_column_regression", "text-single-column-regression"),
+        columns={"text_column": "text", "target_column": "target"},
+        params=_REFERENCE_PARAMS,
+    ),
+)

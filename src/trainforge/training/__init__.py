@@ -1,0 +1,1 @@
+"""The one training driver and what it shares across tasks: arguments, callbacks, artifacts."""

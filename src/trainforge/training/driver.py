@@ -1,0 +1,187 @@
+"""THE driver: the same steps for every task, from a validated config to a finished run directory.
+
+1. resolve the task spec and check its extras;  2. load splits and check them (no model yet);
+3. prepare the run directory and event log;      4. tokenise / prepare data;
+5. build the model;                              6. build TrainingArguments;
+7. train and evaluate through the task's trainer; 8. save model, metrics, card; push when asked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainforge.config.loading import write_resolved
+from trainforge.config.schema import RunConfig
+from trainforge.data.loading import Splits, load_splits
+from trainforge.errors import ConfigError, TrainforgeError
+from trainforge.tasks import get_task
+from trainforge.tasks.spec import LabelInfo, TaskSpec
+
+
+@dataclass
+class RunResult:
+    """What a finished run left behind."""
+
+    output_dir: Path
+    metrics: dict[str, float]
+    labels: LabelInfo
+    train_rows: int
+    eval_rows: int
+    duration_s: float = 0.0
+    hub_url: str | None = None
+
+
+@dataclass
+class Checked:
+    """A config whose data passed every check: what ``validate`` reports and ``train`` continues from."""
+
+    spec: TaskSpec
+    splits: Splits
+    labels: LabelInfo
+    notes: list[str] = field(default_factory=list)
+
+
+def check(config: RunConfig) -> Checked:
+    """Run every check that needs no model: extras, model source, data, columns and labels.
+
+    Raises:
+        TrainforgeError: With a message naming the key, file, column or rows at fault.
+    """
+    spec = get_task(config.task)
+    check_extras(spec)
+    check_model_source(config)
+    from trainforge.training.arguments import resolve_precision
+
+    resolve_precision(config.training.precision)
+    splits = load_splits(config.data, config.training.seed, spec.stratify_column, spec.columns)
+    labels = spec.analyze(splits, config)
+    notes = []
+    if splits.eval is None:
+        notes.append("no evaluation split: no eval metrics, best-checkpoint selection or early stopping")
+    return Checked(spec, splits, labels, notes)
+
+
+def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunResult:
+    """Train one run end to end.
+
+    Args:
+        config: The validated config.
+        resume: Continue from the last checkpoint in the run directory.
+        listeners: Callables receiving every event (e.g. the console display).
+
+    Returns:
+        The run's output directory and final metrics.
+
+    Raises:
+        TrainforgeError: Bad config/data/run directory, before anything trains.
+        Exception: Any training failure, after a ``run_failed`` event was recorded.
+    """
+    from trainforge.training.artifacts import prepare_run_dir
+    from trainforge.training.events import EventLog
+
+    started = time.monotonic()
+    checked = check(config)
+    run_dir = prepare_run_dir(config, resume)
+    events = EventLog(run_dir / "events.jsonl", listeners)
+    try:
+        write_resolved(config, run_dir / "config.resolved.yaml")
+        splits, labels = checked.splits, checked.labels
+        events.write(
+            "run_started", task=config.task, model=config.model.name, output_dir=str(run_dir), resume=resume,
+            train_rows=len(splits.train), eval_rows=0 if splits.eval is None else len(splits.eval),
+            train_origin=splits.train_origin, eval_origin=splits.eval_origin, labels=list(labels.names),
+        )
+        result = _train(config, checked, run_dir, events, resume)
+        result.duration_s = time.monotonic() - started
+        events.write("run_finished", output_dir=str(run_dir), metrics=result.metrics, duration_s=result.duration_s, hub_url=result.hub_url)
+        return result
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, TrainforgeError) else f"{type(exc).__name__}: {exc}"
+        events.write("run_failed", error=message or type(exc).__name__, traceback=traceback.format_exc())
+        raise
+    finally:
+        events.close()
+
+
+def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: bool) -> RunResult:
+    from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+    from transformers.integrations import TensorBoardCallback
+
+    from trainforge.training import artifacts
+    from trainforge.training.arguments import to_training_arguments
+    from trainforge.training.callbacks import EventsCallback
+
+    spec, splits, labels = checked.spec, checked.splits, checked.labels
+    hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
+    set_seed(config.training.seed)  # before the model exists: the new head's initialisation is seeded too
+    processor = spec.load_processor(config)
+    prepared = spec.prepare(splits, config, labels, processor)
+    model = spec.build_model(config, labels)
+    if getattr(model.config, "pad_token_id", 0) is None and getattr(processor, "pad_token_id", None) is not None:
+        model.config.pad_token_id = processor.pad_token_id
+    has_eval = prepared.eval is not None
+    args = to_training_arguments(config, run_dir, has_eval, spec.best_metric(labels), len(prepared.train))
+    callbacks = [EventsCallback(events)]
+    if "tensorboard" in config.output.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "tensorboard"))))
+    if has_eval and config.training.early_stopping_patience:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(config.training.early_stopping_patience, config.training.early_stopping_threshold))
+    if spec.make_trainer is not None:
+        make_trainer = spec.make_trainer
+    else:
+        from trainforge.training.hf_trainer import make_trainer
+    trainer = make_trainer(model, args, prepared, processor, spec.compute_metrics(labels) if has_eval else None, callbacks)
+    trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
+
+    output = trainer.train(resume_from_checkpoint=str(artifacts.last_checkpoint(run_dir)) if resume else None)
+    metrics = {"train_loss": output.metrics["train_loss"], "train_runtime_s": output.metrics["train_runtime"]}
+    if has_eval:
+        final = trainer.evaluate()
+        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_")})
+        metrics.pop("epoch", None)
+    trainer.save_model(str(run_dir))
+    if processor is not None:
+        processor.save_pretrained(str(run_dir))
+    artifacts.write_metrics(run_dir, metrics)
+    artifacts.write_model_card(run_dir, config, spec.pipeline_tag, labels, metrics)
+    hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
+    eval_rows = 0 if splits.eval is None else len(splits.eval)
+    return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def check_extras(spec: TaskSpec) -> None:
+    """Fail with an install hint when a task's optional dependency is missing."""
+    missing = [(module, extra) for module, extra in spec.extras if importlib.util.find_spec(module) is None]
+    if missing:
+        extras = sorted({extra for _, extra in missing})
+        raise TrainforgeError(
+            f"task {spec.name} needs {', '.join(m for m, _ in missing)}: pip install 'trainforge[{','.join(extras)}]'"
+        )
+
+
+def check_model_source(config: RunConfig) -> None:
+    """The base model must be a local folder/file, or a Hub id that is reachable or already cached."""
+    name = config.model.name
+    path = Path(name).expanduser()
+    if path.exists():
+        if path.is_dir() and not (path / "config.json").exists() and not any(path.glob("*.gguf")):
+            raise ConfigError([("model.name", f"{path} is a folder without config.json: not a saved model")])
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ConfigError([("model.name", f"{name!r} is neither an existing local path nor a Hub id (org/name)")])
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(name, "config.json", revision=config.model.revision), str):
+        raise ConfigError(
+            [("model.name", f"{name!r} is not a local folder and not in the Hub cache, and the Hub is offline (HF_HUB_OFFLINE=1)")]
+        )

@@ -1,0 +1,54 @@
+"""``events.jsonl``: the one stream of run events that the console display, web UI and model card read."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class EventLog:
+    """Append-only JSON-lines writer; each event is flushed at once so readers can tail the file."""
+
+    def __init__(self, path: Path, listeners: tuple[Callable[[dict], None], ...] = ()):
+        self.path = path
+        self.listeners = listeners
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, event: str, **fields: Any) -> dict:
+        """Record one event (``time`` is added) and pass it to the listeners."""
+        record = {"event": event, "time": round(time.time(), 3), **{k: _jsonable(v) for k, v in fields.items()}}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        for listener in self.listeners:
+            listener(record)
+        return record
+
+    def close(self) -> None:
+        """Close the file (further writes fail)."""
+        self._file.close()
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every event recorded in ``path`` (empty when the file does not exist)."""
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):  # numpy / torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

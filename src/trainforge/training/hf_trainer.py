@@ -1,0 +1,46 @@
+"""The default trainer factory: ``transformers.Trainer`` with optional per-row loss weights."""
+
+from __future__ import annotations
+
+import torch
+from transformers import Trainer
+
+
+class WeightedLossTrainer(Trainer):
+    """A Trainer that honours a ``sample_weight`` column in the batch (the reference could not)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+        weights = inputs.pop("sample_weight", None)
+        if weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = weighted_loss(outputs.logits, labels, weights, model.config.problem_type)
+        return (loss, outputs) if return_outputs else loss
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, problem_type: str) -> torch.Tensor:
+    """Per-row loss of a classification/regression head, averaged with the rows' weights."""
+    functional = torch.nn.functional
+    if problem_type == "regression":
+        per_row = functional.mse_loss(logits.view(-1).float(), labels.view(-1).float(), reduction="none")
+    elif problem_type == "multi_label_classification":
+        per_row = functional.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none").mean(dim=-1)
+    else:
+        per_row = functional.cross_entropy(logits.float(), labels.view(-1), reduction="none")
+    weights = weights.to(per_row.dtype)
+    return (per_row * weights).sum() / weights.sum().clamp_min(torch.finfo(per_row.dtype).tiny)
+
+
+def make_trainer(model, args, prepared, processor, compute_metrics, callbacks):
+    """The Trainer used by every HF-model task unless its spec supplies another."""
+    return WeightedLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        data_collator=prepared.collator,
+        processing_class=processor,
+        compute_metrics=compute_metrics if prepared.eval is not None else None,
+        callbacks=callbacks,
+    )
