@@ -74,11 +74,15 @@ class DataSection(Section):
     )
     hub_config: str | None = Field(None, description="Hub dataset configuration name.", json_schema_extra=ADVANCED)
 
-    @model_validator(mode="after")
-    def _one_eval_policy(self) -> DataSection:
-        if self.eval_split and "eval_fraction" in self.model_fields_set and self.eval_fraction:
+    @model_validator(mode="before")
+    @classmethod
+    def _one_eval_policy(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("eval_split"):
+            return data
+        if data.get("eval_fraction"):
             raise ValueError("set either eval_split or eval_fraction, not both")
-        return self
+        # A named split turns the default hold-out off, so the resolved config (eval_fraction: null) reloads.
+        return {**data, "eval_fraction": None}
 
 
 class TrainingSection(Section):
