@@ -147,8 +147,8 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     metrics = {"train_loss": output.metrics["train_loss"], "train_runtime_s": output.metrics["train_runtime"]}
     if has_eval:
         final = trainer.evaluate()
-        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_")})
-        metrics.pop("epoch", None)
+        # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
+        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
     trainer.save_model(str(run_dir))
     if processor is not None:
         processor.save_pretrained(str(run_dir))
@@ -157,6 +157,10 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
     eval_rows = 0 if splits.eval is None else len(splits.eval)
     return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def _is_speed(key: str) -> bool:
+    return key.endswith(("_runtime", "_per_second"))
 
 
 def check_extras(spec: TaskSpec) -> None:
