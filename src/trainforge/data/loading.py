@@ -8,6 +8,7 @@ seeded (stratified when asked) fraction of the training rows, or none — never 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,12 +92,32 @@ def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
             frame = pd.read_parquet(path)
         else:
             raise DataError(f"data.format {fmt!r} does not apply to the file {path}")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
+    # TypeError: pandas' answer to a JSON line that is not an object.
+    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{path} is empty: it has no header and no rows") from None
         reason = " ".join(str(exc).split())[:300]
+        if fmt in ("jsonl", "json"):
+            reason = _bad_json_line(path) or reason
         raise DataError(f"could not parse {path} as {fmt.upper()}: {reason}") from None
     return frame
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """For one-record-per-line files, name the first line that is not a JSON object (pandas gives a byte offset)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            if number == 1 and line.lstrip().startswith("["):
+                return None  # a JSON array: pandas' own message applies
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {number} is not valid JSON ({exc.msg}): {line.strip()[:80]!r}"
+            if not isinstance(record, dict):
+                return f"line {number} is not a JSON object: {line.strip()[:80]!r}"
+    return None
 
 
 def _read_json(path: Path) -> pd.DataFrame:
