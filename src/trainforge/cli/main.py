@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from trainforge.errors import TrainforgeError
+from trainforge.errors import ConfigError, TrainforgeError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -20,6 +20,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     text = render_template(_spec(args.task))
     if args.output:
+        if os.path.exists(args.output):
+            raise TrainforgeError(f"{args.output} already exists; choose another file name or delete it first")
         with open(args.output, "x", encoding="utf-8") as handle:
             handle.write(text)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -83,7 +85,7 @@ def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
     if name not in task_names():
-        raise TrainforgeError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+        raise ConfigError([("task", f"unknown task {name!r}; known: {', '.join(task_names())}")])
     return get_task(name)
 
 
