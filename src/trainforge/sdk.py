@@ -37,7 +37,8 @@ class ValidationReport:
             f"config OK: task {self.config.task}, model {self.config.model.name}",
             f"train: {self.train_rows} rows from {self.train_origin}",
             f"eval:  {self.eval_rows} rows from {self.eval_origin}" if self.eval_origin else "eval:  none",
-            f"{self.problem_type}: {len(self.labels)} label(s): {', '.join(self.labels[:20])}",
+            f"{self.problem_type}: {len(self.labels)} label(s): {', '.join(self.labels[:20])}"
+            if self.problem_type not in ("causal_lm", "preference") else f"{self.problem_type}: data format {', '.join(self.labels)}",
         ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 

@@ -51,10 +51,11 @@ def translate(raw: dict, source: str | None = None) -> dict:
         ConfigError: For a task, backend, column or parameter that has no trainforge equivalent.
     """
     from trainforge.tasks import list_tasks
+    from trainforge.tasks.spec import AUTOTRAIN_DROP
 
     problems: list[tuple[str, str]] = []
     task_value = raw.get("task")
-    spec = next((s for s in list_tasks() if task_value == s.name or (s.autotrain and task_value in s.autotrain.aliases)), None)
+    spec = next((s for s in list_tasks() if task_value == s.name or _picks(s, task_value, raw)), None)
     if spec is None or spec.autotrain is None:
         raise ConfigError([("task", f"{task_value!r} is not a reference task trainforge reads")], source)
 
@@ -70,6 +71,9 @@ def translate(raw: dict, source: str | None = None) -> dict:
         problems.append(("backend", f"{backend!r} runs on Hugging Face infrastructure; trainforge runs locally (use 'local')"))
 
     out["data"] = _translate_data(raw.get("data") or {}, spec, problems)
+    for key in [k for k in out["data"]["columns"] if k.startswith("params.")]:  # a reference column that is a param
+        value = out["data"]["columns"].pop(key)
+        out["params"][key.removeprefix("params.")] = [value] if isinstance(value, str) else value
     hub = raw.get("hub") or {}
     params = dict(raw.get("params") or {})
     if (raw.get("data") or {}).get("chat_template") is not None:
@@ -84,7 +88,10 @@ def translate(raw: dict, source: str | None = None) -> dict:
             section, field = TRAINING_PARAMS[name].split(".")
             out[section][field] = _convert(name, value)
         elif name in spec.autotrain.params:
-            out["params"][spec.autotrain.params[name]] = value
+            if spec.autotrain.values is not None:
+                value = spec.autotrain.values(name, value)
+            if value is not AUTOTRAIN_DROP:
+                out["params"][spec.autotrain.params[name]] = value
         else:
             known = sorted(TRAINING_PARAMS) + sorted(spec.autotrain.params)
             problems.append((f"params.{name}", f"not a reference parameter trainforge maps for {spec.name}; known: {', '.join(known)}"))
@@ -92,6 +99,11 @@ def translate(raw: dict, source: str | None = None) -> dict:
         raise ConfigError(problems, source)
     print(f"note: read {source or 'config'} as an AutoTrain config for task {spec.name}", file=sys.stderr)
     return out
+
+
+def _picks(spec, task_value: Any, raw: dict) -> bool:
+    shape = spec.autotrain
+    return bool(shape and task_value in shape.aliases and (shape.selector is None or shape.selector(raw)))
 
 
 def _translate_data(data: dict, spec, problems: list[tuple[str, str]]) -> dict:
@@ -133,4 +145,7 @@ def _convert(name: str, value: Any) -> Any:
         return "auto" if value in (None, "fp16", "bf16", "no", "none") else value
     if name == "disable_gradient_checkpointing":
         return not value
+    if name == "optimizer" and isinstance(value, str) and ("8bit" in value or value.startswith("paged_")):
+        print(f"note: optimizer {value} (bitsandbytes) -> adamw_torch; trainforge does not offer bitsandbytes optimizers", file=sys.stderr)
+        return "adamw_torch"
     return value

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
 REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.text_classification:SPEC",
     "trainforge.tasks.text_classification:REGRESSION_SPEC",
+    "trainforge.tasks.tabular:SPEC",
+    "trainforge.tasks.tabular:REGRESSION_SPEC",
+    "trainforge.tasks.llm.sft:SPEC",
+    "trainforge.tasks.llm.generic:SPEC",
+    "trainforge.tasks.llm.dpo:SPEC",
+    "trainforge.tasks.llm.orpo:SPEC",
+    "trainforge.tasks.llm.reward:SPEC",
 )
 
 

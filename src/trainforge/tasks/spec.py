@@ -34,6 +34,7 @@ class Column:
     help: str
     required: bool = True
     default: str | None = None
+    rest: bool = False  # stands for every user column no other logical column takes, kept under its own name
 
     @property
     def source_default(self) -> str:
@@ -43,10 +44,15 @@ class Column:
 
 @dataclass(frozen=True)
 class LabelInfo:
-    """What the model predicts: class names (classification) or target names (regression)."""
+    """What the model predicts.
 
-    problem_type: Literal["single_label_classification", "multi_label_classification", "regression"]
+    Class names (classification), target names (regression), or for generative tasks (causal_lm, preference) the
+    detected data format; ``notes`` are findings about the data that ``validate`` shows.
+    """
+
+    problem_type: Literal["single_label_classification", "multi_label_classification", "regression", "causal_lm", "preference"]
     names: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def num_labels(self) -> int:
@@ -79,6 +85,9 @@ class Metric:
     greater_is_better: bool
 
 
+AUTOTRAIN_DROP = object()  # returned by AutoTrainShape.values: the reference param is covered elsewhere (noted)
+
+
 @dataclass(frozen=True)
 class AutoTrainShape:
     """How the reference's YAML maps onto this task (see ``config/autotrain.py``)."""
@@ -86,6 +95,8 @@ class AutoTrainShape:
     aliases: tuple[str, ...]
     columns: dict[str, str] = field(default_factory=dict)  # reference column_mapping key -> our logical column
     params: dict[str, str] = field(default_factory=dict)  # reference param -> our params.<name>
+    values: Callable[[str, Any], Any] | None = None  # (reference param, value) -> our value; may return DROP
+    selector: Callable[[dict], bool] | None = None  # for aliases shared by several specs: does this raw config pick us
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,15 @@ class TaskSpec:
     predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
     pipeline_tag: str
     example: dict[str, Any] = field(default_factory=dict)  # model/data/params shown by `trainforge init`
-    stratify_column: str | None = None
+    stratify_column: str | Callable[[RunConfig], str | None] | None = None  # a callable picks it from the config
     training_defaults: dict[str, Any] = field(default_factory=dict)
     check_config: Callable[[RunConfig], list[tuple[str, str]]] | None = None
     autotrain: AutoTrainShape | None = None
     make_trainer: Callable[..., TrainerLike] | None = None  # None: transformers.Trainer (training/hf_trainer.py)
     extras: tuple[tuple[str, str], ...] = ()  # (importable module, pip extra) checked before any data loads
+    # Tasks trained without transformers (tabular): (config, prepared, labels, run_dir, events) -> TrainerLike. The
+    # driver then skips the pretrained-model check, precision, build_model, TrainingArguments and HF callbacks.
+    native_trainer: Callable[..., TrainerLike] | None = None
+    default_model: str | None = None  # model.name when the config has no model section
+    model_card: Callable[[Path, RunConfig], str] | None = None  # task section of README.md (replaces the usage block)
+    library_name: str = "transformers"  # model card front matter

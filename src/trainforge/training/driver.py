@@ -53,13 +53,15 @@ def check(config: RunConfig) -> Checked:
     """
     spec = get_task(config.task)
     check_extras(spec)
-    check_model_source(config)
-    from trainforge.training.arguments import resolve_precision
+    if spec.native_trainer is None:  # native (tabular) tasks load no pretrained model and use no torch precision
+        check_model_source(config)
+        from trainforge.training.arguments import resolve_precision
 
-    resolve_precision(config.training.precision)
-    splits = load_splits(config.data, config.training.seed, spec.stratify_column, spec.columns)
+        resolve_precision(config.training.precision)
+    stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
+    splits = load_splits(config.data, config.training.seed, stratify, spec.columns)
     labels = spec.analyze(splits, config)
-    notes = []
+    notes = list(labels.notes)
     if splits.eval is None:
         notes.append("no evaluation split: no eval metrics, best-checkpoint selection or early stopping")
     return Checked(spec, splits, labels, notes)
@@ -94,6 +96,7 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
             "run_started", task=config.task, model=config.model.name, output_dir=str(run_dir), resume=resume,
             train_rows=len(splits.train), eval_rows=0 if splits.eval is None else len(splits.eval),
             train_origin=splits.train_origin, eval_origin=splits.eval_origin, labels=list(labels.names),
+            notes=checked.notes,
         )
         result = _train(config, checked, run_dir, events, resume)
         result.duration_s = time.monotonic() - started
@@ -108,12 +111,43 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
 
 
 def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: bool) -> RunResult:
+    from trainforge.training import artifacts
+
+    spec, splits, labels = checked.spec, checked.splits, checked.labels
+    if spec.native_trainer is None:
+        trainer, has_eval, processor = _hf_trainer(config, checked, run_dir, events)
+    else:
+        processor = spec.load_processor(config)
+        prepared = spec.prepare(splits, config, labels, processor)
+        has_eval = prepared.eval is not None
+        trainer = spec.native_trainer(config, prepared, labels, run_dir, events)
+
+    output = trainer.train(resume_from_checkpoint=str(artifacts.last_checkpoint(run_dir)) if resume else None)
+    # Training summaries (train_loss, a search's validation score) are kept; speeds stay in events.jsonl.
+    metrics = {"train_runtime_s": output.metrics["train_runtime"]}
+    metrics.update({k: v for k, v in output.metrics.items() if k.startswith("train_") and not _is_speed(k)})
+    if has_eval:
+        final = trainer.evaluate()
+        # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
+        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
+    trainer.save_model(str(run_dir))
+    if processor is not None:
+        processor.save_pretrained(str(run_dir))
+    artifacts.write_metrics(run_dir, metrics)
+    card = spec.model_card(run_dir, config) if spec.model_card is not None else None
+    artifacts.write_model_card(run_dir, config, spec.pipeline_tag, labels, metrics, spec.library_name, card)
+    hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
+    eval_rows = 0 if splits.eval is None else len(splits.eval)
+    return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
+    """The transformers path: seeded model, TrainingArguments, callbacks and the task's Trainer."""
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
     from transformers.integrations import TensorBoardCallback
 
-    from trainforge.training import artifacts
     from trainforge.training.arguments import to_training_arguments
     from trainforge.training.callbacks import EventsCallback
 
@@ -142,21 +176,7 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
         from trainforge.training.hf_trainer import make_trainer
     trainer = make_trainer(model, args, prepared, processor, spec.compute_metrics(labels) if has_eval else None, callbacks)
     trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
-
-    output = trainer.train(resume_from_checkpoint=str(artifacts.last_checkpoint(run_dir)) if resume else None)
-    metrics = {"train_loss": output.metrics["train_loss"], "train_runtime_s": output.metrics["train_runtime"]}
-    if has_eval:
-        final = trainer.evaluate()
-        # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
-        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
-    trainer.save_model(str(run_dir))
-    if processor is not None:
-        processor.save_pretrained(str(run_dir))
-    artifacts.write_metrics(run_dir, metrics)
-    artifacts.write_model_card(run_dir, config, spec.pipeline_tag, labels, metrics)
-    hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
-    eval_rows = 0 if splits.eval is None else len(splits.eval)
-    return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+    return trainer, has_eval, processor
 
 
 def _is_speed(key: str) -> bool:

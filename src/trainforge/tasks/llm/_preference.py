@@ -1,0 +1,68 @@
+"""Preference data shared by DPO, ORPO and reward modelling: check rows, render them with the run's template."""
+
+from __future__ import annotations
+
+from trainforge.errors import DataError
+from trainforge.tasks.llm import _data
+from trainforge.tasks.llm._shared import configure_tokenizer, require_template_for, tokenizer_for
+from trainforge.tasks.spec import Column, LabelInfo
+
+COLUMNS = (
+    Column("prompt", "the prompt: a string or a list of turns (optional when chosen/rejected are whole conversations)",
+           required=False),
+    Column("chosen", "the preferred answer: a string or a list of turns"),
+    Column("rejected", "the dispreferred answer: a string or a list of turns"),
+)
+AUTOTRAIN_COLUMNS = {"text_column": "chosen", "rejected_text_column": "rejected", "prompt_text_column": "prompt"}
+
+
+def analyze(splits, config) -> LabelInfo:
+    """Check every pair, render it with the run's template and count pairs longer than block_size."""
+    splits.train, conversational = _data.normalize_preference(splits.train, splits.train_origin)
+    data_format = "conversational" if conversational else "prompt_chosen_rejected"
+    require_template_for(config, data_format)
+    tokenizer, notes = tokenizer_for(config, "messages" if conversational else "preference")
+    notes = [f"data format: preference pairs ({'lists of turns' if conversational else 'strings'})"] + notes
+    if splits.eval is not None:
+        splits.eval, eval_conversational = _data.normalize_preference(splits.eval, splits.eval_origin)
+        if eval_conversational != conversational:
+            raise DataError(f"{splits.eval_origin}: the evaluation pairs are not in the training pairs' shape ({data_format})")
+    for name in ("train", "eval"):
+        frame = getattr(splits, name)
+        if frame is None:
+            continue
+        rendered = [_data.render_preference(row, tokenizer, config.params.add_eos_token) for row in _data.as_records(frame)]
+        lengths = _data.preference_lengths(rendered, tokenizer)
+        too_long = [n > config.params.block_size for n in lengths]
+        if any(too_long):
+            action = "dropped" if config.params.truncation == "drop" else "truncated (answers cut at the end)"
+            notes.append(f"{name}: {sum(too_long)} pair(s) longer than block_size {config.params.block_size} are {action}")
+        keep = [not t for t in too_long] if config.params.truncation == "drop" else [True] * len(rendered)
+        if not any(keep):
+            raise DataError(f"{getattr(splits, name + '_origin')}: every pair is longer than params.block_size; raise it")
+        frame = frame.assign(**{k: [r[k] for r in rendered] for k in ("prompt", "chosen", "rejected")})
+        setattr(splits, name, frame[keep])
+        if name == "train":
+            first = rendered[0]
+            notes.append(f"example: prompt {first['prompt']!r} | chosen {first['chosen']!r} | rejected {first['rejected']!r}"[:700])
+    return LabelInfo("preference", (data_format,), notes=tuple(notes))
+
+
+def configure(tokenizer, config, labels: LabelInfo) -> None:
+    """Set the driver's tokenizer up as ``analyze`` did."""
+    configure_tokenizer(tokenizer, config, "messages" if labels.names[0] == "conversational" else "preference")
+
+
+def template_format(labels: LabelInfo) -> str:
+    """The format name ``configure_tokenizer`` decides templates by."""
+    return "messages" if labels.names[0] == "conversational" else "preference"
+
+
+def datasets(splits):
+    """Train/eval ``Dataset``s of rendered prompt/chosen/rejected strings."""
+    from datasets import Dataset
+
+    def make(frame):
+        return Dataset.from_dict({k: list(frame[k]) for k in ("prompt", "chosen", "rejected")})
+
+    return make(splits.train), make(splits.eval) if splits.eval is not None else None

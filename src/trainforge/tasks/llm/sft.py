@@ -1,0 +1,204 @@
+"""Supervised fine-tuning of a causal LM on conversations, prompt/completion pairs, alpaca rows or plain text.
+
+Example (``examples/llm_sft/smollm2_lora.yaml``)::
+
+    task: llm_sft
+    model: {name: path/to/SmolLM2-135M-Instruct.Q4_1.gguf}
+    data: {source: examples/llm_sft/data/chat.jsonl, columns: {messages: messages}, eval_fraction: 0.1}
+    training: {num_train_epochs: 2, learning_rate: 2.0e-4, per_device_train_batch_size: 4}
+    params: {peft: true, block_size: 256, merge_adapter: true}
+
+Run it with ``trainforge train examples/llm_sft/smollm2_lora.yaml``; talk to the result with
+``trainforge chat runs/llm_sft``. The loss covers assistant/completion tokens only (``completion_only_loss``),
+each assistant turn ends with EOS, and eval loss plus perplexity are reported on the evaluation split.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+from pydantic import Field
+
+from trainforge.errors import DataError
+from trainforge.tasks.llm import _data, _inference
+from trainforge.tasks.llm._shared import (
+    ADVANCED,
+    AUTOTRAIN_PARAMS,
+    BASIC,
+    LLMParams,
+    LLMPrepared,
+    added_token_ids,
+    autotrain_value,
+    best_metric,
+    build_causal_lm,
+    check_config,
+    configure_tokenizer,
+    lora_config,
+    load_tokenizer,
+    no_metrics,
+    require_template_for,
+    tokenizer_for,
+    trainer_class,
+    trl_config,
+)
+from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, TaskSpec
+
+# ---------------------------------------------------------------------------------------------------- params
+
+
+class SFTParams(LLMParams):
+    """Parameters of ``llm_sft``."""
+
+    completion_only_loss: bool = Field(
+        True,
+        description="Train on assistant/completion tokens only (prompt tokens masked); false trains on every token.",
+        json_schema_extra=BASIC,
+    )
+    packing: bool = Field(False, description="Pack several examples into each block_size sequence.", json_schema_extra=BASIC)
+    packing_strategy: Literal["bfd", "wrapped"] = Field(
+        "bfd",
+        description=(
+            "bfd: whole examples, best-fit, padding-free (position ids restart per example); wrapped: concatenate "
+            "and cut, as the reference does (examples attend to each other)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+
+
+COLUMNS = (
+    Column("messages", "conversation: list of {role, content} turns, or that list as JSON", required=False),
+    Column("text", "plain text, or a conversation (list of turns / JSON)", required=False),
+    Column("prompt", "prompt of a prompt/completion pair", required=False),
+    Column("completion", "completion of a prompt/completion pair", required=False),
+    Column("instruction", "alpaca instruction", required=False),
+    Column("input", "alpaca input (optional context)", required=False),
+    Column("output", "alpaca output (the answer)", required=False),
+)
+
+# ---------------------------------------------------------------------------------------------------- analyze
+
+
+def analyze(splits, config) -> LabelInfo:
+    """Detect the data shape, check every row, encode with the run's template and count over-long rows."""
+    data_format = _data.detect_sft_format(splits.train, splits.train_origin)
+    require_template_for(config, data_format)
+    splits.train = _data.normalize_sft(splits.train, data_format, splits.train_origin)
+    if splits.eval is not None:
+        _data.detect_sft_format(splits.eval, splits.eval_origin)
+        splits.eval = _data.normalize_sft(splits.eval, data_format, splits.eval_origin)
+    tokenizer, notes = tokenizer_for(config, data_format)
+    notes = [f"data format: {data_format}"] + notes
+    for name in ("train", "eval"):
+        frame = getattr(splits, name)
+        if frame is None:
+            continue
+        encoded, counts = _encode(frame, data_format, tokenizer, config)
+        if not encoded:
+            raise DataError(
+                f"{getattr(splits, name + '_origin')}: no row is left to train on after fitting params.block_size "
+                f"{config.params.block_size} ({counts['dropped']} dropped); raise block_size or use truncation: truncate"
+            )
+        if name == "train":
+            notes.append("example (trained tokens in ⟦ ⟧): " + _data.show_example(tokenizer, *encoded[0]))
+        notes += _count_notes(name, counts, config)
+        setattr(splits, name, pd.DataFrame({"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}))
+    return LabelInfo("causal_lm", (data_format,), notes=tuple(notes))
+
+
+def _encode(frame, data_format, tokenizer, config):
+    params = config.params
+    encoded = [
+        _data.encode_sft_row(row, data_format, tokenizer, params, params.completion_only_loss)
+        for row in _data.as_records(frame)
+    ]
+    return _data.fit_block(encoded, params.block_size, params.truncation == "drop")
+
+
+def _count_notes(split: str, counts: dict[str, int], config) -> list[str]:
+    notes = []
+    if counts["too_long"]:
+        action = "dropped" if config.params.truncation == "drop" else "truncated"
+        notes.append(f"{split}: {counts['too_long']} row(s) longer than block_size {config.params.block_size} were {action}")
+    empty = counts["dropped"] - (counts["too_long"] if config.params.truncation == "drop" else 0)
+    if empty:
+        notes.append(f"{split}: {empty} row(s) dropped: truncation left no completion tokens to learn")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------------- prepare
+
+
+def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
+    """Datasets of input_ids/labels (encoded by ``analyze``); packed into block_size sequences when asked."""
+    from datasets import Dataset
+
+    configure_tokenizer(tokenizer, config, labels.names[0])
+
+    def dataset(frame):
+        data = Dataset.from_dict({"input_ids": list(frame["input_ids"]), "labels": list(frame["labels"])})
+        if config.params.packing:
+            from trl.data_utils import pack_dataset
+
+            data = pack_dataset(data, config.params.block_size, config.params.packing_strategy)
+        return data
+
+    eval_set = dataset(splits.eval) if splits.eval is not None else None
+    return LLMPrepared(dataset(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config))
+
+
+# ---------------------------------------------------------------------------------------------------- trainer
+
+
+def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics, callbacks):
+    """TRL ``SFTTrainer`` on our encoded data (its own preparation skipped: masks and EOS are ours)."""
+    from trl import SFTConfig, SFTTrainer
+
+    config = prepared.config
+    params = config.params
+    sft_args = trl_config(
+        SFTConfig, args,
+        max_length=params.block_size,
+        packing=params.packing,
+        packing_strategy=params.packing_strategy,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+    trainer = trainer_class(SFTTrainer)(
+        model=model, args=sft_args, train_dataset=prepared.train, eval_dataset=prepared.eval, processing_class=processor,
+        callbacks=callbacks, peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
+    )
+    trainer.run_config, trainer.report_perplexity = config, True
+    return trainer
+
+
+# ---------------------------------------------------------------------------------------------------- spec
+
+SPEC = TaskSpec(
+    name="llm_sft",
+    summary="Supervised fine-tuning of a causal LM (chat, prompt/completion, alpaca or text), full or LoRA/QLoRA.",
+    params=SFTParams,
+    columns=COLUMNS,
+    analyze=analyze,
+    load_processor=load_tokenizer,
+    prepare=prepare,
+    build_model=build_causal_lm,
+    compute_metrics=no_metrics,
+    best_metric=best_metric,
+    predict=_inference.predict_generate,
+    pipeline_tag="text-generation",
+    example={
+        "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
+        "data": {"source": "data/chat.jsonl", "columns": {"messages": "messages"}},
+        "params": {"peft": True, "block_size": 512},
+    },
+    training_defaults={"learning_rate": 2e-4, "num_train_epochs": 1.0},
+    check_config=check_config,
+    autotrain=AutoTrainShape(
+        aliases=("llm-sft", "llm_sft"),
+        columns={"text_column": "text"},
+        params=AUTOTRAIN_PARAMS,
+        values=autotrain_value("sft"),
+    ),
+    make_trainer=make_trainer,
+    extras=(("trl", "llm"), ("peft", "llm")),
+)
