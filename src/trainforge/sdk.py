@@ -76,8 +76,13 @@ def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bo
     return run(config, resume=resume, listeners=(ConsoleDisplay(),) if progress else ())
 
 
-def predict(run_dir: str | os.PathLike, inputs: pd.DataFrame | str | os.PathLike, output: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Predict with a finished run on a DataFrame or a file; optionally write the result (format by extension)."""
+def predict(
+    run_dir: str | os.PathLike, inputs: pd.DataFrame | str | os.PathLike, output: str | os.PathLike | None = None, overrides=()
+) -> pd.DataFrame:
+    """Predict with a finished run on a DataFrame or a file; optionally write the result (format by extension).
+
+    ``overrides`` (``params.temperature=0.7``) adjust the run's resolved config for this prediction only.
+    """
     from trainforge.data.loading import read_table
     from trainforge.tasks import get_task
 
@@ -87,7 +92,7 @@ def predict(run_dir: str | os.PathLike, inputs: pd.DataFrame | str | os.PathLike
         raise RunDirError(f"{run_dir} is not a trainforge run directory (no config.resolved.yaml)")
     if not (run_dir / "metrics.json").is_file():
         raise RunDirError(f"{run_dir} holds no finished run (no metrics.json): train it to the end first")
-    config = load_config(resolved)
+    config = load_config(resolved, list(overrides))
     frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs))
     result = get_task(config.task).predict(run_dir, frame, config)
     if output is not None:

@@ -53,7 +53,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Predict with a finished run on a file of inputs."""
     from trainforge.sdk import predict
 
-    frame = predict(args.run_dir, args.input, args.output)
+    frame = predict(args.run_dir, args.input, args.output, args.overrides)
     print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
     return 0
 
@@ -81,6 +81,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to a finished LLM run: one answer with --prompt, else a conversation (interactive on a terminal)."""
+    from trainforge.tasks.llm._inference import chat
+
+    overrides = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p}
+    return chat(args.run_dir, args.prompt, args.system, overrides)
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -95,6 +103,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("train", cmd_train, "train from a config"),
     ("predict", cmd_predict, "predict with a finished run"),
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
+    ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
 )
 
 
@@ -115,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["predict"].add_argument("run_dir", help="a finished run directory")
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
     parsers["predict"].add_argument("--output", required=True, help="where to write predictions (format from extension)")
+    parsers["predict"].add_argument(
+        "overrides", nargs="*", help="dotted overrides of the run's config, e.g. params.temperature=0.7 params.max_new_tokens=64"
+    )
+    parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
+    parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
+    parsers["chat"].add_argument("--system", help="system message opening the conversation")
+    parsers["chat"].add_argument("--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)")
+    parsers["chat"].add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (default: the run's params)")
+    parsers["chat"].add_argument("--top-p", type=float, help="nucleus sampling mass (default: the run's params)")
     parsers["tasks"].add_argument("task", nargs="?", help="show this task's columns and fields")
     parsers["tasks"].add_argument("--all", action="store_true", help="show advanced fields too")
     return parser
