@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
     parsers["predict"].add_argument("--output", required=True, help="where to write predictions (format from extension)")
     parsers["predict"].add_argument(
-        "overrides", nargs="*", help="dotted overrides of the run's config, e.g. params.temperature=0.7 params.max_new_tokens=64"
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override the run's config for this prediction, e.g. --set params.max_new_tokens=64 (repeatable)",
     )
     parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
     parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
