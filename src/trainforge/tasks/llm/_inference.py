@@ -111,12 +111,19 @@ def generate(model, tokenizer, prompts: list, max_new_tokens: int, temperature: 
 
 
 def _prompts(frame: pd.DataFrame) -> list:
-    from trainforge.tasks.llm._data import _parse
+    """Each row's prompt: its messages (list of turns or JSON), else its prompt, else its text."""
+    from trainforge.tasks.llm._data import _missing, _parse
 
-    for column in ("messages", "prompt", "text"):
-        if column in frame:
-            return [_parse(v) for v in frame[column].tolist()]
-    raise DataError(f"the input needs a prompt, messages or text column; found: {', '.join(map(str, frame.columns))}")
+    columns = [c for c in ("messages", "prompt", "text") if c in frame]
+    if not columns:
+        raise DataError(f"the input needs a prompt, messages or text column; found: {', '.join(map(str, frame.columns))}")
+    prompts = []
+    for position, (_, row) in enumerate(frame.iterrows()):
+        value = next((row[c] for c in columns if not _missing(row[c])), None)
+        if value is None:
+            raise DataError(f"input row {position + 1} has no prompt (columns {', '.join(columns)} are all empty)")
+        prompts.append(_parse(value))
+    return prompts
 
 
 def predict_generate(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
