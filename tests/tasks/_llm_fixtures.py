@@ -21,8 +21,10 @@ def conversations(rows: int, seed: int = 0) -> list[list[dict]]:
     out = []
     for _ in range(rows):
         fruit = rng.choice(list(FRUITS))
-        turns = [{"role": "user", "content": f"what colour is the {fruit}?"},
-                 {"role": "assistant", "content": f"the {fruit} is {FRUITS[fruit]}."}]
+        turns = [
+            {"role": "user", "content": f"what colour is the {fruit}?"},
+            {"role": "assistant", "content": f"the {fruit} is {FRUITS[fruit]}."},
+        ]
         if rng.random() < 0.3:
             turns.insert(0, {"role": "system", "content": "answer briefly."})
         out.append(turns)
@@ -36,8 +38,13 @@ def preference_rows(rows: int, seed: int = 0) -> list[dict]:
     for _ in range(rows):
         fruit = rng.choice(list(FRUITS))
         wrong = rng.choice([c for c in FRUITS.values() if c != FRUITS[fruit]])
-        out.append({"prompt": f"what colour is the {fruit}?", "chosen": f"the {fruit} is {FRUITS[fruit]}.",
-                    "rejected": f"the {fruit} is {wrong}."})
+        out.append(
+            {
+                "prompt": f"what colour is the {fruit}?",
+                "chosen": f"the {fruit} is {FRUITS[fruit]}.",
+                "rejected": f"the {fruit} is {wrong}.",
+            }
+        )
     return out
 
 
@@ -56,19 +63,30 @@ def _build(folder: Path, with_template: bool) -> str:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tokenizer.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="<|im_end|>" if with_template else "<|endoftext|>", pad_token="<pad>",
+        tokenizer_object=tokenizer,
+        eos_token="<|im_end|>" if with_template else "<|endoftext|>",
+        pad_token="<pad>",
         bos_token="<|endoftext|>",
     )
     if with_template:
         fast.chat_template = CHATML
     fast.save_pretrained(folder)
     config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id, bos_token_id=fast.bos_token_id,
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.bos_token_id,
     )
     import torch
 
@@ -95,8 +113,14 @@ def llm_config(task: str, model: str, source: Path, out: Path, **params) -> dict
         "task": task,
         "model": {"name": model},
         "data": {"source": str(source), "eval_fraction": 0.2},
-        "training": {"num_train_epochs": 2, "learning_rate": 5e-3, "per_device_train_batch_size": 8, "logging_steps": 1,
-                     "eval_strategy": "epoch", "warmup_ratio": 0.0},
+        "training": {
+            "num_train_epochs": 2,
+            "learning_rate": 5e-3,
+            "per_device_train_batch_size": 8,
+            "logging_steps": 1,
+            "eval_strategy": "epoch",
+            "warmup_ratio": 0.0,
+        },
         "params": {"block_size": 64, **params},
         "output": {"dir": str(out), "report_to": ["none"], "save_checkpoints": False},
     }

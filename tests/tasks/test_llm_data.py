@@ -12,9 +12,8 @@ from trainforge.sdk import validate
 
 
 def _check(config):
-    from trainforge.training.driver import check
-
     from trainforge.config.loading import load_config
+    from trainforge.training.driver import check
 
     return check(load_config(config))
 
@@ -47,8 +46,12 @@ def test_formats_detected_and_encoded(shape, tiny_llama, tmp_path):  # noqa: F81
 def test_eos_closes_every_assistant_turn_and_prompt_is_masked(tiny_llama, tmp_path):  # noqa: F811
     from transformers import AutoTokenizer
 
-    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello."},
-             {"role": "user", "content": "what colour is the lime?"}, {"role": "assistant", "content": "green."}]
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello."},
+        {"role": "user", "content": "what colour is the lime?"},
+        {"role": "assistant", "content": "green."},
+    ]
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": turns}] * 10)
     frame = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run")).splits.train
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
@@ -102,15 +105,19 @@ def test_truncation_counted_or_dropped(tiny_llama, tmp_path):  # noqa: F811
 
 
 def test_preference_shapes(tiny_llama, tmp_path):  # noqa: F811
-    full = [{"chosen": CONV[i][-2:], "rejected": [CONV[i][-2], {"role": "assistant", "content": "no idea."}]}
-            for i in range(10)]
+    full = [
+        {"chosen": CONV[i][-2:], "rejected": [CONV[i][-2], {"role": "assistant", "content": "no idea."}]}
+        for i in range(10)
+    ]
     data = write_jsonl(tmp_path / "conv.jsonl", full)
     checked = _check(llm_config("llm_dpo", tiny_llama, data, tmp_path / "r1"))
     assert checked.labels.names == ("conversational",)
     first = checked.splits.train.iloc[0]
     assert first["prompt"].endswith("<|im_start|>assistant\n") and first["chosen"].endswith("<|im_end|>")
     strings = write_jsonl(tmp_path / "s.jsonl", preference_rows(10))
-    assert _check(llm_config("llm_orpo", tiny_llama, strings, tmp_path / "r2")).labels.names == ("prompt_chosen_rejected",)
+    assert _check(llm_config("llm_orpo", tiny_llama, strings, tmp_path / "r2")).labels.names == (
+        "prompt_chosen_rejected",
+    )
 
 
 def test_autotrain_llm_sft_config_runs_unchanged(tiny_llama, tmp_path, monkeypatch):  # noqa: F811
@@ -120,13 +127,34 @@ def test_autotrain_llm_sft_config_runs_unchanged(tiny_llama, tmp_path, monkeypat
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", [{"messages": c} for c in conversations(30)])
     reference = {
-        "task": "llm-sft", "base_model": tiny_llama, "project_name": str(tmp_path / "autotrain-run"), "log": "tensorboard",
+        "task": "llm-sft",
+        "base_model": tiny_llama,
+        "project_name": str(tmp_path / "autotrain-run"),
+        "log": "tensorboard",
         "backend": "local",
-        "data": {"path": str(folder), "train_split": "train", "valid_split": None, "chat_template": "tokenizer",
-                 "column_mapping": {"text_column": "messages"}},
-        "params": {"block_size": 64, "model_max_length": 128, "epochs": 1, "batch_size": 8, "lr": 1e-3, "peft": True,
-                   "quantization": "int4", "target_modules": "all-linear", "padding": "right", "optimizer": "paged_adamw_8bit",
-                   "scheduler": "linear", "gradient_accumulation": 1, "mixed_precision": "bf16", "merge_adapter": True},
+        "data": {
+            "path": str(folder),
+            "train_split": "train",
+            "valid_split": None,
+            "chat_template": "tokenizer",
+            "column_mapping": {"text_column": "messages"},
+        },
+        "params": {
+            "block_size": 64,
+            "model_max_length": 128,
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "peft": True,
+            "quantization": "int4",
+            "target_modules": "all-linear",
+            "padding": "right",
+            "optimizer": "paged_adamw_8bit",
+            "scheduler": "linear",
+            "gradient_accumulation": 1,
+            "mixed_precision": "bf16",
+            "merge_adapter": True,
+        },
         "hub": {"username": "${HF_USERNAME:-me}", "token": "${HF_TOKEN:-}", "push_to_hub": False},
     }
     path = tmp_path / "smollm2.yml"
@@ -143,20 +171,53 @@ def test_autotrain_llm_sft_config_runs_unchanged(tiny_llama, tmp_path, monkeypat
 
 BAD_INPUTS = [
     ("no_known_columns", "llm_sft", [{"question": "q", "answer": "a"}], {}, "no column fits a known LLM data shape"),
-    ("broken_json_messages", "llm_sft", [{"messages": "[{'role': 'user', 'content': "}], {}, "not a JSON list of turns"),
+    (
+        "broken_json_messages",
+        "llm_sft",
+        [{"messages": "[{'role': 'user', 'content': "}],
+        {},
+        "not a JSON list of turns",
+    ),
     ("turn_without_role", "llm_sft", [{"messages": [{"content": "hi"}]}], {}, "with 'role' and 'content'"),
     ("unknown_role", "llm_sft", [{"messages": [{"role": "robot", "content": "hi"}]}], {}, "unknown role 'robot'"),
     ("no_assistant_turn", "llm_sft", [{"messages": [{"role": "user", "content": "hi"}]}], {}, "no assistant turn"),
     ("empty_text", "llm_sft", [{"text": ""}], {}, "column 'text' is empty"),
     ("non_string_completion", "llm_sft", [{"prompt": "p", "completion": 3}], {}, "must be a string"),
-    ("messages_with_template_none", "llm_sft", [{"messages": CONV[0]}], {"chat_template": "none"}, "choose tokenizer, chatml"),
-    ("preference_strings_without_prompt", "llm_dpo", [{"chosen": "a", "rejected": "b"}], {}, "a prompt column is needed"),
+    (
+        "messages_with_template_none",
+        "llm_sft",
+        [{"messages": CONV[0]}],
+        {"chat_template": "none"},
+        "choose tokenizer, chatml",
+    ),
+    (
+        "preference_strings_without_prompt",
+        "llm_dpo",
+        [{"chosen": "a", "rejected": "b"}],
+        {},
+        "a prompt column is needed",
+    ),
     ("preference_missing_rejected", "llm_dpo", [{"prompt": "p", "chosen": "a"}], {}, "no column 'rejected'"),
-    ("conversations_not_sharing_prompt", "llm_orpo",
-     [{"chosen": CONV[0][-2:], "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "x"}]}],
-     {}, "sharing every turn but the last"),
+    (
+        "conversations_not_sharing_prompt",
+        "llm_orpo",
+        [
+            {
+                "chosen": CONV[0][-2:],
+                "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "x"}],
+            }
+        ],
+        {},
+        "sharing every turn but the last",
+    ),
     ("merge_without_peft", "llm_sft", [{"messages": CONV[0]}], {"merge_adapter": True}, "merge_adapter needs peft"),
-    ("quantization_without_cuda", "llm_sft", [{"messages": CONV[0]}], {"peft": True, "quantization": "int4"}, "needs a CUDA GPU"),
+    (
+        "quantization_without_cuda",
+        "llm_sft",
+        [{"messages": CONV[0]}],
+        {"peft": True, "quantization": "int4"},
+        "needs a CUDA GPU",
+    ),
     ("unknown_template", "llm_sft", [{"messages": CONV[0]}], {"chat_template": "vicuna"}, "params.chat_template"),
     ("generic_shorter_than_block", "llm_generic", [{"text": "tiny"}], {"block_size": 1000}, "fewer than one block"),
 ]

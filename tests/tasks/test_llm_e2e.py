@@ -65,7 +65,21 @@ def test_sft_lora_merge_reload_chat_predict(tiny_llama, tmp_path, capsys):  # no
     assert main(["chat", str(run_dir), "--prompt", "what colour is the plum?", "--max-new-tokens", "8"]) == 0
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "what colour is the kiwi?"}, {"prompt": "hi"}])
     out = tmp_path / "out.jsonl"
-    assert main(["predict", str(run_dir), "--input", str(prompts), "--output", str(out), "--set", "params.max_new_tokens=5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                "--input",
+                str(prompts),
+                "--output",
+                str(out),
+                "--set",
+                "params.max_new_tokens=5",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all(isinstance(r["generation"], str) for r in rows)
 
@@ -100,7 +114,9 @@ def test_preference_alignment(task, tiny_llama, tmp_path):  # noqa: F811
     _assert_learned(result.output_dir, result.metrics)
     _adapter_changed(result.output_dir)
     assert 0.0 <= result.metrics["rewards/accuracies"] <= 1.0 and "rewards/margins" in result.metrics
-    frame = trainforge.sdk.predict(result.output_dir, write_jsonl(tmp_path / "p.jsonl", [{"prompt": "what colour is the apple?"}]))
+    frame = trainforge.sdk.predict(
+        result.output_dir, write_jsonl(tmp_path / "p.jsonl", [{"prompt": "what colour is the apple?"}])
+    )
     assert isinstance(frame["generation"][0], str)
 
 

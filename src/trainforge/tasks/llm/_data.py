@@ -32,7 +32,11 @@ ACCEPTED_PREFERENCE = (
 def _missing(value) -> bool:
     if isinstance(value, list | tuple | np.ndarray | dict):
         return False
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _parse(value):
@@ -66,7 +70,9 @@ def to_messages(value, origin: str, row, column: str, accepted: str = ACCEPTED) 
     if isinstance(parsed, dict):
         parsed = [parsed]
     if not isinstance(parsed, list) or not parsed:
-        why = "a string that is not a JSON list of turns" if isinstance(value, str) else "not a non-empty list of turns"
+        why = (
+            "a string that is not a JSON list of turns" if isinstance(value, str) else "not a non-empty list of turns"
+        )
         raise _bad(origin, row, column, value, why, accepted)
     turns = []
     for turn in parsed:
@@ -176,11 +182,16 @@ def encode_conversation(tokenizer, messages: list[dict], assistant_only: bool) -
         before = render(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
         through = render(tokenizer, messages[: i + 1])
         if not (full.startswith(before) and full.startswith(through) and through.startswith(before)):
-            raise ConfigError([(
-                "params.chat_template",
-                "the chat template renders earlier turns differently once later turns follow, so assistant turns "
-                "cannot be located for the loss mask; use a built-in template (chatml, zephyr, llama3)",
-            )])
+            raise ConfigError(
+                [
+                    (
+                        "params.chat_template",
+                        "the chat template renders earlier turns differently once later turns follow, "
+                        "so assistant turns "
+                        "cannot be located for the loss mask; use a built-in template (chatml, zephyr, llama3)",
+                    )
+                ]
+            )
         turn = through[len(before) :]
         end = turn.rfind(eos)
         spans.append((len(before), len(before) + (end + len(eos) if end >= 0 else len(turn))))
@@ -195,7 +206,9 @@ def encode_conversation(tokenizer, messages: list[dict], assistant_only: bool) -
     return ids, labels
 
 
-def encode_plain(tokenizer, prompt: str, completion: str, add_eos: bool, completion_only: bool) -> tuple[list[int], list[int]]:
+def encode_plain(
+    tokenizer, prompt: str, completion: str, add_eos: bool, completion_only: bool
+) -> tuple[list[int], list[int]]:
     """``prompt + completion`` as plain text (EOS appended); labels only on the completion when asked."""
     prompt_ids = tokenizer(prompt)["input_ids"] if prompt else tokenizer("")["input_ids"]
     full = tokenizer(prompt + completion)["input_ids"]
@@ -213,7 +226,9 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def encode_sft_row(row: dict, data_format: str, tokenizer, params, completion_only: bool) -> tuple[list[int], list[int]]:
+def encode_sft_row(
+    row: dict, data_format: str, tokenizer, params, completion_only: bool
+) -> tuple[list[int], list[int]]:
     """One canonical row -> (input_ids, labels), templated when the tokenizer carries the run's template."""
     templated = bool(tokenizer.chat_template)
     if data_format == "messages":
@@ -282,7 +297,8 @@ def normalize_preference(frame: pd.DataFrame, origin: str) -> tuple[pd.DataFrame
                     raise _bad(origin, i, column, value, "expected a string like the first row's", ACCEPTED_PREFERENCE)
             if prompt is None:
                 raise DataError(
-                    f"{origin}: chosen/rejected are plain strings, so a prompt column is needed (set data.columns.prompt). "
+                    f"{origin}: chosen/rejected are plain strings, so a prompt column is needed "
+                    "(set data.columns.prompt). "
                     f"{ACCEPTED_PREFERENCE}"
                 )
             rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
@@ -290,21 +306,29 @@ def normalize_preference(frame: pd.DataFrame, origin: str) -> tuple[pd.DataFrame
         chosen_turns = to_messages(chosen, origin, i, "chosen", ACCEPTED_PREFERENCE)
         rejected_turns = to_messages(rejected, origin, i, "rejected", ACCEPTED_PREFERENCE)
         if prompt is not None:
-            prompt_turns = to_messages(prompt, origin, i, "prompt", ACCEPTED_PREFERENCE) if _looks_like_messages(prompt) else [
-                {"role": "user", "content": str(prompt)}
-            ]
+            prompt_turns = (
+                to_messages(prompt, origin, i, "prompt", ACCEPTED_PREFERENCE)
+                if _looks_like_messages(prompt)
+                else [{"role": "user", "content": str(prompt)}]
+            )
         else:
             prompt_turns = chosen_turns[:-1]
             if rejected_turns[:-1] != prompt_turns or not prompt_turns:
                 raise _bad(
-                    origin, i, "rejected", rejected,
-                    "without a prompt column, chosen and rejected must be conversations sharing every turn but the last",
+                    origin,
+                    i,
+                    "rejected",
+                    rejected,
+                    "without a prompt column, chosen and rejected must be conversations "
+                    "sharing every turn but the last",
                     ACCEPTED_PREFERENCE,
                 )
             chosen_turns, rejected_turns = chosen_turns[-1:], rejected_turns[-1:]
         for column, turns, value in (("chosen", chosen_turns, chosen), ("rejected", rejected_turns, rejected)):
             if turns[-1]["role"] != "assistant":
-                raise _bad(origin, i, column, value, "the last turn must be the assistant's answer", ACCEPTED_PREFERENCE)
+                raise _bad(
+                    origin, i, column, value, "the last turn must be the assistant's answer", ACCEPTED_PREFERENCE
+                )
         rows.append({"prompt": prompt_turns, "chosen": chosen_turns, "rejected": rejected_turns})
     return pd.DataFrame(rows, index=frame.index), conversational
 
@@ -330,16 +354,28 @@ def render_preference(row: dict, tokenizer, add_eos: bool) -> dict[str, str]:
         for name, turns in (("chosen", chosen), ("rejected", rejected)):
             full = render(tokenizer, prompt + turns)
             if not full.startswith(prompt_text):
-                raise ConfigError([("params.chat_template", "the template renders the prompt differently before an answer; "
-                                    "use a built-in template (chatml, zephyr, llama3)")])
+                raise ConfigError(
+                    [
+                        (
+                            "params.chat_template",
+                            "the template renders the prompt differently before an answer; "
+                            "use a built-in template (chatml, zephyr, llama3)",
+                        )
+                    ]
+                )
             answer = full[len(prompt_text) :]
             end = answer.rfind(eos) if eos else -1
             texts[name] = answer[: end + len(eos)] if end >= 0 else answer
     elif isinstance(prompt, list):
-        raise ConfigError([("params.chat_template", "conversational preference data needs a chat template; remove 'none'")])
+        raise ConfigError(
+            [("params.chat_template", "conversational preference data needs a chat template; remove 'none'")]
+        )
     else:
         prompt_text = prompt
-        texts = {n: v + (eos if add_eos and not v.endswith(eos) else "") for n, v in (("chosen", chosen), ("rejected", rejected))}
+        texts = {
+            n: v + (eos if add_eos and not v.endswith(eos) else "")
+            for n, v in (("chosen", chosen), ("rejected", rejected))
+        }
     bos = tokenizer.bos_token
     if bos and prompt_text.startswith(bos) and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]:
         prompt_text = prompt_text[len(bos) :]

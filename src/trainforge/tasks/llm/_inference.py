@@ -86,12 +86,16 @@ def prompt_ids(tokenizer, prompt) -> list[int]:
     return tokenizer(str(prompt))["input_ids"]
 
 
-def generate(model, tokenizer, prompts: list, max_new_tokens: int, temperature: float, top_p: float, batch_size: int = 8) -> list[str]:
+def generate(
+    model, tokenizer, prompts: list, max_new_tokens: int, temperature: float, top_p: float, batch_size: int = 8
+) -> list[str]:
     """Answers to ``prompts`` (left-padded batches), each stopping at EOS, special tokens removed."""
     import torch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    )
     answers = []
     for start in range(0, len(prompts), batch_size):
         batch = [prompt_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
@@ -100,8 +104,12 @@ def generate(model, tokenizer, prompts: list, max_new_tokens: int, temperature: 
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=model.device)
         with torch.inference_mode():
             output = model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=pad, **sampling,
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad,
+                **sampling,
             )
         answers += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
     return [answer.strip() for answer in answers]
@@ -116,7 +124,9 @@ def _prompts(frame: pd.DataFrame) -> list:
 
     columns = [c for c in ("messages", "prompt", "text") if c in frame]
     if not columns:
-        raise DataError(f"the input needs a prompt, messages or text column; found: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"the input needs a prompt, messages or text column; found: {', '.join(map(str, frame.columns))}"
+        )
     prompts = []
     for position, (_, row) in enumerate(frame.iterrows()):
         value = next((row[c] for c in columns if not _missing(row[c])), None)
@@ -127,11 +137,13 @@ def _prompts(frame: pd.DataFrame) -> list:
 
 
 def predict_generate(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
-    """Add a ``generation`` column: the model's answer to each row's prompt (params max_new_tokens, temperature, top_p)."""
+    """Add a ``generation`` column: the answer to each row's prompt (params max_new_tokens, temperature, top_p)."""
     params = config.params
     model, tokenizer = load_run(run_dir, config)
     out = frame.copy()
-    out["generation"] = generate(model, tokenizer, _prompts(frame), params.max_new_tokens, params.temperature, params.top_p)
+    out["generation"] = generate(
+        model, tokenizer, _prompts(frame), params.max_new_tokens, params.temperature, params.top_p
+    )
     return out
 
 
@@ -145,11 +157,16 @@ def predict_score(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
     elif {"prompt", "completion"} <= set(frame.columns):
         texts = [_scored_text(tokenizer, p, c) for p, c in zip(frame["prompt"], frame["completion"], strict=True)]
     else:
-        raise DataError(f"the input needs a text column or prompt + completion columns; found: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            "the input needs a text column or prompt + completion columns; "
+            f"found: {', '.join(map(str, frame.columns))}"
+        )
     scores = []
     with torch.inference_mode():
         for text in texts:
-            ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=config.params.block_size).to(model.device)
+            ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=config.params.block_size).to(
+                model.device
+            )
             scores.append(float(model(**ids).logits[0, 0]))
     out = frame.copy()
     out["score"] = scores
@@ -166,16 +183,22 @@ def _scored_text(tokenizer, prompt: str, completion: str) -> str:
 # ---------------------------------------------------------------------------------------------------- chat
 
 
-def chat(run_dir: Path, prompt: str | None, system: str | None, overrides: dict, stream_in=None, stream_out=None) -> int:
+def chat(
+    run_dir: Path, prompt: str | None, system: str | None, overrides: dict, stream_in=None, stream_out=None
+) -> int:
     """One answer to ``prompt``, or a conversation read line by line (interactive on a terminal)."""
     stream_in = stream_in or sys.stdin
     stream_out = stream_out or sys.stdout
     config = _finished_config(Path(run_dir))
     if config.task == "llm_reward":
-        raise RunDirError(f"{run_dir} is a reward model (it scores texts); use `trainforge predict` on prompt/completion rows")
+        raise RunDirError(
+            f"{run_dir} is a reward model (it scores texts); use `trainforge predict` on prompt/completion rows"
+        )
     params = config.params
-    settings = {k: overrides.get(k) if overrides.get(k) is not None else getattr(params, k)
-                for k in ("max_new_tokens", "temperature", "top_p")}
+    settings = {
+        k: overrides.get(k) if overrides.get(k) is not None else getattr(params, k)
+        for k in ("max_new_tokens", "temperature", "top_p")
+    }
     model, tokenizer = load_run(Path(run_dir), config)
     history = [{"role": "system", "content": system}] if system else []
 

@@ -8,8 +8,11 @@ from trainforge.tasks.llm._shared import configure_tokenizer, require_template_f
 from trainforge.tasks.spec import Column, LabelInfo
 
 COLUMNS = (
-    Column("prompt", "the prompt: a string or a list of turns (optional when chosen/rejected are whole conversations)",
-           required=False),
+    Column(
+        "prompt",
+        "the prompt: a string or a list of turns (optional when chosen/rejected are whole conversations)",
+        required=False,
+    ),
     Column("chosen", "the preferred answer: a string or a list of turns"),
     Column("rejected", "the dispreferred answer: a string or a list of turns"),
 )
@@ -26,25 +29,37 @@ def analyze(splits, config) -> LabelInfo:
     if splits.eval is not None:
         splits.eval, eval_conversational = _data.normalize_preference(splits.eval, splits.eval_origin)
         if eval_conversational != conversational:
-            raise DataError(f"{splits.eval_origin}: the evaluation pairs are not in the training pairs' shape ({data_format})")
+            raise DataError(
+                f"{splits.eval_origin}: the evaluation pairs are not in the training pairs' shape ({data_format})"
+            )
     for name in ("train", "eval"):
         frame = getattr(splits, name)
         if frame is None:
             continue
-        rendered = [_data.render_preference(row, tokenizer, config.params.add_eos_token) for row in _data.as_records(frame)]
+        rendered = [
+            _data.render_preference(row, tokenizer, config.params.add_eos_token) for row in _data.as_records(frame)
+        ]
         lengths = _data.preference_lengths(rendered, tokenizer)
         too_long = [n > config.params.block_size for n in lengths]
         if any(too_long):
             action = "dropped" if config.params.truncation == "drop" else "truncated (answers cut at the end)"
-            notes.append(f"{name}: {sum(too_long)} pair(s) longer than block_size {config.params.block_size} are {action}")
+            notes.append(
+                f"{name}: {sum(too_long)} pair(s) longer than block_size {config.params.block_size} are {action}"
+            )
         keep = [not t for t in too_long] if config.params.truncation == "drop" else [True] * len(rendered)
         if not any(keep):
-            raise DataError(f"{getattr(splits, name + '_origin')}: every pair is longer than params.block_size; raise it")
+            raise DataError(
+                f"{getattr(splits, name + '_origin')}: every pair is longer than params.block_size; raise it"
+            )
         frame = frame.assign(**{k: [r[k] for r in rendered] for k in ("prompt", "chosen", "rejected")})
         setattr(splits, name, frame[keep])
         if name == "train":
             first = rendered[0]
-            notes.append(f"example: prompt {first['prompt']!r} | chosen {first['chosen']!r} | rejected {first['rejected']!r}"[:700])
+            notes.append(
+                f"example: prompt {first['prompt']!r} | chosen {first['chosen']!r} | rejected {first['rejected']!r}"[
+                    :700
+                ]
+            )
     return LabelInfo("preference", (data_format,), notes=tuple(notes))
 
 

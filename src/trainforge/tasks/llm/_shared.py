@@ -39,35 +39,51 @@ class LLMParams(TaskParams):
     )
     block_size: int = Field(1024, gt=0, description="Maximum tokens per training sequence.", json_schema_extra=BASIC)
     truncation: Literal["truncate", "drop"] = Field(
-        "truncate", description="Sequences longer than block_size: cut to block_size, or drop the row (counted either way).",
+        "truncate",
+        description="Sequences longer than block_size: cut to block_size, or drop the row (counted either way).",
         json_schema_extra=ADVANCED,
     )
     add_eos_token: bool = Field(
-        True, description="End plain-text examples with the EOS token (chat turns always end with it).", json_schema_extra=ADVANCED
+        True,
+        description="End plain-text examples with the EOS token (chat turns always end with it).",
+        json_schema_extra=ADVANCED,
     )
-    padding_side: Literal["right", "left"] = Field("right", description="Tokenizer padding side for training.", json_schema_extra=ADVANCED)
+    padding_side: Literal["right", "left"] = Field(
+        "right", description="Tokenizer padding side for training.", json_schema_extra=ADVANCED
+    )
     peft: bool = Field(False, description="Train a LoRA adapter instead of every weight.", json_schema_extra=BASIC)
     quantization: Literal["int4", "int8"] | None = Field(
-        None, description="QLoRA: load the frozen base in 4 or 8 bits (needs peft, a CUDA GPU and bitsandbytes).",
+        None,
+        description="QLoRA: load the frozen base in 4 or 8 bits (needs peft, a CUDA GPU and bitsandbytes).",
         json_schema_extra=ADVANCED,
     )
     lora_r: int = Field(16, gt=0, description="LoRA rank.", json_schema_extra=ADVANCED)
-    lora_alpha: int = Field(32, gt=0, description="LoRA scaling (alpha / r multiplies the update).", json_schema_extra=ADVANCED)
+    lora_alpha: int = Field(
+        32, gt=0, description="LoRA scaling (alpha / r multiplies the update).", json_schema_extra=ADVANCED
+    )
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.", json_schema_extra=ADVANCED)
     target_modules: str | list[str] = Field(
-        "all-linear", description="Modules LoRA adapts: 'all-linear', a list, or a comma-separated string.",
+        "all-linear",
+        description="Modules LoRA adapts: 'all-linear', a list, or a comma-separated string.",
         json_schema_extra=ADVANCED,
     )
     merge_adapter: bool = Field(
-        False, description="After training, also write the adapter merged into the base as a full model in merged/.",
+        False,
+        description="After training, also write the adapter merged into the base as a full model in merged/.",
         json_schema_extra=BASIC,
     )
     attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = Field(
         None, description="Attention kernel (default: the model's, usually sdpa).", json_schema_extra=ADVANCED
     )
-    max_new_tokens: int = Field(256, gt=0, description="predict/chat: most tokens generated per answer.", json_schema_extra=ADVANCED)
-    temperature: float = Field(0.0, ge=0, description="predict/chat: sampling temperature (0 = greedy).", json_schema_extra=ADVANCED)
-    top_p: float = Field(1.0, gt=0, le=1, description="predict/chat: nucleus sampling mass.", json_schema_extra=ADVANCED)
+    max_new_tokens: int = Field(
+        256, gt=0, description="predict/chat: most tokens generated per answer.", json_schema_extra=ADVANCED
+    )
+    temperature: float = Field(
+        0.0, ge=0, description="predict/chat: sampling temperature (0 = greedy).", json_schema_extra=ADVANCED
+    )
+    top_p: float = Field(
+        1.0, gt=0, le=1, description="predict/chat: nucleus sampling mass.", json_schema_extra=ADVANCED
+    )
 
     @field_validator("target_modules")
     @classmethod
@@ -99,15 +115,20 @@ def check_config(config) -> list[tuple[str, str]]:
         import torch
 
         if not torch.cuda.is_available():
-            problems.append((
-                "params.quantization",
-                f"{params.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU and none is visible; remove it to "
-                "train LoRA on the unquantized model",
-            ))
+            problems.append(
+                (
+                    "params.quantization",
+                    f"{params.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU and none is visible; "
+                    "remove it to "
+                    "train LoRA on the unquantized model",
+                )
+            )
         elif importlib.util.find_spec("bitsandbytes") is None:
             problems.append(("params.quantization", "needs bitsandbytes: pip install bitsandbytes"))
     if params.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        problems.append(("params.attn_implementation", "flash_attention_2 needs the flash-attn package (and a CUDA GPU)"))
+        problems.append(
+            ("params.attn_implementation", "flash_attention_2 needs the flash-attn package (and a CUDA GPU)")
+        )
     return problems
 
 
@@ -124,12 +145,23 @@ def no_metrics(labels):
 # ---------------------------------------------------------------------------------------------------- AutoTrain
 
 AUTOTRAIN_PARAMS = {
-    "block_size": "block_size", "chat_template": "chat_template", "add_eos_token": "add_eos_token",
-    "padding": "padding_side", "peft": "peft", "quantization": "quantization", "lora_r": "lora_r",
-    "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout", "target_modules": "target_modules",
-    "merge_adapter": "merge_adapter", "use_flash_attention_2": "attn_implementation",
-    "model_max_length": "model_max_length", "trainer": "trainer", "unsloth": "unsloth",
-    "distributed_backend": "distributed_backend", "max_prompt_length": "max_prompt_length",
+    "block_size": "block_size",
+    "chat_template": "chat_template",
+    "add_eos_token": "add_eos_token",
+    "padding": "padding_side",
+    "peft": "peft",
+    "quantization": "quantization",
+    "lora_r": "lora_r",
+    "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout",
+    "target_modules": "target_modules",
+    "merge_adapter": "merge_adapter",
+    "use_flash_attention_2": "attn_implementation",
+    "model_max_length": "model_max_length",
+    "trainer": "trainer",
+    "unsloth": "unsloth",
+    "distributed_backend": "distributed_backend",
+    "max_prompt_length": "max_prompt_length",
     "max_completion_length": "max_completion_length",
 }
 
@@ -168,7 +200,9 @@ def autotrain_value(trainer: str):
             return DROP
         if name == "distributed_backend":
             if value not in (None, "ddp"):
-                raise ConfigError([("params.distributed_backend", f"{value!r}: multi-GPU launch goes through accelerate")])
+                raise ConfigError(
+                    [("params.distributed_backend", f"{value!r}: multi-GPU launch goes through accelerate")]
+                )
             return DROP
         return value
 
@@ -196,20 +230,24 @@ def _note(text: str) -> None:
 # Built-in templates: (jinja, eos, additional special tokens). Each closes an assistant turn with its EOS.
 BUILTIN_TEMPLATES = {
     "chatml": (
-        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+        "'<|im_end|>' + '\n' }}"
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
-        "<|im_end|>", ["<|im_start|>", "<|im_end|>"],
+        "<|im_end|>",
+        ["<|im_start|>", "<|im_end|>"],
     ),
     "zephyr": (
         "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '</s>' + '\n' }}"
         "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}",
-        "</s>", ["<|system|>", "<|user|>", "<|assistant|>", "</s>"],
+        "</s>",
+        ["<|system|>", "<|user|>", "<|assistant|>", "</s>"],
     ),
     "llama3": (
         "{{ '<|begin_of_text|>' }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
         "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
-        "<|eot_id|>", ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        "<|eot_id|>",
+        ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
     ),
 }
 
@@ -222,7 +260,9 @@ def model_location(name: str) -> tuple[str, str | None]:
     if path.is_dir() and not (path / "config.json").exists():
         found = sorted(path.glob("*.gguf"))
         if len(found) > 1:
-            raise ConfigError([("model.name", f"{path} holds several GGUF files; name one: {', '.join(p.name for p in found)}")])
+            raise ConfigError(
+                [("model.name", f"{path} holds several GGUF files; name one: {', '.join(p.name for p in found)}")]
+            )
         if found:
             return str(path), found[0].name
     return name, None
@@ -285,7 +325,10 @@ def configure_tokenizer(tokenizer, config, data_format: str) -> list[str]:
             notes.append(f"added {added} special token(s); embeddings are resized")
     turn_end = assistant_turn_end(tokenizer)
     if turn_end is not None and turn_end != tokenizer.eos_token:
-        notes.append(f"EOS set to {turn_end!r}, the token that closes the template's assistant turn (was {tokenizer.eos_token!r})")
+        notes.append(
+            f"EOS set to {turn_end!r}, the token that closes the template's assistant turn "
+            f"(was {tokenizer.eos_token!r})"
+        )
         tokenizer.eos_token = turn_end
     elif turn_end is None:
         notes.append(f"the template ends assistant turns without a special token: {tokenizer.eos_token!r} is appended")
@@ -326,7 +369,9 @@ def load_base_model(config, vocab_size: int | None = None, head: str = "causal_l
     folder, gguf = model_location(config.model.name)
     params = config.params
     kwargs: dict[str, Any] = {
-        "revision": config.model.revision, "trust_remote_code": config.model.trust_remote_code, "dtype": torch_dtype(config),
+        "revision": config.model.revision,
+        "trust_remote_code": config.model.trust_remote_code,
+        "dtype": torch_dtype(config),
     }
     if gguf:
         kwargs["gguf_file"] = gguf
@@ -365,8 +410,13 @@ def lora_config(config, task_type: str, new_token_ids: list[int]):
     params = config.params
     extra = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
     return LoraConfig(
-        r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout, bias="none",
-        target_modules=params.target_modules, task_type=task_type, **extra,
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha,
+        lora_dropout=params.lora_dropout,
+        bias="none",
+        target_modules=params.target_modules,
+        task_type=task_type,
+        **extra,
     )
 
 
@@ -449,7 +499,12 @@ def build_causal_lm(config, labels):
 def require_template_for(config, data_format: str) -> None:
     """Conversational data cannot be trained without a template."""
     if data_format in ("messages", "conversational") and config.params.chat_template == "none":
-        raise ConfigError([(
-            "params.chat_template",
-            "'none', but the data is conversational (lists of turns): choose tokenizer, chatml, zephyr or llama3",
-        )])
+        raise ConfigError(
+            [
+                (
+                    "params.chat_template",
+                    "'none', but the data is conversational (lists of turns): "
+                    "choose tokenizer, chatml, zephyr or llama3",
+                )
+            ]
+        )

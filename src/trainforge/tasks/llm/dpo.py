@@ -41,9 +41,12 @@ from trainforge.tasks.spec import AutoTrainShape, LabelInfo, TaskSpec
 class DPOParams(PreferenceParams):
     """Parameters of ``llm_dpo``."""
 
-    dpo_beta: float = Field(0.1, gt=0, description="DPO beta: how far the policy may move from the reference.", json_schema_extra=BASIC)
+    dpo_beta: float = Field(
+        0.1, gt=0, description="DPO beta: how far the policy may move from the reference.", json_schema_extra=BASIC
+    )
     model_ref: str | None = Field(
-        None, description="Reference model (Hub id or folder); default: the base (adapter disabled under LoRA).",
+        None,
+        description="Reference model (Hub id or folder); default: the base (adapter disabled under LoRA).",
         json_schema_extra={"tier": "advanced"},
     )
 
@@ -75,8 +78,14 @@ def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics,
         ref_model.resize_token_embeddings(len(processor))
     dpo_args = trl_config(DPOConfig, args, beta=params.dpo_beta, max_length=params.block_size)
     trainer = trainer_class(DPOTrainer)(
-        model=model, ref_model=ref_model, args=dpo_args, train_dataset=prepared.train, eval_dataset=prepared.eval,
-        processing_class=processor, callbacks=callbacks, peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
+        model=model,
+        ref_model=ref_model,
+        args=dpo_args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
     )
     trainer.run_config = config
     return trainer
@@ -97,7 +106,10 @@ SPEC = TaskSpec(
     pipeline_tag="text-generation",
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
-        "data": {"source": "data/pairs.jsonl", "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}},
+        "data": {
+            "source": "data/pairs.jsonl",
+            "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+        },
         "params": {"peft": True, "block_size": 512},
     },
     training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0},

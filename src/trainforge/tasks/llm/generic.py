@@ -42,9 +42,7 @@ class GenericParams(LLMParams):
     """Parameters of ``llm_generic``."""
 
 
-COLUMNS = (
-    Column("text", "plain text, or a conversation (list of turns / JSON) rendered with the chat template"),
-)
+COLUMNS = (Column("text", "plain text, or a conversation (list of turns / JSON) rendered with the chat template"),)
 
 
 def analyze(splits, config) -> LabelInfo:
@@ -66,7 +64,9 @@ def analyze(splits, config) -> LabelInfo:
         blocks = [stream[i : i + size] for i in range(0, len(stream) - size + 1, size)]
         if not blocks:
             raise DataError(f"{origin}: {len(stream)} tokens in all, fewer than one block; lower params.block_size")
-        notes.append(f"{name}: {len(stream)} tokens -> {len(blocks)} block(s); {len(stream) % size} trailing token(s) dropped")
+        notes.append(
+            f"{name}: {len(stream)} tokens -> {len(blocks)} block(s); {len(stream) % size} trailing token(s) dropped"
+        )
         setattr(splits, name, pd.DataFrame({"input_ids": blocks}))
     return LabelInfo("causal_lm", (data_format,), notes=tuple(notes))
 
@@ -81,7 +81,9 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
         return Dataset.from_dict({"input_ids": list(frame["input_ids"]), "labels": list(frame["input_ids"])})
 
     eval_set = make(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(make(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config))
+    return LLMPrepared(
+        make(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config)
+    )
 
 
 def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics, callbacks):
@@ -89,10 +91,17 @@ def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics,
     from trl import SFTConfig, SFTTrainer
 
     config = prepared.config
-    sft_args = trl_config(SFTConfig, args, max_length=config.params.block_size, dataset_kwargs={"skip_prepare_dataset": True})
+    sft_args = trl_config(
+        SFTConfig, args, max_length=config.params.block_size, dataset_kwargs={"skip_prepare_dataset": True}
+    )
     trainer = trainer_class(SFTTrainer)(
-        model=model, args=sft_args, train_dataset=prepared.train, eval_dataset=prepared.eval, processing_class=processor,
-        callbacks=callbacks, peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
+        model=model,
+        args=sft_args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
     )
     trainer.run_config, trainer.report_perplexity = config, True
     return trainer

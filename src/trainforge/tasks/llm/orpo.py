@@ -39,8 +39,12 @@ from trainforge.tasks.spec import AutoTrainShape, LabelInfo, TaskSpec
 class ORPOParams(PreferenceParams):
     """Parameters of ``llm_orpo``."""
 
-    orpo_beta: float = Field(0.1, gt=0, description="ORPO lambda: weight of the odds-ratio term against the SFT loss.",
-                             json_schema_extra=BASIC)
+    orpo_beta: float = Field(
+        0.1,
+        gt=0,
+        description="ORPO lambda: weight of the odds-ratio term against the SFT loss.",
+        json_schema_extra=BASIC,
+    )
 
 
 def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
@@ -64,8 +68,13 @@ def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics,
     params = config.params
     orpo_args = trl_config(ORPOConfig, args, beta=params.orpo_beta, max_length=params.block_size)
     trainer = trainer_class(ORPOTrainer)(
-        model=model, args=orpo_args, train_dataset=prepared.train, eval_dataset=prepared.eval, processing_class=processor,
-        callbacks=callbacks, peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
+        model=model,
+        args=orpo_args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
     )
     trainer.run_config = config
     return trainer
@@ -86,7 +95,10 @@ SPEC = TaskSpec(
     pipeline_tag="text-generation",
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
-        "data": {"source": "data/pairs.jsonl", "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}},
+        "data": {
+            "source": "data/pairs.jsonl",
+            "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+        },
         "params": {"peft": True, "block_size": 512},
     },
     training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0},

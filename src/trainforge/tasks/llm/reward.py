@@ -47,10 +47,14 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
     def make(frame):
         chosen = tokenizer([p + c for p, c in zip(frame["prompt"], frame["chosen"], strict=True)])["input_ids"]
         rejected = tokenizer([p + r for p, r in zip(frame["prompt"], frame["rejected"], strict=True)])["input_ids"]
-        return Dataset.from_dict({"chosen_ids": [c[:size] for c in chosen], "rejected_ids": [r[:size] for r in rejected]})
+        return Dataset.from_dict(
+            {"chosen_ids": [c[:size] for c in chosen], "rejected_ids": [r[:size] for r in rejected]}
+        )
 
     eval_set = make(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(make(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config))
+    return LLMPrepared(
+        make(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config)
+    )
 
 
 def build_model(config, labels: LabelInfo):
@@ -68,8 +72,13 @@ def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics,
     config = prepared.config
     reward_args = trl_config(RewardConfig, args, max_length=None)  # pairs were already fitted to block_size
     trainer = trainer_class(RewardTrainer)(
-        model=model, args=reward_args, train_dataset=prepared.train, eval_dataset=prepared.eval, processing_class=processor,
-        callbacks=callbacks, peft_config=lora_config(config, "SEQ_CLS", prepared.new_token_ids),
+        model=model,
+        args=reward_args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=lora_config(config, "SEQ_CLS", prepared.new_token_ids),
     )
     trainer.run_config = config
     return trainer
@@ -90,7 +99,10 @@ SPEC = TaskSpec(
     pipeline_tag="text-classification",
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
-        "data": {"source": "data/pairs.jsonl", "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}},
+        "data": {
+            "source": "data/pairs.jsonl",
+            "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+        },
         "params": {"peft": True, "block_size": 512},
     },
     training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0},

@@ -34,8 +34,8 @@ from trainforge.tasks.llm._shared import (
     build_causal_lm,
     check_config,
     configure_tokenizer,
-    lora_config,
     load_tokenizer,
+    lora_config,
     no_metrics,
     require_template_for,
     tokenizer_for,
@@ -55,7 +55,9 @@ class SFTParams(LLMParams):
         description="Train on assistant/completion tokens only (prompt tokens masked); false trains on every token.",
         json_schema_extra=BASIC,
     )
-    packing: bool = Field(False, description="Pack several examples into each block_size sequence.", json_schema_extra=BASIC)
+    packing: bool = Field(
+        False, description="Pack several examples into each block_size sequence.", json_schema_extra=BASIC
+    )
     packing_strategy: Literal["bfd", "wrapped"] = Field(
         "bfd",
         description=(
@@ -97,12 +99,17 @@ def analyze(splits, config) -> LabelInfo:
         if not encoded:
             raise DataError(
                 f"{getattr(splits, name + '_origin')}: no row is left to train on after fitting params.block_size "
-                f"{config.params.block_size} ({counts['dropped']} dropped); raise block_size or use truncation: truncate"
+                f"{config.params.block_size} ({counts['dropped']} dropped); "
+                "raise block_size or use truncation: truncate"
             )
         if name == "train":
             notes.append("example (trained tokens in ⟦ ⟧): " + _data.show_example(tokenizer, *encoded[0]))
         notes += _count_notes(name, counts, config)
-        setattr(splits, name, pd.DataFrame({"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}))
+        setattr(
+            splits,
+            name,
+            pd.DataFrame({"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}),
+        )
     return LabelInfo("causal_lm", (data_format,), notes=tuple(notes))
 
 
@@ -119,7 +126,9 @@ def _count_notes(split: str, counts: dict[str, int], config) -> list[str]:
     notes = []
     if counts["too_long"]:
         action = "dropped" if config.params.truncation == "drop" else "truncated"
-        notes.append(f"{split}: {counts['too_long']} row(s) longer than block_size {config.params.block_size} were {action}")
+        notes.append(
+            f"{split}: {counts['too_long']} row(s) longer than block_size {config.params.block_size} were {action}"
+        )
     empty = counts["dropped"] - (counts["too_long"] if config.params.truncation == "drop" else 0)
     if empty:
         notes.append(f"{split}: {empty} row(s) dropped: truncation left no completion tokens to learn")
@@ -144,7 +153,9 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
         return data
 
     eval_set = dataset(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(dataset(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config))
+    return LLMPrepared(
+        dataset(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
@@ -157,15 +168,21 @@ def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics,
     config = prepared.config
     params = config.params
     sft_args = trl_config(
-        SFTConfig, args,
+        SFTConfig,
+        args,
         max_length=params.block_size,
         packing=params.packing,
         packing_strategy=params.packing_strategy,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
     trainer = trainer_class(SFTTrainer)(
-        model=model, args=sft_args, train_dataset=prepared.train, eval_dataset=prepared.eval, processing_class=processor,
-        callbacks=callbacks, peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
+        model=model,
+        args=sft_args,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
     )
     trainer.run_config, trainer.report_perplexity = config, True
     return trainer
