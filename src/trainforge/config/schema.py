@@ -113,6 +113,8 @@ def _apply_task_defaults(raw: dict, spec) -> None:
     training = raw.get("training")
     if isinstance(training, dict) or training is None:
         raw["training"] = {**spec.training_defaults, **(training or {})}
+    if raw.get("model") is None and spec.default_model is not None:
+        raw["model"] = {"name": spec.default_model}
     output = raw.get("output")
     if output is None or (isinstance(output, dict) and "dir" not in output):
         raw["output"] = {**(output or {}), "dir": f"runs/{spec.name}"}

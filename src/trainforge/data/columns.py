@@ -17,11 +17,14 @@ def map_columns(frame: pd.DataFrame, columns, mapping: dict[str, str], origin: s
         origin: File or split name for messages.
 
     Raises:
-        DataError: A required (or explicitly mapped) column is absent.
+        DataError: A required (or explicitly mapped) column is absent, or an unmapped column hides a logical one.
     """
-    selected = {}
+    selected, taken = {}, set()
     for column in columns:
+        if column.rest:
+            continue
         user = mapping.get(column.name, column.source_default)
+        taken.add(user)
         if user in frame.columns:
             selected[column.name] = frame[user]
         elif column.required or column.name in mapping:
@@ -31,4 +34,15 @@ def map_columns(frame: pd.DataFrame, columns, mapping: dict[str, str], origin: s
                 f"{origin} has no column {user!r} for the {column.name} column ({column.help}). "
                 f"Columns found: {found}. Set {how} to one of them."
             )
+    if any(column.rest for column in columns):
+        # Every other user column stays under its own name (tabular features); it must not hide a logical column.
+        for user in frame.columns:
+            if user in taken:
+                continue
+            if user in selected:
+                raise DataError(
+                    f"{origin}: column {user!r} has the name of the task's {user} column but is mapped elsewhere; "
+                    f"rename it in the file or set data.columns.{user}: {user}"
+                )
+            selected[user] = frame[user]
     return pd.DataFrame(selected, index=frame.index)

@@ -52,8 +52,15 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
     (run_dir / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_model_card(run_dir: Path, config: RunConfig, pipeline_tag: str, labels, metrics: dict) -> None:
-    """Write ``README.md`` (Hub model card: YAML front matter, metrics, loss curve, usage) and the curve SVG."""
+def write_model_card(
+    run_dir: Path, config: RunConfig, pipeline_tag: str, labels, metrics: dict, library_name: str = "transformers",
+    task_section: str | None = None,
+) -> None:
+    """Write ``README.md`` (Hub model card: YAML front matter, metrics, loss curve, usage) and the curve SVG.
+
+    ``task_section`` (markdown from the task's spec) replaces the transformers usage block; such tasks train from
+    scratch, so the front matter names no base model.
+    """
     steps = [(e["step"], e["loss"]) for e in read_events(run_dir / "events.jsonl") if e["event"] == "step" and isinstance(e.get("loss"), float | int)]
     curve = ""
     if len(steps) >= 2:
@@ -61,15 +68,24 @@ def write_model_card(run_dir: Path, config: RunConfig, pipeline_tag: str, labels
         curve = "\n## Training loss\n\n![training loss](loss_curve.svg)\n"
     base_is_local = Path(config.model.name).exists()
     front = {
-        "library_name": "transformers",
+        "library_name": library_name,
         "pipeline_tag": pipeline_tag,
         "tags": ["trainforge", config.task],
-        **({} if base_is_local else {"base_model": config.model.name}),
+        **({} if base_is_local or task_section is not None else {"base_model": config.model.name}),
         **({"datasets": [config.data.source]} if not Path(config.data.source).exists() else {}),
     }
     rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items()))
     table = f"| metric | value |\n|---|---|\n{rows}" if metrics else "No evaluation split was used, so there are no evaluation metrics."
     label_line = f"Labels: {', '.join(labels.names)}.\n" if labels.problem_type != "regression" else ""
+    usage = f"""## Use it
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("{pipeline_tag}", model="{run_dir}")
+print(classifier("an example input"))
+```
+"""
     card = f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
@@ -82,15 +98,7 @@ Fine-tuned with [trainforge](https://pypi.org/project/trainforge/) for **{config
 
 {table}
 {curve}
-## Use it
-
-```python
-from transformers import pipeline
-
-classifier = pipeline("{pipeline_tag}", model="{run_dir}")
-print(classifier("an example input"))
-```
-
+{task_section or usage}
 Reproduce with `trainforge train {run_dir}/config.resolved.yaml`.
 """
     (run_dir / "README.md").write_text(card, encoding="utf-8")

@@ -1,0 +1,120 @@
+"""Target and sample-weight checks for tabular tasks: each failure names the column, the rows and the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from trainforge.errors import DataError
+from trainforge.tabular.features import rows_text
+
+
+def check_targets_present(frame: pd.DataFrame, targets: list[str], origin: str, config) -> None:
+    """Every target column exists (and is not a mapped id/weight column) and has a value in every row."""
+    mapped = set(config.data.columns.values())
+    for target in targets:
+        if target not in frame.columns or target in mapped:
+            found = ", ".join(c for c in map(str, frame.columns) if c not in ("id", "sample_weight"))
+            raise DataError(
+                f"{origin} has no target column {target!r}; columns found: {found}. Set params.target_columns."
+            )
+        missing = frame[target].isna()
+        if missing.all():
+            raise DataError(f"{origin}: target {target!r} is empty in every row; check params.target_columns")
+        if missing.any():
+            raise DataError(
+                f"{origin}: target {target!r} is missing in {int(missing.sum())} row(s), first: "
+                f"{rows_text(frame.index[missing])}. Fill or drop those rows."
+            )
+
+
+def check_weights(frame: pd.DataFrame, origin: str) -> None:
+    """``sample_weight`` (when present) holds numbers >= 0, not all zero; converted to float in place."""
+    if "sample_weight" not in frame:
+        return
+    weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
+    bad = weights.isna() | (weights < 0)
+    if bad.any():
+        raise DataError(f"{origin}: sample_weight must be a number >= 0; bad {rows_text(frame.index[bad])}")
+    if weights.sum() <= 0:
+        raise DataError(f"{origin}: every sample_weight is 0, so no row counts; give rows a positive weight")
+    frame["sample_weight"] = weights.astype(float)
+
+
+def numeric_target(frame: pd.DataFrame, target: str, origin: str) -> pd.Series:
+    """A regression target as finite floats, or an error naming the rows that are not numbers."""
+    numbers = pd.to_numeric(frame[target], errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
+    if bad.any():
+        examples = ", ".join(f"row {int(i) + 1}: {frame[target][i]!r}" for i in list(frame.index[bad])[:5])
+        raise DataError(f"{origin}: target {target!r} must be numeric for regression; non-numbers at {examples}")
+    return numbers.astype(float)
+
+
+def check_classes(splits, target: str, params, origin: str) -> list[str]:
+    """Class labels fit for validation (enough rows per class, none unseen in eval); returns the class names."""
+    values = label_values(splits.train[target])
+    splits.train[target] = values
+    counts = values.value_counts()
+    if pd.api.types.is_float_dtype(values) and (values != values.round()).any() and len(counts) > 0.5 * len(values):
+        raise DataError(
+            f"{origin}: target {target!r} holds {len(counts)} distinct fractional numbers: use tabular_regression"
+        )
+    need = params.cv_folds if params.validation == "cv" else 2
+    rare = counts[counts < need]
+    if len(rare):
+        how = f"params.cv_folds is {params.cv_folds}" if params.validation == "cv" else "the holdout needs 2"
+        shown = ", ".join(f"{k!r}: {v} row(s)" for k, v in rare.head(5).items())
+        raise DataError(
+            f"{origin}: target {target!r} has classes with too few rows for validation ({shown}); {how}, so every "
+            "class needs at least that many. Add rows, lower params.cv_folds, or drop those classes."
+        )
+    if splits.eval is not None:
+        splits.eval[target] = label_values(splits.eval[target])
+        unseen = sorted(set(splits.eval[target]) - set(counts.index), key=str)
+        if unseen:
+            raise DataError(
+                f"{splits.eval_origin}: target {target!r} has classes {unseen} that never occur in training rows"
+            )
+    return [str(c) for c in sorted(counts.index)]
+
+
+def label_values(values: pd.Series) -> pd.Series:
+    """Whole floats (1.0, read so because of a gap elsewhere) become ints; mixed types become text."""
+    if pd.api.types.is_float_dtype(values) and (values == values.round()).all():
+        return values.astype("int64")
+    if values.dtype == object and values.map(type).nunique() > 1:
+        return values.astype(str)
+    return values
+
+
+def config_problems(config, kind: str) -> list[tuple[str, str]]:
+    """Model family fits the sub-task; feature columns are not mapped (they are every other column)."""
+    from trainforge.tabular.models import FAMILIES, MODEL_CHOICES
+
+    problems = []
+    name = config.model.name
+    if name not in MODEL_CHOICES:
+        problems.append(("model.name", f"{name!r} is not a tabular model; use auto or one of {', '.join(FAMILIES)}"))
+    elif name != "auto" and kind not in FAMILIES[name].kinds:
+        problems.append(
+            (
+                "model.name",
+                f"{name} does not do {kind}; use auto or one of "
+                f"{', '.join(n for n, f in FAMILIES.items() if kind in f.kinds)}",
+            )
+        )
+    wrong = [f for f in config.params.families or [] if f == "auto" or kind not in FAMILIES[f].kinds]
+    if wrong:
+        problems.append(("params.families", f"{wrong} cannot do {kind}"))
+    if "features" in config.data.columns:
+        problems.append(
+            (
+                "data.columns.features",
+                "features are every other column; choose them with params.ignore_columns instead",
+            )
+        )
+    overlap = set(config.params.target_columns) & set(config.params.ignore_columns)
+    if overlap:
+        problems.append(("params.ignore_columns", f"lists the target column(s) {sorted(overlap)}"))
+    return problems

@@ -1,0 +1,173 @@
+"""What a tabular run writes beside ``model.joblib``: leaderboard, feature importances (CSV + SVG), card section."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainforge.tabular import scoring
+
+_IMPORTANCE_ROWS = 2000  # rows scored per permutation (a sample of larger sets)
+
+
+def write_leaderboard(folder: Path, search, selection) -> pd.DataFrame:
+    """``leaderboard.csv``: the ensemble and every trial of the study, best first, with score and fit time."""
+    import optuna
+
+    study = optuna.load_study(study_name=search.params.study_name, storage=search.storage)
+    weights = {o.number: w for o, w in selection}
+    rows = [
+        {
+            "model": "ensemble",
+            "family": "+".join(sorted({o.family for o, _ in selection})),
+            "trial": None,
+            "state": "COMPLETE",
+            "score": search.ensemble_score(selection),
+            "fit_time_s": sum(o.fit_time_s for o, _ in selection),
+            "ensemble_weight": 1.0,
+            "params": json.dumps({f"trial{o.number}": round(w, 4) for o, w in selection}),
+        }
+    ]
+    for trial in study.get_trials(deepcopy=False):
+        finished = trial.datetime_complete is not None and trial.datetime_start is not None
+        rows.append(
+            {
+                "model": f"trial{trial.number}",
+                "family": trial.params.get("family", search.families[0]),
+                "trial": trial.number,
+                "state": trial.state.name,
+                "score": trial.value,
+                "fit_time_s": (trial.datetime_complete - trial.datetime_start).total_seconds() if finished else None,
+                "ensemble_weight": weights.get(trial.number, 0.0),
+                "params": json.dumps({k: v for k, v in trial.params.items() if k != "family"}),
+            }
+        )
+    board = pd.DataFrame(rows).astype({"trial": "Int64"})
+    complete = board["state"] == "COMPLETE"
+    board = pd.concat(
+        [
+            board[complete].sort_values(
+                "score", ascending=not scoring.GREATER_IS_BETTER[search.metric], kind="stable"
+            ),
+            board[~complete],
+        ]
+    )
+    board.insert(0, "rank", range(1, len(board) + 1))
+    board = board.rename(columns={"score": f"validation_{search.metric}"})
+    board.to_csv(folder / "leaderboard.csv", index=False)
+    return board
+
+
+def write_importances(folder: Path, model, search, eval_set, seed: int) -> pd.DataFrame:
+    """Permutation importance of each raw input column (on the eval rows, else a training sample).
+
+    The drop in the search metric when a column's values are shuffled: model-agnostic, so it describes the
+    whole ensemble, and it is reported per user column rather than per encoded feature.
+    """
+    from sklearn.inspection import permutation_importance
+
+    from trainforge.tabular.search import predict_encoded
+
+    problem = search.problem
+    if eval_set is not None:
+        X, Y, weight = eval_set
+    else:
+        X, Y, weight = problem.X, problem.Y, problem.weight
+    rows = np.random.default_rng(seed).permutation(len(X))[:_IMPORTANCE_ROWS]
+    X, Y = X.iloc[rows].reset_index(drop=True), [y[rows] for y in Y]
+    weight = None if weight is None else weight[rows]
+    sign = 1.0 if scoring.GREATER_IS_BETTER[search.metric] else -1.0
+
+    def scorer(estimator, frame, index):
+        positions = np.asarray(index, dtype=int)
+        predictions = predict_encoded(estimator, problem, frame)
+        truths = [y[positions] for y in Y]
+        return sign * scoring.score(search.metric, truths, predictions, None if weight is None else weight[positions])
+
+    result = permutation_importance(
+        model, X, np.arange(len(X)), scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1
+    )
+    table = pd.DataFrame(
+        {"feature": list(X.columns), "importance": result.importances_mean, "std": result.importances_std}
+    )
+    table = table.sort_values("importance", ascending=False, kind="stable")
+    table.to_csv(folder / "feature_importances.csv", index=False)
+    (folder / "feature_importance.svg").write_text(importance_svg(table), encoding="utf-8")
+    return table
+
+
+def importance_svg(table: pd.DataFrame, top: int = 15, width: int = 520) -> str:
+    """A dependency-free horizontal bar chart of the ``top`` importances."""
+    shown = table.head(top)
+    bar_h, left, pad = 18, 170, 10
+    height = pad * 2 + bar_h * len(shown) + 20
+    peak = max(float(shown["importance"].max()), 1e-12)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{pad}" y="{pad + 8}">permutation importance (drop in score when shuffled)</text>',
+    ]
+    for i, (name, value) in enumerate(zip(shown["feature"], shown["importance"], strict=True)):
+        y = pad + 20 + i * bar_h
+        length = max(0.0, float(value)) / peak * (width - left - 70)
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(str(name))[:26]}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{bar_h - 5}" fill="#1f77b4"/>')
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 12}">{float(value):.4f}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def card_section(run_dir: Path, config) -> str:
+    """Markdown for the model card: the top of the leaderboard, the importance plot and joblib usage."""
+    board = pd.read_csv(run_dir / "leaderboard.csv").head(10)
+    score = next(c for c in board.columns if c.startswith("validation_"))
+    lines = [
+        "## Leaderboard",
+        "",
+        f"Validation: {_validation_text(config)}; `leaderboard.csv` lists every trial.",
+        "",
+        f"| rank | model | family | {score} | fit time (s) | ensemble weight |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in board.itertuples(index=False):
+        value = "" if pd.isna(getattr(row, score)) else f"{getattr(row, score):.4f}"
+        seconds = "" if pd.isna(row.fit_time_s) else f"{row.fit_time_s:.1f}"
+        lines.append(f"| {row.rank} | {row.model} | {row.family} | {value} | {seconds} | {row.ensemble_weight:.3f} |")
+    lines += [
+        "",
+        "## Feature importance",
+        "",
+        "![feature importance](feature_importance.svg)",
+        "",
+        "Values in `feature_importances.csv`.",
+        "",
+        "## Use it",
+        "",
+        "```python",
+        "import joblib",
+        "import pandas as pd",
+        "",
+        f'model = joblib.load("{run_dir}/model.joblib")  # needs scikit-learn, xgboost, lightgbm; not trainforge',
+        'rows = pd.read_csv("new_rows.csv")  # the training columns, without the target(s)',
+        "print(model.predict(rows))"
+        + ("\nprint(model.predict_proba(rows))" if config.task == "tabular_classification" else ""),
+        "```",
+        "",
+        f"Or: `trainforge predict {run_dir} --input new_rows.csv --output predictions.csv`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _validation_text(config) -> str:
+    params = config.params
+    how = (
+        f"{params.cv_folds}-fold cross-validation"
+        if params.validation == "cv"
+        else f"a {params.holdout_fraction:g} holdout"
+    )
+    return f"{how}, metric {params.metric}, {params.num_trials} trials within {params.time_limit}s"

@@ -1,0 +1,71 @@
+"""The ``TrainerLike`` adapter the driver runs for tabular tasks: search, ensemble, evaluate, save."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from trainforge.errors import DataError
+from trainforge.tasks.spec import LabelInfo, Prepared
+
+
+class TabularTrainer:
+    """The ``TrainerLike`` adapter: ``train`` searches and ensembles, ``evaluate`` scores the eval rows."""
+
+    def __init__(self, config, prepared: Prepared, labels: LabelInfo, run_dir: Path, events):
+        from trainforge.tabular.models import families_for
+
+        self.config, self.prepared, self.run_dir, self.events = config, prepared, run_dir, events
+        self.problem = prepared.train
+        params = config.params
+        self.families = families_for(
+            self.problem.kind, config.model.name, params.families, self.problem.weight is not None
+        )
+        if not self.families:
+            raise DataError("no model family is left to search: k-NN cannot use sample weights; widen params.families")
+        self.model = self.search = self.selection = None
+
+    def train(self, resume_from_checkpoint: str | None = None):
+        """Search, select the ensemble and assemble the final estimator."""
+        from trainforge.tabular.search import Search, assemble
+
+        started = time.monotonic()
+        params = self.config.params
+        self.events.write(
+            "train_started", families=self.families, num_trials=params.num_trials, time_limit=params.time_limit
+        )
+        self.search = Search(
+            self.problem, params, self.config.training.seed, params.n_jobs, self.families, self.run_dir, self.events
+        )
+        self.search.optimize(resume=resume_from_checkpoint is not None)
+        self.selection = self.search.select()
+        self.model = assemble(self.problem, self.selection)
+        value = self.search.ensemble_score(self.selection)
+        members = {f"trial{o.number}_{o.family}": round(w, 4) for o, w in self.selection}
+        self.events.write("ensemble", metric=params.metric, score=value, members=members)
+        runtime = time.monotonic() - started
+        return SimpleNamespace(metrics={"train_runtime": runtime, f"train_validation_{params.metric}": value})
+
+    def evaluate(self) -> dict[str, float]:
+        """Every metric of the sub-task on the evaluation rows, with sample weights."""
+        from trainforge.tabular import scoring
+        from trainforge.tabular.search import predict_encoded
+
+        X, Y, weight = self.prepared.eval
+        metrics = scoring.report(
+            self.problem.kind, self.problem.targets, Y, predict_encoded(self.model, self.problem, X), weight
+        )
+        self.events.write("eval", step=len(self.search.outcomes), metrics=metrics)
+        return {f"eval_{k}": v for k, v in metrics.items()}
+
+    def save_model(self, output_dir: str | None = None) -> None:
+        """``model.joblib``, ``leaderboard.csv``, ``feature_importances.csv`` and the importance plot."""
+        import joblib
+
+        from trainforge.tabular import report
+
+        folder = Path(output_dir or self.run_dir)
+        joblib.dump(self.model, folder / "model.joblib")
+        report.write_leaderboard(folder, self.search, self.selection)
+        report.write_importances(folder, self.model, self.search, self.prepared.eval, self.config.training.seed)

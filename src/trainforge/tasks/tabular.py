@@ -1,0 +1,386 @@
+"""Tabular classification (binary, multi-class, multi-label) and regression (one or several targets).
+
+Example (``examples/tabular_classification/churn.yaml``)::
+
+    task: tabular_classification
+    model: {name: auto}                      # or one family: lightgbm, xgboost, random_forest, ...
+    data: {source: data/churn.csv, columns: {id: customer_id}, eval_fraction: 0.2}
+    params: {target_columns: [churned], num_trials: 30, time_limit: 120}
+
+Run it with ``trainforge train examples/tabular_classification/churn.yaml``.
+
+Every column that is not a target, the id or the sample weight is a feature; types are inferred (numbers,
+categories, booleans, dates expanded to parts) unless listed. An Optuna study searches model families and their
+hyper-parameters with k-fold validation, then greedy ensemble selection weights the best trials. The run
+directory holds ``model.joblib``: one scikit-learn object whose ``predict``/``predict_proba`` take raw rows and
+return the original labels, loadable with joblib alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from trainforge.config.choices import (
+    CategoricalImputer,
+    NumericalImputer,
+    NumericScaler,
+    TabularClassificationMetric,
+    TabularModel,
+    TabularRegressionMetric,
+)
+from trainforge.errors import DataError
+from trainforge.tasks.spec import (
+    AUTOTRAIN_DROP,
+    AutoTrainShape,
+    Column,
+    LabelInfo,
+    Metric,
+    Prepared,
+    TaskParams,
+    TaskSpec,
+)
+
+BASIC, ADVANCED = {"tier": "basic"}, {"tier": "advanced"}
+
+# ---------------------------------------------------------------------------------------------------- params
+
+
+class TabularParams(TaskParams):
+    """Parameters shared by ``tabular_classification`` and ``tabular_regression``."""
+
+    target_columns: list[str] = Field(
+        ["target"],
+        min_length=1,
+        description="Column(s) to predict; several make a multi-label / multi-target task.",
+        json_schema_extra=BASIC,
+    )
+    categorical_columns: list[str] | None = Field(
+        None, description="Columns to treat as categories (default: inferred).", json_schema_extra=ADVANCED
+    )
+    numerical_columns: list[str] | None = Field(
+        None, description="Columns to treat as numbers (default: inferred).", json_schema_extra=ADVANCED
+    )
+    ignore_columns: list[str] = Field(
+        [], description="Columns that are not features (besides id, targets, weight).", json_schema_extra=ADVANCED
+    )
+    families: list[TabularModel] | None = Field(
+        None,
+        description="With model.name auto: search only these families (default: every family of the sub-task).",
+        json_schema_extra=ADVANCED,
+    )
+    num_trials: int = Field(
+        40,
+        ge=1,
+        description="Trials in the Optuna study (all workers of a shared study together).",
+        json_schema_extra=BASIC,
+    )
+    time_limit: int = Field(
+        300, ge=1, description="Seconds for the whole search, ensembling included.", json_schema_extra=BASIC
+    )
+    validation: str = Field(
+        "cv",
+        pattern="^(cv|holdout)$",
+        description="cv: k-fold cross-validation; holdout: one split.",
+        json_schema_extra=ADVANCED,
+    )
+    cv_folds: int = Field(5, ge=2, le=20, description="Folds of the cross-validation.", json_schema_extra=ADVANCED)
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Validation share with validation: holdout.", json_schema_extra=ADVANCED
+    )
+    ensemble: bool = Field(
+        True, description="Greedy ensemble of the best trials (off: the best trial alone).", json_schema_extra=BASIC
+    )
+    ensemble_size: int = Field(
+        25, ge=1, description="Greedy selection rounds (with replacement).", json_schema_extra=ADVANCED
+    )
+    pruning: bool = Field(
+        True, description="Stop unpromising trials after a fold (median rule).", json_schema_extra=ADVANCED
+    )
+    study_storage: str | None = Field(
+        None,
+        description="SQLAlchemy URL of a shared Optuna study (default: sqlite in the run directory).",
+        json_schema_extra=ADVANCED,
+    )
+    study_name: str = Field("trainforge", description="Study name within the storage.", json_schema_extra=ADVANCED)
+    numerical_imputer: NumericalImputer = Field(
+        "median", description="Fills missing numbers (models that need it).", json_schema_extra=ADVANCED
+    )
+    categorical_imputer: CategoricalImputer = Field(
+        "constant",
+        description="constant: missing is its own category; most_frequent: the commonest value.",
+        json_schema_extra=ADVANCED,
+    )
+    numeric_scaler: NumericScaler = Field(
+        "standard", description="Scaling for linear, SVM and k-NN models.", json_schema_extra=ADVANCED
+    )
+    n_jobs: int = Field(-1, description="Threads per model fit (-1: all cores).", json_schema_extra=ADVANCED)
+
+    @field_validator("target_columns", mode="before")
+    @classmethod
+    def _one_target_as_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
+class TabularClassificationParams(TabularParams):
+    """Parameters of ``tabular_classification``."""
+
+    metric: TabularClassificationMetric = Field(
+        "log_loss", description="Validation metric the search optimises.", json_schema_extra=BASIC
+    )
+
+
+class TabularRegressionParams(TabularParams):
+    """Parameters of ``tabular_regression``."""
+
+    metric: TabularRegressionMetric = Field(
+        "rmse", description="Validation metric the search optimises.", json_schema_extra=BASIC
+    )
+
+
+COLUMNS = (
+    Column("id", "optional row identifier, excluded from the features", required=False),
+    Column("sample_weight", "optional non-negative weight of each row in fitting and metrics", required=False),
+    Column(
+        "features",
+        "every other column (except params.target_columns / ignore_columns): the model's inputs",
+        required=False,
+        rest=True,
+    ),
+)
+
+
+def check_config(config) -> list[tuple[str, str]]:
+    """Model family fits the sub-task; features are not mapped (see ``tabular/checks.py``)."""
+    from trainforge.tabular.checks import config_problems
+
+    return config_problems(config, _kind(config))
+
+
+def _kind(config) -> str:
+    return "classification" if config.task == "tabular_classification" else "regression"
+
+
+def _stratify(config) -> str | None:
+    targets = config.params.target_columns
+    return targets[0] if config.task == "tabular_classification" and len(targets) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------------- analyze
+
+
+def analyze(splits, config) -> LabelInfo:
+    """Check targets, weights and features before any model: every problem names its column, rows and fix."""
+    from trainforge.tabular import checks, features
+
+    params, kind = config.params, _kind(config)
+    frames = [(splits.train, splits.train_origin)] + (
+        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
+    )
+    for frame, origin in frames:
+        checks.check_targets_present(frame, params.target_columns, origin, config)
+        checks.check_weights(frame, origin)
+    train = splits.train
+    names: list[str] = []
+    for target in params.target_columns:
+        values = train[target]
+        if values.nunique() < 2:
+            raise DataError(
+                f"{splits.train_origin}: target {target!r} has the same value ({values.iloc[0]!r}) in every row, so "
+                "there is nothing to learn; check params.target_columns"
+            )
+        if kind == "regression":
+            for frame, origin in frames:
+                frame[target] = checks.numeric_target(frame, target, origin)
+        else:
+            names = checks.check_classes(splits, target, params, origin=splits.train_origin)
+    plan = features.plan_columns(train, params, _reserved(config), splits.train_origin)
+    features.check_leakage(train, plan, params.target_columns, splits.train_origin)
+    if splits.eval is not None:
+        features.check_eval_columns(splits.eval, plan, splits.eval_origin)
+    notes = tuple(f"column {c!r} left out: {why}" for c, why in plan.dropped.items())
+    targets = tuple(params.target_columns)
+    if kind == "regression":
+        return LabelInfo("regression", targets, notes)
+    if len(targets) > 1:
+        return LabelInfo("multi_label_classification", targets, notes)
+    return LabelInfo("single_label_classification", tuple(names), notes)
+
+
+def _reserved(config) -> set[str]:
+    return {*config.params.target_columns, "id", "sample_weight"}
+
+
+# ---------------------------------------------------------------------------------------------------- prepare
+
+
+def load_processor(config) -> None:
+    """Tabular models carry their preprocessing inside the pipeline: no separate processor."""
+    return None
+
+
+def prepare(splits, config, labels: LabelInfo, processor) -> Prepared:
+    """Encode targets and collect features: ``Prepared(train=Problem, eval=(X, Y, weight) or None)``."""
+    from sklearn.preprocessing import LabelEncoder
+
+    from trainforge.tabular import features
+    from trainforge.tabular.search import Problem
+
+    params, kind = config.params, _kind(config)
+    plan = features.plan_columns(splits.train, params, _reserved(config), splits.train_origin)
+    encoders = [
+        LabelEncoder().fit(splits.train[t]) if kind == "classification" else None for t in params.target_columns
+    ]
+
+    def encode(frame: pd.DataFrame) -> list[np.ndarray]:
+        if kind == "regression":
+            return [frame[t].to_numpy(dtype=float) for t in params.target_columns]
+        return [enc.transform(frame[t]) for enc, t in zip(encoders, params.target_columns, strict=True)]
+
+    def weight(frame: pd.DataFrame) -> np.ndarray | None:
+        return frame["sample_weight"].to_numpy(dtype=float) if "sample_weight" in frame else None
+
+    train = splits.train.reset_index(drop=True)
+    problem = Problem(
+        kind, list(params.target_columns), encoders, plan, train[list(plan.features)], encode(train), weight(train)
+    )
+    eval_set = None
+    if splits.eval is not None:
+        frame = splits.eval.reset_index(drop=True)
+        eval_set = (frame[list(plan.features)], encode(frame), weight(frame))
+    return Prepared(problem, eval_set)
+
+
+# ---------------------------------------------------------------------------------------------------- trainer
+
+
+def make_trainer(config, prepared, labels, run_dir, events):
+    """The trainer the driver runs for tabular tasks: ``tabular/trainer.py`` (no transformers involved)."""
+    from trainforge.tabular.trainer import TabularTrainer
+
+    return TabularTrainer(config, prepared, labels, run_dir, events)
+
+
+def best_metric(labels: LabelInfo) -> Metric:
+    """Log loss (classification) or RMSE (regression): the defaults of ``params.metric``."""
+    return Metric("rmse" if labels.problem_type == "regression" else "log_loss", greater_is_better=False)
+
+
+def compute_metrics(labels: LabelInfo):
+    """Tabular metrics are computed by the trainer's ``evaluate`` (see ``tabular/scoring.py``)."""
+    from trainforge.tabular.scoring import report
+
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------- predict
+
+
+def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
+    """Add ``prediction`` (one target) or ``prediction_<target>`` columns, and ``prob_...`` for classification."""
+    import joblib
+
+    model = joblib.load(run_dir / "model.joblib")
+    voters = model.estimators_ if hasattr(model, "estimator") else [model]
+    needed = [str(c) for c in voters[0].feature_names_in_]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise DataError(
+            f"the input lacks the feature columns {absent} the model was trained on; "
+            f"found: {', '.join(map(str, frame.columns))}"
+        )
+    out = frame.copy()
+    targets = config.params.target_columns
+    for target, voter in zip(targets, voters, strict=True):
+        name = "prediction" if len(targets) == 1 else f"prediction_{target}"
+        out[name] = voter.predict(frame)
+        if config.task == "tabular_classification":
+            probabilities = voter.predict_proba(frame)
+            prefix = "prob_" if len(targets) == 1 else f"prob_{target}_"
+            for i, label in enumerate(voter.classes_):
+                out[f"{prefix}{label}"] = probabilities[:, i]
+    return out
+
+
+def model_card(run_dir: Path, config) -> str:
+    """The card's task section: leaderboard, importance plot and joblib usage."""
+    from trainforge.tabular.report import card_section
+
+    return card_section(run_dir, config)
+
+
+# ---------------------------------------------------------------------------------------------------- specs
+
+
+def _reference_value(name: str, value):
+    """The reference's ``params.task`` chose the sub-task, which the spec already is."""
+    if name == "task":
+        return AUTOTRAIN_DROP
+    if name == "categorical_imputer" and value is None:
+        return "constant"
+    return value
+
+
+def _reference_shape(kind: str) -> AutoTrainShape:
+    return AutoTrainShape(
+        aliases=("tabular", f"tabular_{kind}", f"tabular-{kind}"),
+        columns={"id_column": "id", "target_columns": "params.target_columns"},
+        params={
+            "task": "task",
+            "num_trials": "num_trials",
+            "time_limit": "time_limit",
+            "categorical_imputer": "categorical_imputer",
+            "numerical_imputer": "numerical_imputer",
+            "numeric_scaler": "numeric_scaler",
+            "categorical_columns": "categorical_columns",
+            "numerical_columns": "numerical_columns",
+        },
+        values=_reference_value,
+        selector=lambda raw: (raw.get("params") or {}).get("task", "classification") == kind,
+    )
+
+
+_COMMON = dict(
+    columns=COLUMNS,
+    analyze=analyze,
+    load_processor=load_processor,
+    prepare=prepare,
+    build_model=lambda config, labels: None,
+    compute_metrics=compute_metrics,
+    best_metric=best_metric,
+    predict=predict,
+    check_config=check_config,
+    stratify_column=_stratify,
+    native_trainer=make_trainer,
+    model_card=model_card,
+    library_name="sklearn",
+    default_model="auto",
+    extras=(("xgboost", "tabular"), ("lightgbm", "tabular"), ("optuna", "tabular"), ("joblib", "tabular")),
+)
+
+SPEC = TaskSpec(
+    name="tabular_classification",
+    summary="Predict classes from table columns (binary, multi-class, multi-label): searched and ensembled models.",
+    params=TabularClassificationParams,
+    pipeline_tag="tabular-classification",
+    example={"model": {"name": "auto"}, "data": {"source": "data/train.csv"}, "params": {"target_columns": ["label"]}},
+    autotrain=_reference_shape("classification"),
+    **_COMMON,
+)
+
+REGRESSION_SPEC = TaskSpec(
+    name="tabular_regression",
+    summary="Predict one or several numbers from table columns: searched and ensembled models.",
+    params=TabularRegressionParams,
+    pipeline_tag="tabular-regression",
+    example={
+        "model": {"name": "auto"},
+        "data": {"source": "data/train.csv"},
+        "params": {"target_columns": ["target"]},
+    },
+    autotrain=_reference_shape("regression"),
+    **_COMMON,
+)
