@@ -81,6 +81,25 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    """Start the web app (needs the ``app`` extra)."""
+    from pathlib import Path
+
+    try:
+        from trainforge.app.server import AppSettings, serve
+    except ImportError as exc:
+        raise TrainforgeError(f"the web app needs {exc.name}: pip install 'trainforge[app]'") from None
+    if args.max_concurrent < 1:
+        raise TrainforgeError("--max-concurrent must be at least 1")
+    models_dir = Path(args.models_dir).expanduser() if args.models_dir else None
+    settings = AppSettings(Path(args.workspace).expanduser(), models_dir, args.max_concurrent, args.host)
+    try:
+        serve(settings, args.port)
+    except ValueError as exc:  # an unusable TRAINFORGE_APP_TOKEN
+        raise TrainforgeError(str(exc)) from None
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """Talk to a finished LLM run: one answer with --prompt, else a conversation (interactive on a terminal)."""
     from trainforge.tasks.llm._inference import chat
@@ -104,6 +123,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("predict", cmd_predict, "predict with a finished run"),
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
     ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
+    ("app", cmd_app, "start the web app (forms, job queue, live curves, playground)"),
 )
 
 
@@ -136,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["chat"].add_argument("--top-p", type=float, help="nucleus sampling mass (default: the run's params)")
     parsers["tasks"].add_argument("task", nargs="?", help="show this task's columns and fields")
     parsers["tasks"].add_argument("--all", action="store_true", help="show advanced fields too")
+    parsers["app"].add_argument(
+        "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
+    )
+    parsers["app"].add_argument("--port", type=int, default=7860, help="port to listen on")
+    parsers["app"].add_argument(
+        "--workspace", default="trainforge-workspace", help="job database, uploads and runs go here"
+    )
+    parsers["app"].add_argument("--models-dir", help="folder of local models offered in the model list")
+    parsers["app"].add_argument("--max-concurrent", type=int, default=1, help="runs trained at the same time")
     return parser
 
 

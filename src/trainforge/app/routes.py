@@ -1,0 +1,487 @@
+"""The REST API under ``/api``: thin handlers over the config loader, the SDK, the job store and file checks.
+
+Every config the API accepts goes through ``load_config`` and the SDK's ``validate`` (config and data) first;
+problems come back as ``422 {"errors": [{"key": "training.learning_rate", "message": ...}]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from trainforge.app.files import UploadError, list_models, preview, save_upload, zip_run_dir
+from trainforge.app.jobs import TERMINAL, Job
+from trainforge.errors import ConfigError, DataError, RunDirError, TrainforgeError
+from trainforge.training.events import read_events
+
+router = APIRouter(prefix="/api")
+
+# Logical columns a model predicts or weighs rather than reads; the playground asks for the others.
+NOT_INPUTS = frozenset({"label", "labels", "target", "targets", "sample_weight"})
+_ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+class ConfigBody(BaseModel):
+    """A config in trainforge's (or AutoTrain's) shape, as JSON."""
+
+    config: dict[str, Any] = Field(description="The config: task, model, data, training, params, output, hub.")
+    check_data: bool = Field(True, description="Also read the data and check columns and labels (no model loads).")
+
+
+class RunBody(BaseModel):
+    """A run to queue."""
+
+    config: dict[str, Any] = Field(description="The config; output.dir is replaced by the run's workspace folder.")
+    name: str | None = Field(None, max_length=200, description="Display name (default: task and time).")
+
+
+class YamlBody(BaseModel):
+    """YAML text pasted back into the form."""
+
+    yaml: str = Field(max_length=1_000_000)
+
+
+class PreviewBody(BaseModel):
+    """Data to preview: an uploaded path or any path or Hub id the server can read."""
+
+    source: str
+    task: str | None = None
+    rows: int = Field(10, ge=1, le=200)
+
+
+class PredictBody(BaseModel):
+    """One input row (``inputs``), several (``rows``), or CSV text with a header line, keyed by the run's columns."""
+
+    inputs: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] | None = Field(None, max_length=1000)
+    csv: str | None = Field(None, max_length=1_000_000)
+
+
+class ChatMessage(BaseModel):
+    """One turn of a conversation."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=100_000)
+
+
+class ChatBody(BaseModel):
+    """The conversation so far; the last turn is the user's."""
+
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+
+
+# ------------------------------------------------------------------------------------------------ tasks & config
+
+
+@router.get("/tasks", summary="Every registered task with its summary and logical columns")
+def tasks() -> list[dict[str, Any]]:
+    """Every registered task: name, summary, pipeline tag and logical columns."""
+    from trainforge.tasks import list_tasks
+
+    return [_task_info(spec) for spec in list_tasks()]
+
+
+@router.get("/tasks/{task}/schema", summary="The task's composed JSON schema and its flattened form fields")
+def task_schema(task: str) -> dict[str, Any]:
+    """The composed JSON schema of a task's config and the same fields flattened for forms."""
+    from trainforge.config.json_schema import form_fields, task_schema
+
+    spec = _spec(task)
+    return {**_task_info(spec), "schema": task_schema(spec), "fields": form_fields(spec)}
+
+
+@router.post("/config/validate", summary="Validate a config (and its data); 422 lists problems by key path")
+def validate_config(body: ConfigBody) -> dict[str, Any]:
+    """Validate a config like ``trainforge validate``; 422 lists every problem by key path."""
+    return {"ok": True, **_validate(body.config, body.check_data)}
+
+
+@router.post("/config/yaml", summary="The config as YAML text")
+def config_yaml(body: ConfigBody) -> PlainTextResponse:
+    """The config rendered as YAML (what the form's YAML view shows and downloads)."""
+    return PlainTextResponse(
+        yaml.safe_dump(body.config, sort_keys=False, allow_unicode=True), media_type="application/yaml"
+    )
+
+
+@router.post("/config/parse", summary="Parse YAML text into a config dict (422 on invalid YAML)")
+def config_parse(body: YamlBody) -> dict[str, Any]:
+    """Parse pasted YAML back into a config dict."""
+    try:
+        parsed = yaml.safe_load(body.yaml)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise HTTPException(
+            422, {"errors": [{"key": "", "message": f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"}]}
+        ) from None
+    if not isinstance(parsed, dict):
+        raise HTTPException(
+            422, {"errors": [{"key": "", "message": "the YAML must be a mapping (task:, model:, data: ...)"}]}
+        )
+    return {"config": parsed}
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+@router.post("/runs", status_code=201, summary="Validate a config and queue a run of it")
+def create_run(body: RunBody, request: Request) -> dict[str, Any]:
+    """Validate the config (and data), then queue it; the run directory is ``<workspace>/runs/<id>``."""
+    store = request.app.state.store
+    _validate(body.config, check_data=True)
+    job = store.create(copy.deepcopy(body.config), body.name)
+    request.app.state.runner.tick()
+    return _job_view(store.get(job.id))
+
+
+@router.get("/runs", summary="Every run, newest first")
+def list_runs(request: Request, status: str | None = None) -> list[dict[str, Any]]:
+    """Every run, newest first; running ones include their progress."""
+    return [_job_view(job, details=False) for job in request.app.state.store.list(status)]
+
+
+@router.get("/runs/{run_id}", summary="One run: state, progress, final metrics, playground inputs")
+def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    """One run with progress, final metrics and the playground's input columns."""
+    return _job_view(_job(request, run_id))
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a queued or running run")
+def cancel_run(run_id: str, request: Request) -> dict[str, Any]:
+    """Cancel a queued run, or stop a running one's process group."""
+    job = _job(request, run_id)
+    if job.status in TERMINAL:
+        raise HTTPException(409, f"run {run_id} already ended ({job.status})")
+    return _job_view(request.app.state.runner.cancel(run_id))
+
+
+@router.get("/runs/{run_id}/logs", summary="The last lines of the run's log", response_class=PlainTextResponse)
+def run_logs(run_id: str, request: Request, tail: int = 200) -> PlainTextResponse:
+    """The last ``tail`` lines of the training process's output."""
+    job = _job(request, run_id)
+    text = job.log_path.read_text(encoding="utf-8", errors="replace") if job.log_path.exists() else ""
+    return PlainTextResponse("\n".join(text.splitlines()[-max(1, min(tail, 10_000)) :]))
+
+
+@router.get("/runs/{run_id}/card", summary="The run's model card (README.md)", response_class=PlainTextResponse)
+def run_card(run_id: str, request: Request) -> PlainTextResponse:
+    """The model card the run wrote."""
+    card = _job(request, run_id).run_dir / "README.md"
+    if not card.is_file():
+        raise HTTPException(404, "no model card yet: it is written when the run finishes")
+    return PlainTextResponse(card.read_text(encoding="utf-8"), media_type="text/markdown")
+
+
+@router.get("/runs/{run_id}/download", summary="The run directory as a ZIP (checkpoints only when asked)")
+def download_run(run_id: str, request: Request, checkpoints: bool = False) -> FileResponse:
+    """The run directory as a ZIP archive."""
+    job = _job(request, run_id)
+    if not job.run_dir.is_dir():
+        raise HTTPException(404, f"run {run_id} has no run directory yet")
+    handle = tempfile.NamedTemporaryFile(suffix=".zip", delete=False, dir=request.app.state.settings.workspace)
+    handle.close()
+    path = zip_run_dir(job.run_dir, Path(handle.name), checkpoints)
+    return FileResponse(
+        path, filename=f"{run_id}.zip", media_type="application/zip", background=BackgroundTask(path.unlink)
+    )
+
+
+@router.post("/runs/{run_id}/predict", summary="Predict with a finished run (the playground)")
+def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, Any]:
+    """Predict with a succeeded run: one row (``inputs``) or several (``rows``)."""
+    import pandas as pd
+
+    from trainforge.app.files import _cell
+    from trainforge.sdk import predict
+
+    job = _job(request, run_id)
+    if job.status != "succeeded":
+        raise HTTPException(409, f"run {run_id} is {job.status}; only a succeeded run can predict")
+    if body.csv is not None:
+        try:
+            frame = pd.read_csv(io.StringIO(body.csv))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise HTTPException(422, {"errors": [{"key": "csv", "message": f"not readable as CSV: {exc}"}]}) from None
+    else:
+        rows = body.rows if body.rows is not None else [body.inputs] if body.inputs is not None else None
+        if not rows:
+            raise HTTPException(422, {"errors": [{"key": "inputs", "message": "give inputs (one row), rows or csv"}]})
+        frame = pd.DataFrame(rows)
+    try:
+        result = predict(job.run_dir, frame)
+    except (DataError, RunDirError) as exc:
+        raise HTTPException(400, str(exc)) from None
+    return {"predictions": [{str(k): _cell(v) for k, v in r.items()} for r in result.to_dict(orient="records")]}
+
+
+@router.post("/runs/{run_id}/chat", summary="Chat with a succeeded text-generation (LLM) run")
+def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
+    """The model's reply to the conversation, through the run's ``predict`` (its chat template, stops at EOS).
+
+    A run trained without a chat template has no notion of turns, so it answers the last user message alone.
+    """
+    import pandas as pd
+
+    from trainforge.sdk import predict
+
+    job = _job(request, run_id)
+    if job.status != "succeeded":
+        raise HTTPException(409, f"run {run_id} is {job.status}; only a succeeded run can chat")
+    if _playground(job)["kind"] != "chat":
+        raise HTTPException(409, f"run {run_id} is a {job.task} run, not a text-generation run: use /predict")
+    if body.messages[-1].role != "user":
+        raise HTTPException(422, {"errors": [{"key": "messages", "message": "the last message must be the user's"}]})
+    turns = [m.model_dump() for m in body.messages]
+    if _has_chat_template(job.run_dir):
+        frame = pd.DataFrame({"messages": [json.dumps(turns)]})
+    else:
+        frame = pd.DataFrame({"prompt": [turns[-1]["content"]]})
+    try:
+        result = predict(job.run_dir, frame)
+    except (DataError, RunDirError) as exc:
+        raise HTTPException(400, str(exc)) from None
+    return {"reply": str(result["generation"].iloc[0])}
+
+
+@router.get("/runs/{run_id}/events", summary="Server-sent events: status, every events.jsonl record, log lines")
+async def run_events(run_id: str, request: Request) -> StreamingResponse:
+    """Stream the run as server-sent events until it ends (``Last-Event-ID`` resumes)."""
+    job = _job(request, run_id)
+    try:
+        start = int(request.headers.get("last-event-id", "0"))
+    except ValueError:
+        start = 0
+    stream = _event_stream(request, job, start, request.app.state.settings.poll_s)
+    return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+async def _event_stream(request: Request, job: Job, start: int, poll_s: float):
+    """``status`` on every state change, ``event`` per events.jsonl line (id = line number), ``log`` text, ``end``."""
+    store = request.app.state.store
+    events_path, log_path = job.run_dir / "events.jsonl", job.log_path
+    read, event_offset, log_offset, last_status = 0, 0, 0, None
+    if log_path.exists():  # resume the log near its end rather than replaying it all
+        log_offset = max(0, log_path.stat().st_size - 20_000)
+    while True:
+        current = store.get(job.id)
+        terminal = current.status in TERMINAL
+        status = json.dumps(_job_view(current, details=False))
+        if status != last_status:
+            last_status = status
+            yield f"event: status\ndata: {status}\n\n"
+        lines, event_offset = _new_lines(events_path, event_offset)
+        for line in lines:
+            read += 1
+            if read > start:  # a reconnecting EventSource sends the last id it saw
+                yield f"id: {read}\nevent: event\ndata: {line}\n\n"
+        text, log_offset = _new_text(log_path, log_offset)
+        if text:
+            yield "event: log\ndata: " + json.dumps(text) + "\n\n"
+        if terminal:
+            yield f"event: end\ndata: {json.dumps(current.status)}\n\n"
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(poll_s)
+
+
+def _new_lines(path: Path, offset: int) -> tuple[list[str], int]:
+    """Complete lines appended to ``path`` since byte ``offset``, and the offset after them."""
+    if not path.exists():
+        return [], offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    return [line for line in data[:end].decode("utf-8").splitlines() if line.strip()], offset + end
+
+
+def _new_text(path: Path, offset: int) -> tuple[str, int]:
+    if not path.exists():
+        return "", offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read(1_000_000)
+    return data.decode("utf-8", errors="replace"), offset + len(data)
+
+
+# ------------------------------------------------------------------------------------------------ data & models
+
+
+@router.post("/uploads", status_code=201, summary="Upload data files (csv, tsv, jsonl, json, parquet) or a ZIP")
+def upload(request: Request, files: Annotated[list[UploadFile], File()]) -> list[dict[str, Any]]:
+    """Store uploaded files in the workspace; ZIP archives are checked and extracted."""
+    settings = request.app.state.settings
+    saved = []
+    for item in files:
+        try:
+            saved.append(save_upload(item.file, item.filename or "", settings.workspace / "uploads", settings.limits))
+        except UploadError as exc:
+            raise HTTPException(exc.status, exc.message) from None
+    return saved
+
+
+@router.post("/preview", summary="First rows, columns and a best-guess column mapping for a task")
+def preview_data(body: PreviewBody) -> dict[str, Any]:
+    """First rows of a data source, its columns and a best-guess mapping to the task's columns."""
+    spec = _spec(body.task) if body.task else None
+    try:
+        return preview(body.source, spec, body.rows)
+    except TrainforgeError as exc:
+        raise HTTPException(422, {"errors": [{"key": "data.source", "message": str(exc)}]}) from None
+
+
+@router.get("/models", summary="Local models: the models directory and the installed bundled MiniLM")
+def models(request: Request) -> list[dict[str, str]]:
+    """Local models to offer in the model chooser."""
+    return list_models(request.app.state.settings.models_dir)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _spec(task: str):
+    from trainforge.tasks import get_task, task_names
+
+    if task not in task_names():
+        raise HTTPException(404, f"unknown task {task!r}; known: {', '.join(task_names())}")
+    return get_task(task)
+
+
+def _task_info(spec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "summary": spec.summary,
+        "pipeline_tag": spec.pipeline_tag,
+        "columns": [
+            {"name": c.name, "help": c.help, "required": c.required, "default": c.source_default} for c in spec.columns
+        ],
+        "example": spec.example,
+    }
+
+
+def _validate(config: dict[str, Any], check_data: bool) -> dict[str, Any]:
+    """Validate like ``trainforge validate``; raise 422 with every problem by dotted key path."""
+    from trainforge.config.loading import load_config
+    from trainforge.sdk import validate
+
+    token = (config.get("hub") or {}).get("token") if isinstance(config.get("hub"), dict) else None
+    if token is not None and not (isinstance(token, str) and _ENV_REFERENCE.match(token)):
+        problems = [
+            (
+                "hub.token",
+                "the app never stores tokens: leave hub.token out and set HF_TOKEN in the server's environment",
+            )
+        ]
+        raise HTTPException(422, {"errors": _errors(problems)})
+    try:
+        if not check_data:
+            load_config(copy.deepcopy(config))
+            return {"checked_data": False}
+        report = validate(copy.deepcopy(config))
+    except ConfigError as exc:
+        raise HTTPException(422, {"errors": _errors(exc.problems)}) from None
+    except DataError as exc:
+        raise HTTPException(422, {"errors": _errors([("data", str(exc))])}) from None
+    except TrainforgeError as exc:
+        raise HTTPException(422, {"errors": _errors([("", str(exc))])}) from None
+    return {
+        "checked_data": True,
+        "train_rows": report.train_rows,
+        "eval_rows": report.eval_rows,
+        "labels": list(report.labels),
+        "problem_type": report.problem_type,
+        "notes": report.notes,
+        "summary": report.summary(),
+    }
+
+
+def _errors(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"key": key, "message": message} for key, message in problems]
+
+
+def _job(request: Request, run_id: str) -> Job:
+    job = request.app.state.store.get(run_id)
+    if job is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    return job
+
+
+def _job_view(job: Job, details: bool = True) -> dict[str, Any]:
+    view = job.to_dict()
+    if not details and job.status != "running":
+        return view
+    events = read_events(job.run_dir / "events.jsonl")
+    view["progress"] = _progress(events)
+    if details:
+        metrics = job.run_dir / "metrics.json"
+        view["metrics"] = json.loads(metrics.read_text()) if metrics.is_file() else None
+        view["playground"] = _playground(job)
+    return view
+
+
+def _progress(events: list[dict]) -> dict[str, Any] | None:
+    """Step, total, fraction, elapsed and ETA from the step events (None before training starts)."""
+    steps = [e for e in events if e["event"] == "step"]
+    started = next((e for e in events if e["event"] == "train_started"), None)
+    if not steps and started is None:
+        return None
+    total = (steps[-1] if steps else started).get("max_steps") or 0
+    step = steps[-1]["step"] if steps else 0
+    t0 = started["time"] if started else steps[0]["time"]
+    elapsed = (steps[-1]["time"] if steps else time.time()) - t0
+    eta = elapsed / step * (total - step) if step and total else None
+    return {
+        "step": step,
+        "max_steps": total,
+        "fraction": step / total if total else 0.0,
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+    }
+
+
+def _playground(job: Job) -> dict[str, Any]:
+    """How the playground talks to this run: ``chat`` for text generation, else a ``form`` of input columns.
+
+    The form asks for the task's required columns that a model reads (not labels, targets or weights), under the
+    run's own column names; tasks whose inputs are not fixed columns (tabular features) take pasted CSV rows.
+    """
+    from trainforge.tasks import get_task, task_names
+
+    if job.task not in task_names():
+        return {"kind": "form", "inputs": []}
+    spec = get_task(job.task)
+    if spec.pipeline_tag == "text-generation":
+        return {"kind": "chat", "inputs": []}
+    mapping = (job.config.get("data") or {}).get("columns") or {}
+    stratify = spec.stratify_column if isinstance(spec.stratify_column, str) else None
+    inputs = [
+        {"name": c.name, "column": mapping.get(c.name, c.source_default), "help": c.help}
+        for c in spec.columns
+        if c.required and c.name not in NOT_INPUTS and c.name != stratify
+    ]
+    return {"kind": "form", "inputs": inputs}
+
+
+def _has_chat_template(run_dir: Path) -> bool:
+    """Whether the run's tokenizer carries a chat template (saved inline or as chat_template.jinja)."""
+    if (run_dir / "chat_template.jinja").is_file() or (run_dir / "chat_template.json").is_file():
+        return True
+    tokenizer_config = run_dir / "tokenizer_config.json"
+    return tokenizer_config.is_file() and bool(
+        json.loads(tokenizer_config.read_text(encoding="utf-8")).get("chat_template")
+    )

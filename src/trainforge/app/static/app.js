@@ -1,0 +1,495 @@
+// trainforge web app: forms generated from /api/tasks/{task}/schema, runs watched through /api/runs/{id}/events.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+};
+// Fields the form renders in its own cards (model, data, mapping) or never (managed by the server / secrets).
+const SPECIAL = new Set(["model.name", "data.source", "data.columns"]);
+const HIDDEN = new Set(["output.dir", "hub.token"]);
+
+const state = { tasks: [], schema: null, columns: [], previewColumns: [], runId: null, source: null, events: [] };
+
+async function api(path, options = {}) {
+  const init = { ...options, headers: { ...(options.headers || {}) } };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.body = JSON.stringify(options.json);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    const error = new Error(typeof body === "string" ? body : describe(body.detail));
+    error.status = response.status;
+    error.errors = body && body.detail && body.detail.errors;
+    throw error;
+  }
+  return body;
+}
+
+function describe(detail) {
+  if (typeof detail === "string") return detail;
+  if (detail && detail.errors) return detail.errors.map((e) => (e.key ? `${e.key}: ${e.message}` : e.message)).join("\n");
+  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("\n");
+  return JSON.stringify(detail);
+}
+
+// ------------------------------------------------------------------------------------------ navigation
+
+function show(view) {
+  for (const section of document.querySelectorAll(".view")) section.classList.toggle("hidden", section.id !== `view-${view}`);
+  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === view);
+  if (view === "runs") refreshRuns();
+}
+
+// ------------------------------------------------------------------------------------------ task & schema
+
+async function loadTasks() {
+  state.tasks = await api("/api/tasks");
+  $("#task").replaceChildren(...state.tasks.map((t) => el("option", { value: t.name }, t.name)));
+  await selectTask(state.tasks[0].name);
+}
+
+async function selectTask(name, config = null) {
+  $("#task").value = name;
+  state.schema = await api(`/api/tasks/${encodeURIComponent(name)}/schema`);
+  $("#task-summary").textContent = state.schema.summary;
+  state.columns = state.schema.columns;
+  renderFields();
+  renderMapping(config ? (config.data || {}).columns || {} : null);
+  if (config) fillForm(config);
+  updateYaml();
+}
+
+function renderFields() {
+  const basic = $("#basic-fields"), advanced = $("#advanced-fields");
+  basic.replaceChildren();
+  advanced.replaceChildren();
+  for (const field of state.schema.fields) {
+    if (SPECIAL.has(field.key) || HIDDEN.has(field.key) || field.secret) continue;
+    (field.tier === "basic" ? basic : advanced).append(fieldWidget(field));
+  }
+}
+
+function fieldWidget(field) {
+  let input;
+  const id = `f-${field.key.replace(/\./g, "-")}`;
+  if (field.type === "boolean" && !field.nullable) {
+    input = el("input", { type: "checkbox", id });
+    input.checked = Boolean(field.default);
+  } else if (field.enum || (field.type === "boolean" && field.nullable)) {
+    const choices = field.enum || [true, false];
+    input = el("select", { id }, field.nullable ? el("option", { value: "" }, "(default: none)") : null,
+      ...choices.map((c) => el("option", { value: JSON.stringify(c) }, String(c))));
+    input.value = field.default === null || field.default === undefined ? "" : JSON.stringify(field.default);
+  } else {
+    const numeric = field.type === "integer" || field.type === "number";
+    input = el("input", { id, type: numeric ? "number" : "text", step: field.type === "integer" ? "1" : "any" });
+    input.value = displayValue(field, field.default);
+    if (field.type === "array") input.placeholder = "comma-separated";
+    if (field.type === "object") input.placeholder = "JSON object";
+    if (field.default === null || field.default === undefined) input.placeholder = field.required ? "required" : "(none)";
+  }
+  input.dataset.key = field.key;
+  input.addEventListener("input", onFormChange);
+  input.addEventListener("change", onFormChange);
+  const label = el("label", { for: id }, field.name.replace(/_/g, " "), " ", el("code", {}, field.key));
+  const wrapper = el("div", { class: "field", "data-field": field.key });
+  if (input.type === "checkbox") wrapper.append(el("label", { for: id }, input, " ", field.name.replace(/_/g, " "), " ", el("code", {}, field.key)));
+  else wrapper.append(label, input);
+  wrapper.append(el("div", { class: "help" }, field.help + (field.default !== null && field.default !== undefined ? ` Default: ${JSON.stringify(field.default)}.` : "")));
+  wrapper.append(el("div", { class: "error", "data-error-for": field.key }));
+  return wrapper;
+}
+
+function displayValue(field, value) {
+  if (value === null || value === undefined) return "";
+  if (field.type === "array") return value.join(", ");
+  if (field.type === "object") return Object.keys(value).length ? JSON.stringify(value) : "";
+  return String(value);
+}
+
+function readField(field, input) {
+  if (input.type === "checkbox") return input.checked;
+  if (input.tagName === "SELECT") return input.value === "" ? null : JSON.parse(input.value);
+  const text = input.value.trim();
+  if (text === "") return field.nullable ? null : field.type === "array" ? [] : field.type === "object" ? {} : null;
+  if (field.type === "integer" || field.type === "number") return Number(text);
+  if (field.type === "array") return text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (field.type === "object") { try { return JSON.parse(text); } catch { return text; } }
+  return text;
+}
+
+// ------------------------------------------------------------------------------------------ data
+
+async function uploadFiles(files) {
+  if (!files.length) return;
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  $("#upload-status").textContent = "uploading…";
+  try {
+    const saved = await api("/api/uploads", { method: "POST", body: form });
+    $("#upload-status").textContent = `uploaded ${saved.map((s) => s.name).join(", ")}`;
+    $("#data-source").value = saved[0].path;
+    await loadPreview();
+  } catch (error) {
+    $("#upload-status").textContent = "";
+    showErrors([{ key: "data.source", message: error.message }]);
+  }
+}
+
+async function loadPreview() {
+  const source = $("#data-source").value.trim();
+  clearErrors();
+  if (!source) return;
+  try {
+    const preview = await api("/api/preview", { json: { source, task: $("#task").value } });
+    state.previewColumns = preview.columns;
+    const head = el("tr", {}, ...preview.columns.map((c) => el("th", {}, `${c} (${preview.dtypes[c]})`)));
+    const rows = preview.rows.map((r) => el("tr", {}, ...preview.columns.map((c) => el("td", { title: String(r[c]) }, String(r[c])))));
+    $("#preview").replaceChildren(
+      el("p", { class: "help" }, `${preview.total_rows} rows from ${preview.origin}; first ${preview.rows.length} shown`),
+      el("table", { id: "preview-table" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+    renderMapping(preview.mapping);
+  } catch (error) {
+    $("#preview").replaceChildren();
+    showErrors(error.errors || [{ key: "data.source", message: error.message }]);
+  }
+  updateYaml();
+}
+
+function renderMapping(mapping) {
+  const current = mapping || readMapping();
+  $("#mapping").replaceChildren(...state.columns.map((column) => {
+    const options = [...state.previewColumns];
+    const value = current[column.name];
+    if (value && !options.includes(value)) options.push(value);
+    const select = el("select", { id: `map-${column.name}`, "data-column": column.name },
+      el("option", { value: "" }, column.required ? `(default: ${column.default})` : "(not used)"),
+      ...options.map((c) => el("option", { value: c }, c)));
+    select.value = value || "";
+    select.addEventListener("change", onFormChange);
+    return el("div", { class: "field", "data-field": `data.columns.${column.name}` },
+      el("label", { for: select.id }, column.name, column.required ? " (required)" : " (optional)"),
+      select, el("div", { class: "help" }, column.help),
+      el("div", { class: "error", "data-error-for": `data.columns.${column.name}` }));
+  }));
+}
+
+function readMapping() {
+  const mapping = {};
+  for (const select of document.querySelectorAll("#mapping select")) if (select.value) mapping[select.dataset.column] = select.value;
+  return mapping;
+}
+
+async function loadModels() {
+  const models = await api("/api/models");
+  $("#model-list").replaceChildren(...models.map((m) => el("option", { value: m.path }, m.name)));
+  $("#model-choices").replaceChildren(...models.map((m) => el("button", {
+    type: "button", title: m.path, onclick: () => { $("#model-name").value = m.path; onFormChange(); },
+  }, m.name)));
+}
+
+// ------------------------------------------------------------------------------------------ config <-> form
+
+function buildConfig() {
+  const config = { task: $("#task").value, model: { name: $("#model-name").value.trim() }, data: { source: $("#data-source").value.trim() } };
+  const mapping = readMapping();
+  if (Object.keys(mapping).length) config.data.columns = mapping;
+  for (const field of state.schema.fields) {
+    const input = document.querySelector(`[data-key="${field.key}"]`);
+    if (!input) continue;
+    const value = readField(field, input);
+    if (JSON.stringify(value) === JSON.stringify(field.default ?? null) && !(field.required && value !== null)) continue;
+    if (value === null && field.default === undefined) continue;
+    (config[field.section] = config[field.section] || {})[field.name] = value;
+  }
+  return config;
+}
+
+function fillForm(config) {
+  $("#model-name").value = (config.model || {}).name || "";
+  $("#data-source").value = (config.data || {}).source || "";
+  for (const field of state.schema.fields) {
+    const input = document.querySelector(`[data-key="${field.key}"]`);
+    if (!input) continue;
+    const section = config[field.section] || {};
+    const value = field.name in section ? section[field.name] : field.default;
+    if (input.type === "checkbox") input.checked = Boolean(value);
+    else if (input.tagName === "SELECT") input.value = value === null || value === undefined ? "" : JSON.stringify(value);
+    else input.value = displayValue(field, value);
+  }
+}
+
+let yamlTimer = null;
+function onFormChange() {
+  clearTimeout(yamlTimer);
+  yamlTimer = setTimeout(updateYaml, 150);
+}
+
+async function updateYaml() {
+  if (!state.schema) return;
+  $("#yaml").value = await api("/api/config/yaml", { json: { config: buildConfig() } });
+}
+
+async function applyYaml() {
+  clearErrors();
+  try {
+    const { config } = await api("/api/config/parse", { json: { yaml: $("#yaml").value } });
+    const task = state.tasks.some((t) => t.name === config.task) ? config.task : $("#task").value;
+    await selectTask(task, config);
+    if (config.data && config.data.source) await loadPreviewKeepingMapping(config.data.columns || {});
+  } catch (error) {
+    showErrors(error.errors || [{ key: "", message: error.message }]);
+  }
+}
+
+async function loadPreviewKeepingMapping(mapping) {
+  await loadPreview();
+  renderMapping({ ...readMapping(), ...mapping });
+  updateYaml();
+}
+
+function downloadYaml() {
+  const blob = new Blob([$("#yaml").value], { type: "application/yaml" });
+  const link = el("a", { href: URL.createObjectURL(blob), download: `${$("#task").value}.yaml` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+// ------------------------------------------------------------------------------------------ validate & start
+
+function clearErrors() {
+  for (const node of document.querySelectorAll("[data-error-for]")) node.textContent = "";
+  for (const node of document.querySelectorAll(".invalid")) node.classList.remove("invalid");
+  $("#form-errors").textContent = "";
+  $("#validate-result").textContent = "";
+}
+
+function showErrors(errors) {
+  const unplaced = [];
+  for (const { key, message } of errors) {
+    const target = document.querySelector(`[data-error-for="${CSS.escape(key)}"]`);
+    if (target) {
+      target.textContent = message;
+      const field = target.closest(".field");
+      if (field) field.classList.add("invalid");
+      const details = target.closest("details");
+      if (details) details.open = true;
+    } else unplaced.push(key ? `${key}: ${message}` : message);
+  }
+  $("#form-errors").textContent = errors.length ? `${errors.length} problem(s) — see the fields marked in red.` + (unplaced.length ? "\n" + unplaced.join("\n") : "") : "";
+}
+
+async function validate() {
+  clearErrors();
+  $("#validate-result").textContent = "checking config and data…";
+  try {
+    const report = await api("/api/config/validate", { json: { config: buildConfig() } });
+    $("#validate-result").textContent = report.summary;
+    return true;
+  } catch (error) {
+    $("#validate-result").textContent = "";
+    showErrors(error.errors || [{ key: "", message: error.message }]);
+    return false;
+  }
+}
+
+async function start() {
+  clearErrors();
+  $("#start-btn").disabled = true;
+  $("#validate-result").textContent = "checking config and data…";
+  try {
+    const job = await api("/api/runs", { json: { config: buildConfig(), name: $("#run-name").value.trim() || null } });
+    $("#validate-result").textContent = "";
+    show("runs");
+    openRun(job.id);
+  } catch (error) {
+    $("#validate-result").textContent = "";
+    showErrors(error.errors || [{ key: "", message: error.message }]);
+  } finally {
+    $("#start-btn").disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------ runs
+
+function clock(seconds) {
+  if (!Number.isFinite(seconds)) return "--:--";
+  const s = Math.max(0, Math.round(seconds)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${pad(m)}:${pad(s % 60)}`;
+}
+
+function progressText(job) {
+  const p = job.progress;
+  if (!p) return job.status === "queued" ? "waiting in the queue" : "";
+  return `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
+}
+
+async function refreshRuns() {
+  const runs = await api("/api/runs");
+  $("#runs-table tbody").replaceChildren(...runs.map((job) => el("tr", {
+    "data-run": job.id, class: job.id === state.runId ? "selected" : "", onclick: () => openRun(job.id),
+  }, el("td", {}, job.name), el("td", {}, job.task), el("td", {}, el("span", { class: `status ${job.status}` }, job.status)),
+  el("td", {}, progressText(job)), el("td", {}, new Date(job.created * 1000).toLocaleString()))));
+}
+
+function openRun(id) {
+  if (state.source) state.source.close();
+  state.runId = id;
+  state.events = [];
+  state.job = null;
+  $("#run-detail").classList.remove("hidden");
+  for (const sel of ["#run-log", "#run-card", "#run-error", "#playground-body"]) $(sel).textContent = "";
+  $("#run-metrics").replaceChildren();
+  $("#playground").classList.add("hidden");
+  $("#download-link").href = `/api/runs/${id}/download`;
+  drawCharts();
+  const source = new EventSource(`/api/runs/${id}/events`);
+  state.source = source;
+  let firstLog = true;
+  source.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
+  source.addEventListener("event", (e) => { state.events.push(JSON.parse(e.data)); drawCharts(); });
+  source.addEventListener("log", (e) => {
+    const log = $("#run-log");
+    if (firstLog) { log.textContent = ""; firstLog = false; }
+    log.textContent = (log.textContent + JSON.parse(e.data)).slice(-20000);
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener("end", () => { source.close(); finishRun(id); });
+  refreshRuns();
+}
+
+function showStatus(job) {
+  state.job = job;
+  $("#run-title").textContent = job.name;
+  const status = $("#run-status");
+  status.textContent = job.status;
+  status.className = `status ${job.status}`;
+  $("#run-progress").textContent = progressText(job);
+  $("#run-progress-bar").style.width = `${Math.round(100 * (job.status === "succeeded" ? 1 : (job.progress || {}).fraction || 0))}%`;
+  $("#cancel-btn").disabled = !["queued", "running"].includes(job.status);
+  const error = $("#run-error");
+  error.textContent = job.error || "";
+  error.classList.toggle("hidden", !job.error || job.status === "succeeded");
+  refreshRuns();
+}
+
+function drawCharts() {
+  const steps = state.events.filter((e) => e.event === "step" && typeof e.loss === "number");
+  lineChart($("#loss-chart"), [{ name: "loss", points: steps.map((e) => [e.step, e.loss]) }]);
+  const evals = state.events.filter((e) => e.event === "eval");
+  const names = [...new Set(evals.flatMap((e) => Object.keys(e.metrics)))]
+    .filter((k) => !/runtime|per_second|epoch/.test(k) && evals.some((e) => typeof e.metrics[k] === "number"));
+  lineChart($("#eval-chart"), names.map((name) => ({ name, points: evals.filter((e) => typeof e.metrics[name] === "number").map((e) => [e.step, e.metrics[name]]) })),
+    { empty: "evaluation metrics appear after the first evaluation" });
+}
+
+async function finishRun(id) {
+  const job = await api(`/api/runs/${id}`);
+  if (id !== state.runId) return;
+  showStatus(job);
+  if (job.metrics) {
+    $("#run-metrics").replaceChildren(el("tr", {}, el("th", {}, "metric"), el("th", {}, "value")),
+      ...Object.entries(job.metrics).map(([k, v]) => el("tr", { "data-metric": k }, el("td", {}, k), el("td", {}, typeof v === "number" ? v.toFixed(4) : String(v)))));
+  }
+  try { $("#run-card").textContent = await api(`/api/runs/${id}/card`); } catch (error) { $("#run-card").textContent = ""; }
+  if (job.status === "succeeded") renderPlayground(job);
+}
+
+async function cancelRun() {
+  if (!state.runId) return;
+  showStatus(await api(`/api/runs/${state.runId}/cancel`, { method: "POST" }));
+}
+
+async function rerun() {
+  const job = state.job && state.job.config ? state.job : await api(`/api/runs/${state.runId}`);
+  const config = JSON.parse(JSON.stringify(job.config));
+  delete (config.output || {}).dir;
+  show("new");
+  await selectTask(config.task, config);
+  if (config.data && config.data.source) await loadPreviewKeepingMapping(config.data.columns || {});
+  $("#run-name").value = `${job.name} (edited)`;
+  window.scrollTo(0, 0);
+}
+
+// ------------------------------------------------------------------------------------------ playground
+
+function renderPlayground(job) {
+  const body = $("#playground-body");
+  $("#playground").classList.remove("hidden");
+  if (job.playground.kind === "chat") return renderChat(job, body);
+  const inputs = job.playground.inputs.map((input) => el("div", { class: "field" },
+    el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
+    el("div", { class: "help" }, input.help)));
+  const csv = el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
+  const result = el("div", { id: "playground-result" });
+  const button = el("button", { type: "button", id: "predict-btn", class: "primary", onclick: async () => {
+    result.textContent = "predicting…";
+    const payload = {};
+    if (csv.value.trim()) payload.csv = csv.value;
+    else payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+    try {
+      const { predictions } = await api(`/api/runs/${job.id}/predict`, { json: payload });
+      const columns = Object.keys(predictions[0] || {});
+      result.replaceChildren(el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+        ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, typeof row[c] === "number" ? row[c].toFixed(4) : String(row[c])))))));
+    } catch (error) { result.replaceChildren(el("div", { class: "errors" }, error.message)); }
+  } }, "Predict");
+  body.replaceChildren(...inputs, csv, el("div", { class: "row" }, button), result);
+}
+
+function renderChat(job, body) {
+  const messages = [];
+  const log = el("div", { class: "chat-log", id: "chat-log" });
+  const input = el("textarea", { id: "chat-input", rows: 2, placeholder: "Say something…" });
+  const send = el("button", { type: "button", class: "primary", id: "chat-send", onclick: async () => {
+    const text = input.value.trim();
+    if (!text) return;
+    messages.push({ role: "user", content: text });
+    log.append(el("p", { class: "user" }, `you: ${text}`));
+    input.value = "";
+    send.disabled = true;
+    try {
+      const { reply } = await api(`/api/runs/${job.id}/chat`, { json: { messages } });
+      messages.push({ role: "assistant", content: reply });
+      log.append(el("p", {}, `model: ${reply}`));
+    } catch (error) {
+      messages.pop();
+      log.append(el("p", { class: "errors" }, error.message));
+    } finally { send.disabled = false; }
+  } }, "Send");
+  body.replaceChildren(log, input, el("div", { class: "row" }, send));
+}
+
+// ------------------------------------------------------------------------------------------ wiring
+
+document.addEventListener("DOMContentLoaded", async () => {
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
+  $("#task").addEventListener("change", () => selectTask($("#task").value));
+  $("#model-name").addEventListener("input", onFormChange);
+  $("#data-source").addEventListener("change", onFormChange);
+  $("#upload").addEventListener("change", (e) => uploadFiles([...e.target.files]));
+  $("#preview-btn").addEventListener("click", loadPreview);
+  $("#apply-yaml").addEventListener("click", applyYaml);
+  $("#download-yaml").addEventListener("click", downloadYaml);
+  $("#validate-btn").addEventListener("click", validate);
+  $("#start-btn").addEventListener("click", start);
+  $("#cancel-btn").addEventListener("click", cancelRun);
+  $("#rerun-btn").addEventListener("click", rerun);
+  setInterval(() => { if (!$("#view-runs").classList.contains("hidden")) refreshRuns(); }, 3000);
+  await Promise.all([loadTasks(), loadModels()]);
+  document.body.dataset.ready = "1";
+});
