@@ -197,6 +197,10 @@ def test_multiclass(tiny_bert, tmp_path):
     ]
 
 
+# Three sigmoid outputs learn slower than one softmax: more epochs, all of them run.
+LONGER = {"num_train_epochs": 5, "early_stopping_patience": None}
+
+
 def tagged_frame(rows: int = 160) -> pd.DataFrame:
     """Multi-label rows: the sentiment, plus 'plot' when the text mentions the plot."""
     frame = make_sentiment_frame(rows)
@@ -216,10 +220,11 @@ def assert_multi_label_run(result) -> None:
     assert model_config["problem_type"] == "multi_label_classification"
 
 
-def test_multi_label_from_list_column(tiny_bert, tmp_path):
-    tagged_frame().to_json(tmp_path / "tags.jsonl", orient="records", lines=True)
+def test_multi_label_from_list_column_with_weights(tiny_bert, tmp_path):
+    tagged_frame().assign(weight=1.5).to_json(tmp_path / "tags.jsonl", orient="records", lines=True)
+    columns = {"text": "review", "label": "tags", "sample_weight": "weight"}  # weighted loss in training and eval
     config = make_config(
-        tiny_bert, tmp_path / "tags.jsonl", tmp_path / "run", data={"columns": {"text": "review", "label": "tags"}}
+        tiny_bert, tmp_path / "tags.jsonl", tmp_path / "run", data={"columns": columns}, training=LONGER
     )
     result = trainforge.train(config)
     assert_multi_label_run(result)
@@ -234,7 +239,7 @@ def test_multi_label_from_delimited_string(tiny_bert, tmp_path):
     frame.to_csv(tmp_path / "tags.csv", index=False)
     config = make_config(
         tiny_bert, tmp_path / "tags.csv", tmp_path / "run",
-        data={"columns": {"text": "review", "label": "tags"}}, params={"label_delimiter": ","},
+        data={"columns": {"text": "review", "label": "tags"}}, params={"label_delimiter": ","}, training=LONGER,
     )  # fmt: skip
     assert_multi_label_run(trainforge.train(config))
 
