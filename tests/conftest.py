@@ -32,7 +32,9 @@ def make_sentiment_frame(rows: int = 120, seed: int = 0, classes: int = 2) -> pd
         k = i % classes
         words = rng.sample(NEUTRAL, 4) + rng.sample(groups[k], 2)
         rng.shuffle(words)
-        records.append({"review": " ".join(words), "sentiment": names[k], "score": float(k) * 2.0 + rng.random() * 0.1})
+        records.append(
+            {"review": " ".join(words), "sentiment": names[k], "score": float(k) * 2.0 + rng.random() * 0.1}
+        )
     return pd.DataFrame(records)
 
 
@@ -55,12 +57,22 @@ def tiny_bert(tmp_path_factory) -> str:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     )
     fast.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=fast.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=64, pad_token_id=fast.pad_token_id,
+        vocab_size=fast.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=fast.pad_token_id,
     )
     BertModel(config).save_pretrained(folder)
     return str(folder)
@@ -80,8 +92,17 @@ def base_config(tiny_bert, sentiment_csv, tmp_path) -> dict:
     return {
         "task": "text_classification",
         "model": {"name": tiny_bert},
-        "data": {"source": str(sentiment_csv), "columns": {"text": "review", "label": "sentiment"}, "eval_fraction": 0.25},
-        "training": {"num_train_epochs": 3, "learning_rate": 5e-3, "per_device_train_batch_size": 16, "logging_steps": 1},
+        "data": {
+            "source": str(sentiment_csv),
+            "columns": {"text": "review", "label": "sentiment"},
+            "eval_fraction": 0.25,
+        },
+        "training": {
+            "num_train_epochs": 3,
+            "learning_rate": 5e-3,
+            "per_device_train_batch_size": 16,
+            "logging_steps": 1,
+        },
         "params": {"max_length": 32},
         "output": {"dir": str(tmp_path / "run"), "report_to": ["tensorboard"]},
     }

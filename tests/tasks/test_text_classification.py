@@ -271,6 +271,17 @@ def test_sample_weight_changes_the_loss(tiny_bert, tmp_path):
     assert runs["half"] != pytest.approx(runs["plain"], rel=1e-3)
 
 
+def test_evaluation_only_at_the_end(tiny_bert, tmp_path, capsys):
+    make_sentiment_frame(64).to_csv(tmp_path / "reviews.csv", index=False)
+    config = make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "run", training={"num_train_epochs": 2})
+    text = yaml.safe_dump(config).replace("num_train_epochs: 2", "num_train_epochs: 2\n  eval_strategy: no")
+    (tmp_path / "run.yaml").write_text(text)  # a bare `no` is YAML for false
+    assert main(["train", str(tmp_path / "run.yaml")]) == 0, capsys.readouterr().err
+    events = read_events(tmp_path / "run" / "events.jsonl")
+    assert len([e for e in events if e["event"] == "eval"]) == 1
+    assert "accuracy" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
 def test_same_seed_same_metrics(tiny_bert, tmp_path):
     make_sentiment_frame(96).to_csv(tmp_path / "reviews.csv", index=False)
     results = [

@@ -170,6 +170,10 @@ def test_override_below_a_value_is_rejected(raw):
     assert "holds a value, not a section" in problems(raw, ["model.name.revision=main"])["model.name.revision"]
 
 
+def test_yaml_no_is_the_no_choice(raw):
+    assert load_config(raw, ["training.eval_strategy=no"]).training.eval_strategy == "no"
+
+
 def test_params_epochs_alias_moves_to_training(raw, capsys):
     config = load_config(raw, ["params.epochs=2", "params.lr=1e-3"])
     assert config.training.num_train_epochs == 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from trainforge.config.choices import DataFormat, EvalStrategy, Optimizer, Precision, ReportTo, Scheduler
 
@@ -126,6 +126,12 @@ class TrainingSection(Section):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.", json_schema_extra=ADVANCED)
     auto_find_batch_size: bool = Field(False, description="Halve the batch size on out-of-memory errors.", json_schema_extra=ADVANCED)
     dataloader_num_workers: int = Field(0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED)
+
+    @field_validator("eval_strategy", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `no` (in a file or a `training.eval_strategy=no` override) as false.
+        return "no" if value is False else value
 
     @model_validator(mode="after")
     def _eval_steps_needed(self) -> TrainingSection:

@@ -83,9 +83,10 @@ def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metr
         save_strategy=save_strategy,
         save_steps=training.eval_steps if save_strategy == "steps" else 500,
         save_total_limit=training.save_total_limit,
-        load_best_model_at_end=has_eval and saving,
-        metric_for_best_model=metric_name if has_eval else None,
-        greater_is_better=greater if has_eval else None,
+        # Evaluating only at the end (eval_strategy "no") leaves no checkpoints to choose the best from.
+        load_best_model_at_end=eval_strategy != "no" and saving,
+        metric_for_best_model=metric_name if eval_strategy != "no" else None,
+        greater_is_better=greater if eval_strategy != "no" else None,
         gradient_checkpointing=training.gradient_checkpointing,
         auto_find_batch_size=training.auto_find_batch_size,
         dataloader_num_workers=training.dataloader_num_workers,

@@ -166,7 +166,7 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
         from torch.utils.tensorboard import SummaryWriter
 
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "tensorboard"))))
-    if has_eval and config.training.early_stopping_patience:
+    if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(config.training.early_stopping_patience, config.training.early_stopping_threshold))
