@@ -220,10 +220,17 @@ def test_negative_sample_weight(capsys, tmp_path, base_config):
 def test_output_dir_already_holding_a_run(capsys, tmp_path, base_config):
     run_dir = Path(base_config["output"]["dir"])
     run_dir.mkdir()
-    (run_dir / "metrics.json").write_text("{}")
+    (run_dir / "events.jsonl").write_text('{"event": "run_started"}\n')
     result = cli(capsys, "train", write_config(tmp_path, base_config))
     assert_user_error(result, "already holds a run", "output.overwrite=true")
-    assert [p.name for p in run_dir.iterdir()] == ["metrics.json"]
+    assert [p.name for p in run_dir.iterdir()] == ["events.jsonl"]
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(capsys, tmp_path, base_config):
+    base_config["output"].update(dir=str(tmp_path), overwrite=True)  # the folder holding the data
+    result = cli(capsys, "train", write_config(tmp_path, base_config))
+    assert_user_error(result, "is not empty and holds no trainforge run (no events.jsonl)")
+    assert Path(base_config["data"]["source"]).is_file()
 
 
 def test_resume_without_checkpoint(capsys, tmp_path, base_config):

@@ -28,6 +28,12 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> Path:
             raise RunDirError(f"--resume: no checkpoint in {run_dir / 'checkpoints'} to resume from; drop --resume to start fresh")
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
+        if not (run_dir / "events.jsonl").exists():
+            # output.overwrite deletes the folder: never one that trainforge did not write (data, a home folder...).
+            raise RunDirError(
+                f"output.dir {run_dir} is not empty and holds no trainforge run (no events.jsonl); "
+                "choose a new or empty folder"
+            )
         if not config.output.overwrite:
             raise RunDirError(
                 f"output.dir {run_dir} already holds a run. Choose another output.dir, resume it with --resume, "
