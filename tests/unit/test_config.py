@@ -186,6 +186,11 @@ def test_eval_split_and_eval_fraction_conflict(raw):
     assert problems(raw)["data"] == "set either eval_split or eval_fraction, not both"
 
 
+def test_eval_split_cannot_be_the_training_split(raw):
+    raw["data"].update(train_split="all", eval_split="all")
+    assert "eval_split names the training split" in problems(raw)["data"]
+
+
 def test_eval_split_alone_turns_fraction_off(raw):
     raw["data"]["eval_split"] = "dev"
     assert load_config(raw).data.eval_fraction is None

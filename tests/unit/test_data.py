@@ -94,6 +94,8 @@ def test_eval_split_file_path_when_source_is_a_file(tmp_path, frame):
     assert_rows_match(splits.eval, frame.iloc[:5])
     with pytest.raises(DataError, match="eval_split must be a file path"):
         load(tmp_path / "train.csv", eval_split="validation")
+    with pytest.raises(DataError, match="eval_split is the training file"):
+        load(tmp_path / "train.csv", eval_split=str(tmp_path / "." / "train.csv"))
 
 
 def test_save_to_disk_dataset_dict(tmp_path, frame):

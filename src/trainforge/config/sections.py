@@ -81,6 +81,8 @@ class DataSection(Section):
             return data
         if data.get("eval_fraction"):
             raise ValueError("set either eval_split or eval_fraction, not both")
+        if data["eval_split"] == data.get("train_split", "train"):
+            raise ValueError("eval_split names the training split; evaluate on other rows (a split, eval_fraction)")
         # A named split turns the default hold-out off, so the resolved config (eval_fraction: null) reloads.
         return {**data, "eval_fraction": None}
 

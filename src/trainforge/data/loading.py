@@ -165,6 +165,8 @@ def _read_sources(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | 
         eval_path = Path(data.eval_split)
         if not eval_path.is_file():
             raise DataError(f"data.eval_split {data.eval_split!r}: with a file as source, eval_split must be a file path")
+        if eval_path.resolve() == path.resolve():
+            raise DataError(f"data.eval_split is the training file {path}; evaluate on other rows (or eval_fraction)")
         return train, str(path), read_table(eval_path, data.format), str(eval_path)
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return _read_disk(path, data)
