@@ -289,6 +289,14 @@ def test_autotrain_task_aliases(autotrain, alias, task):
     assert config.data.columns["text"] == "sentence"
 
 
+@pytest.mark.parametrize(
+    ("value", "precision"), [("fp16", "auto"), ("bf16", "auto"), (None, "auto"), ("no", "fp32"), (False, "fp32")]
+)
+def test_autotrain_mixed_precision(autotrain, value, precision):
+    autotrain["params"]["mixed_precision"] = value
+    assert load_config(autotrain).training.precision == precision
+
+
 def test_autotrain_without_valid_split_holds_out_a_fraction(autotrain):
     del autotrain["data"]["valid_split"]
     assert load_config(autotrain).data.eval_fraction == 0.2

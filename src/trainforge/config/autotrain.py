@@ -142,7 +142,9 @@ def _convert(name: str, value: Any) -> Any:
     if name == "mixed_precision":
         if value in ("fp16", "bf16"):
             print(f"note: mixed_precision {value} -> precision auto (mixed precision on a capable GPU, fp32 on CPU)", file=sys.stderr)
-        return "auto" if value in (None, "fp16", "bf16", "no", "none") else value
+        if value in (False, "no", "none"):  # the reference's explicit "no mixed precision" (a bare YAML `no` is false)
+            return "fp32"
+        return "auto" if value in (None, "fp16", "bf16") else value
     if name == "disable_gradient_checkpointing":
         return not value
     if name == "optimizer" and isinstance(value, str) and ("8bit" in value or value.startswith("paged_")):
