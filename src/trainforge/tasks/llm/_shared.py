@@ -384,11 +384,25 @@ def load_base_model(config, vocab_size: int | None = None, head: str = "causal_l
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, **kwargs)
+    if gguf:
+        _unflag_gguf(model)
     if vocab_size is not None and model.get_input_embeddings().num_embeddings < vocab_size:
         model.resize_token_embeddings(vocab_size)
     if config.training.gradient_checkpointing:
         model.config.use_cache = False
     return model
+
+
+def _unflag_gguf(model) -> None:
+    """Clear the quantization flags transformers leaves on a model it de-quantised from GGUF.
+
+    The weights are ordinary float tensors, but ``Trainer`` refuses a model flagged as GGUF-quantized (transformers
+    5.24, ``validate_quantization_for_training``); without the flags it trains and saves as a plain model.
+    """
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
 
 
 def _bnb_config(quantization: str, dtype):
