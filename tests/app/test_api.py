@@ -470,3 +470,33 @@ def test_cli_app_flags(capsys):
     assert (args.host, args.port, args.max_concurrent) == ("127.0.0.1", 7860, 1)
     assert main(["app", "--max-concurrent", "0"]) == 1
     assert "--max-concurrent" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ LLM playground
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
+from _llm_fixtures import conversations, llm_config, tiny_llama, write_jsonl  # noqa: E402, F401
+
+
+def test_chat_with_an_llm_run(tmp_path, tiny_llama):  # noqa: F811
+    pytest.importorskip("trl")
+    import trainforge
+
+    workspace = tmp_path / "ws"
+    store = JobStore(workspace)
+    data = write_jsonl(tmp_path / "chat.jsonl", [{"messages": c} for c in conversations(24)])
+    config = llm_config("llm_sft", tiny_llama, data, tmp_path / "replaced", max_new_tokens=6)
+    config["training"]["num_train_epochs"] = 1
+    job = store.create(config)
+    store.update(job.id, status="running", pid=None)
+    trainforge.train(job.config)  # in-process: the same run directory a job's process would write
+    store.update(job.id, status="succeeded")
+    with make_client(workspace) as client:
+        view = client.get(f"/api/runs/{job.id}").json()
+        assert view["playground"]["kind"] == "chat"
+        turns = [{"role": "user", "content": "what colour is the lime?"}]
+        reply = client.post(f"/api/runs/{job.id}/chat", json={"messages": turns})
+        assert reply.status_code == 200, reply.text
+        assert isinstance(reply.json()["reply"], str)
+        not_user = client.post(f"/api/runs/{job.id}/chat", json={"messages": [{"role": "assistant", "content": "x"}]})
+        assert not_user.status_code == 422

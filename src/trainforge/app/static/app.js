@@ -334,7 +334,11 @@ function clock(seconds) {
 
 function progressText(job) {
   const p = job.progress;
-  if (!p) return job.status === "queued" ? "waiting in the queue" : "";
+  if (!p) {
+    if (job.status === "queued") return "waiting in the queue";
+    if (job.status === "running") return "starting…";
+    return job.finished ? `ended ${new Date(job.finished * 1000).toLocaleTimeString()}` : "";
+  }
   return `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
 }
 
