@@ -99,6 +99,8 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
             and _looks_like_dates(values)
         ):
             dates.append(column)
+        elif not pd.api.types.is_numeric_dtype(values) and _looks_like_free_text(values):
+            dropped[column] = "free text with mostly unique values (list it in params.categorical_columns to use it)"
         elif _is_id_like(values):
             raise DataError(
                 f"{origin}: column {column!r} holds a different value in each of its {len(values)} rows, so it looks "
@@ -110,8 +112,6 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
             categorical.append(column)
         elif pd.api.types.is_numeric_dtype(values):
             numerical.append(column)
-        elif _looks_like_free_text(values):
-            dropped[column] = "free text with mostly unique values (list it in params.categorical_columns to use it)"
         else:
             categorical.append(column)
     if not numerical + categorical + dates:

@@ -31,7 +31,9 @@ def metric_value(metric: str, truth: np.ndarray, prediction: np.ndarray, weight:
         labels = list(range(prediction.shape[1]))
         chosen = prediction.argmax(axis=1)
         if metric == "log_loss":
-            return float(metrics.log_loss(truth, prediction, sample_weight=weight, labels=labels))
+            # float32 model outputs (xgboost, lightgbm) may sum to 1 only within 1e-7; renormalise in float64.
+            normalised = prediction.astype(float) / prediction.sum(axis=1, keepdims=True)
+            return float(metrics.log_loss(truth, normalised, sample_weight=weight, labels=labels))
         if metric == "accuracy":
             return float(metrics.accuracy_score(truth, chosen, sample_weight=weight))
         if metric == "balanced_accuracy":

@@ -189,6 +189,9 @@ class Search:
                 f"study {self.params.study_name!r} at {url} was created to {study.direction.name.lower()}, but "
                 f"params.metric {self.metric} must {direction}; use another params.study_name"
             )
+        if not study.trials:
+            for params in models.portfolio(self.families):
+                study.enqueue_trial(params)
         # Workers joining one study must not replay the same random start-up samples; a private study stays
         # reproducible from training.seed and the trials it already holds.
         offset = len(study.trials) + (os.getpid() if shared else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -64,8 +65,11 @@ class TabularTrainer:
         import joblib
 
         from trainforge.tabular import report
+        from trainforge.tabular.search import assemble
 
         folder = Path(output_dir or self.run_dir)
         joblib.dump(self.model, folder / "model.joblib")
         report.write_leaderboard(folder, self.search, self.selection)
-        report.write_importances(folder, self.model, self.search, self.prepared.eval, self.config.training.seed)
+        heaviest = max(self.selection, key=lambda pair: pair[1])[0]
+        representative = assemble(self.problem, [(dataclasses.replace(heaviest, models=heaviest.models[:1]), 1.0)])
+        report.write_importances(folder, representative, self.search, self.prepared.eval, self.config.training.seed)
