@@ -249,8 +249,8 @@ def main() -> None:
         results[variant] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
         r = results[variant]
         print(
-            print(f"{variant:11} {r['tokens_per_s']:10.0f} real tokens/s  peak {r['peak_gib']:.2f} GiB  "
-                  f"({r['tokens']} tokens, {r['seconds']:.1f}s)")
+            f"{variant:11} {r['tokens_per_s']:10.0f} real tokens/s  peak {r['peak_gib']:.2f} GiB  "
+            f"({r['tokens']} tokens, {r['seconds']:.1f}s)"
         )
     ratio = results["trainforge"]["tokens_per_s"] / results["reference"]["tokens_per_s"]
     print(f"ratio trainforge / reference: {ratio:.2f}x tokens/s")
