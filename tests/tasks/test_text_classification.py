@@ -305,21 +305,24 @@ def test_same_seed_same_metrics(tiny_bert, tmp_path):
 
 def test_early_stopping_restores_the_best_checkpoint(tiny_bert, tmp_path):
     make_sentiment_frame(96).to_csv(tmp_path / "reviews.csv", index=False)
-    # No later evaluation can beat the first by 0.6 accuracy, so patience 1 stops after the second evaluation.
+    # Accuracy cannot improve by more than 1.0, so patience 4 stops training after the fifth evaluation; by then
+    # accuracy has peaked, and a tie does not replace the best checkpoint, so the best one is not the last one.
     training = {
-        "num_train_epochs": 6, "metric_for_best_model": "accuracy",
-        "early_stopping_patience": 1, "early_stopping_threshold": 0.6,
+        "num_train_epochs": 10, "metric_for_best_model": "accuracy",
+        "early_stopping_patience": 4, "early_stopping_threshold": 1.0,
     }  # fmt: skip
     result = trainforge.train(make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "run", training=training))
     events = read_events(result.output_dir / "events.jsonl")
     during = [e for e in events if e["event"] == "eval"][:-1]  # the last one is the final evaluation
-    assert len(during) == 2
+    assert len(during) == 5
     best = max(during, key=lambda e: e["metrics"]["accuracy"])  # max() keeps the first of equals, like the Trainer
+    assert best["step"] < during[-1]["step"]
     last_checkpoint = [e for e in events if e["event"] == "checkpoint"][-1]
     assert last_checkpoint["best"].endswith(f"checkpoint-{best['step']}")
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
     assert metrics["accuracy"] == best["metrics"]["accuracy"]
     assert metrics["loss"] == pytest.approx(best["metrics"]["loss"], rel=1e-5)
+    assert metrics["loss"] != pytest.approx(during[-1]["metrics"]["loss"], rel=1e-3)
 
 
 def test_failed_run_then_resume(tiny_bert, tmp_path, monkeypatch, capsys):
