@@ -194,6 +194,7 @@ def guess_mapping(frame, columns) -> dict[str, str | None]:
     available = [str(c) for c in frame.columns]
     lower = {c.lower(): c for c in available}
     mapping: dict[str, str | None] = {}
+    columns = [c for c in columns if not c.rest]  # "every other column" is never mapped
     for column in columns:
         for candidate in (column.name, column.source_default):
             found = candidate if candidate in available else lower.get(candidate.lower())

@@ -368,9 +368,17 @@ def _task_info(spec) -> dict[str, Any]:
         "summary": spec.summary,
         "pipeline_tag": spec.pipeline_tag,
         "columns": [
-            {"name": c.name, "help": c.help, "required": c.required, "default": c.source_default} for c in spec.columns
+            {
+                "name": c.name,
+                "help": c.help,
+                "required": c.required,
+                "default": c.source_default,
+                "rest": c.rest,  # "every other column": not mapped one to one
+            }
+            for c in spec.columns
         ],
         "example": spec.example,
+        "default_model": spec.default_model,
     }
 
 

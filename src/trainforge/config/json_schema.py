@@ -103,5 +103,6 @@ def _columns_schema(spec, prop: dict[str, Any]) -> dict[str, Any]:
                 "required_column": c.required,
             }
             for c in spec.columns
+            if not c.rest  # a "rest" column takes every unmapped column; it is never mapped
         },
     }

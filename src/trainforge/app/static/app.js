@@ -14,7 +14,7 @@ const el = (tag, attrs = {}, ...children) => {
 };
 // Fields the form renders in its own cards (model, data, mapping) or never (managed by the server / secrets).
 const SPECIAL = new Set(["model.name", "data.source", "data.columns"]);
-const HIDDEN = new Set(["output.dir", "hub.token"]);
+const HIDDEN = new Set(["output.dir", "output.overwrite", "hub.token"]);
 
 const state = { tasks: [], schema: null, columns: [], previewColumns: [], runId: null, source: null, events: [] };
 
@@ -64,6 +64,8 @@ async function selectTask(name, config = null) {
   $("#task").value = name;
   state.schema = await api(`/api/tasks/${encodeURIComponent(name)}/schema`);
   $("#task-summary").textContent = state.schema.summary;
+  $("#model-name").placeholder = state.schema.default_model
+    ? `default: ${state.schema.default_model}` : "sentence-transformers/all-MiniLM-L6-v2 or /path/to/model";
   state.columns = state.schema.columns;
   renderFields();
   renderMapping(config ? (config.data || {}).columns || {} : null);
@@ -170,7 +172,10 @@ async function loadPreview() {
 
 function renderMapping(mapping) {
   const current = mapping || readMapping();
-  $("#mapping").replaceChildren(...state.columns.map((column) => {
+  const rest = state.columns.filter((column) => column.rest);
+  $("#mapping").replaceChildren(...rest.map((column) => el("div", { class: "field" },
+    el("label", {}, `${column.name} (all other columns)`), el("div", { class: "help" }, column.help))),
+  ...state.columns.filter((column) => !column.rest).map((column) => {
     const options = [...state.previewColumns];
     const value = current[column.name];
     if (value && !options.includes(value)) options.push(value);
@@ -204,6 +209,7 @@ async function loadModels() {
 
 function buildConfig() {
   const config = { task: $("#task").value, model: { name: $("#model-name").value.trim() }, data: { source: $("#data-source").value.trim() } };
+  if (!config.model.name && state.schema.default_model) delete config.model;  // the task's own default applies
   const mapping = readMapping();
   if (Object.keys(mapping).length) config.data.columns = mapping;
   for (const field of state.schema.fields) {
