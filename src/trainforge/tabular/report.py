@@ -111,7 +111,7 @@ def importance_svg(table: pd.DataFrame, top: int = 15, width: int = 520) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="11">',
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{pad}" y="{pad + 8}">permutation importance, heaviest ensemble member (drop in score when shuffled)</text>',
+        f'<text x="{pad}" y="{pad + 8}">permutation importance of the heaviest ensemble member</text>',
     ]
     for i, (name, value) in enumerate(zip(shown["feature"], shown["importance"], strict=True)):
         y = pad + 20 + i * bar_h

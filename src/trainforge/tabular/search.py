@@ -19,7 +19,7 @@ from trainforge.errors import DataError, TrainforgeError
 from trainforge.tabular import features, models, scoring
 
 _ENSEMBLE_POOL = 20  # best trials considered by ensemble selection
-_SEARCH_SHARE = 0.9  # of time_limit; the rest covers ensembling, saving and importances
+_SEARCH_SHARE = 0.85  # of time_limit; the rest covers ensembling, saving and importances
 
 
 @dataclass

@@ -117,7 +117,11 @@ class TabularParams(TaskParams):
     numeric_scaler: NumericScaler = Field(
         "standard", description="Scaling for linear, SVM and k-NN models.", json_schema_extra=ADVANCED
     )
-    n_jobs: int = Field(-1, description="Threads per model fit (-1: all cores).", json_schema_extra=ADVANCED)
+    n_jobs: int = Field(
+        1,
+        description="Threads per model fit (-1: all cores; 1 is fastest on small tables and busy machines).",
+        json_schema_extra=ADVANCED,
+    )
 
     @field_validator("target_columns", mode="before")
     @classmethod
