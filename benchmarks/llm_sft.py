@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "llm_sft" / "data" / "chat.jsonl"
 
 
-def small_model(folder: Path) -> str:
-    """A random 4-layer, 256-wide Llama using SmolLM2-like ChatML special tokens and a byte-level BPE tokenizer."""
+def small_model(folder: Path, hidden: int = 256, layers: int = 4, vocab: int = 0) -> str:
+    """A random Llama (default 4 layers, 256 wide) with ChatML special tokens and a byte-level BPE tokenizer.
+
+    ``vocab`` > tokenizer size pads the embedding/LM-head rows, to cost what a real 128k vocabulary costs.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -46,18 +49,24 @@ def small_model(folder: Path) -> str:
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
     )
     fast.save_pretrained(folder)
+    heads = max(4, hidden // 64)
     config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=256,
-        intermediate_size=688,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        vocab_size=max(len(fast), vocab),
+        hidden_size=hidden,
+        intermediate_size=int(hidden * 2.6875) // 16 * 16,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 4) if hidden > 256 else heads,
         max_position_embeddings=4096,
         pad_token_id=fast.pad_token_id,
         eos_token_id=fast.eos_token_id,
     )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    if hidden >= 1024:  # a GPU-sized model: store bf16 weights (both variants train in bf16 on CUDA)
+        import torch
+
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(folder)
     return str(folder)
 
 
@@ -157,11 +166,18 @@ def run_trainforge(args, data_file: Path) -> dict:
             "logging_steps": 1000,
             "early_stopping_patience": None,
         },
-        "params": {"peft": True, "block_size": args.seq_len, "packing": True},
+        "params": {"peft": True, "block_size": args.seq_len, "packing": True, **_overrides(args.tf_param)},
         "output": {"dir": tempfile.mkdtemp() + "/run", "report_to": ["none"], "save_checkpoints": False},
     }
     trainforge.sdk.train(config)
     return captured["result"]
+
+
+def _overrides(pairs: list[str]) -> dict:
+    """``--tf-param key=value`` (value parsed as YAML) for trainforge's params."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
 
 
 def _read(path: Path) -> list[dict]:
@@ -211,7 +227,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--hidden-size", type=int, default=256, help="width of the model built on the fly")
+    parser.add_argument("--layers", type=int, default=4, help="layers of the model built on the fly")
+    parser.add_argument("--vocab-size", type=int, default=0, help="pad the built model's vocabulary to this size")
     parser.add_argument("--repeat-data", type=int, default=8, help="repeat the 200 example chats this many times")
+    parser.add_argument("--tf-param", action="append", default=[], help="extra trainforge param, key=value")
     parser.add_argument("--variant", choices=["trainforge", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--data-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,7 +242,7 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp())
     if not args.model:
-        args.model = small_model(work / "model")
+        args.model = small_model(work / "model", args.hidden_size, args.layers, args.vocab_size)
     data_file = work / "chat.jsonl"
     data_file.write_text("".join(json.dumps(r) + "\n" for r in _chats() * args.repeat_data), encoding="utf-8")
     results = {}
@@ -244,6 +264,7 @@ def main() -> None:
             str(args.grad_accum),
             "--steps",
             str(args.steps),
+            *[a for p in args.tf_param for a in ("--tf-param", p)],
         ]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         results[variant] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])

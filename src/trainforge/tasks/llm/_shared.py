@@ -72,8 +72,11 @@ class LLMParams(TaskParams):
         description="After training, also write the adapter merged into the base as a full model in merged/.",
         json_schema_extra=BASIC,
     )
-    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = Field(
-        None, description="Attention kernel (default: the model's, usually sdpa).", json_schema_extra=ADVANCED
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flex_attention"] | None = Field(
+        None,
+        description="Attention kernel (default: the model's, usually sdpa). flex_attention skips the masked blocks of "
+        "padding-free packed batches on GPU.",
+        json_schema_extra=ADVANCED,
     )
     max_new_tokens: int = Field(
         256, gt=0, description="predict/chat: most tokens generated per answer.", json_schema_extra=ADVANCED
