@@ -112,6 +112,11 @@ class TrainingSection(Section):
         json_schema_extra=ADVANCED,
     )
     eval_strategy: EvalStrategy = Field("epoch", description="When to evaluate (and checkpoint).", json_schema_extra=ADVANCED)
+    eval_on_start: bool = Field(
+        False,
+        description="Also evaluate before the first step, recording the starting metrics later evals are compared to.",
+        json_schema_extra=ADVANCED,
+    )
     eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps when eval_strategy is 'steps'.", json_schema_extra=ADVANCED)
     metric_for_best_model: str | None = Field(
         None,

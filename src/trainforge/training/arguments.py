@@ -80,6 +80,7 @@ def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metr
         logging_steps=auto_logging_steps(train_rows, config),
         eval_strategy=eval_strategy,
         eval_steps=training.eval_steps,
+        eval_on_start=training.eval_on_start and eval_strategy != "no",
         save_strategy=save_strategy,
         save_steps=training.eval_steps if save_strategy == "steps" else 500,
         save_total_limit=training.save_total_limit,

@@ -101,7 +101,7 @@ SPEC = TaskSpec(
         },
         "params": {"peft": True, "block_size": 512},
     },
-    training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0},
+    training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_start": True},
     check_config=check_config,
     autotrain=AutoTrainShape(
         aliases=("llm-orpo", "llm_orpo"),
