@@ -69,10 +69,10 @@ def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bo
         resume: Continue from the run directory's last checkpoint.
         progress: Show live progress on stderr.
     """
-    from trainforge.training.callbacks import ConsoleDisplay
+    config = load_config(config, overrides)  # first: a bad config fails before any heavy import
+    from trainforge.training.display import ConsoleDisplay
     from trainforge.training.driver import run
 
-    config = load_config(config, overrides)
     return run(config, resume=resume, listeners=(ConsoleDisplay(),) if progress else ())
 
 
