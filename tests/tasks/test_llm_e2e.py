@@ -45,6 +45,9 @@ def test_sft_lora_merge_reload_chat_predict(tiny_llama, tmp_path, capsys):  # no
     _assert_learned(run_dir, result.metrics)
     assert result.metrics["perplexity"] > 1 and "loss" in result.metrics
     _adapter_changed(run_dir)
+    card = (run_dir / "README.md").read_text()
+    assert "LoRA adapter" in card and "PeftModel.from_pretrained" in card and f"{run_dir}/merged" in card
+    assert "Labels:" not in card and "base_model" not in card.split("---")[1]  # the base is a local folder
     # The merged model loads in plain transformers and generates exactly what base + adapter generates.
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "merged")
     merged = AutoModelForCausalLM.from_pretrained(run_dir / "merged").eval()

@@ -25,7 +25,9 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> Path:
     run_dir = Path(config.output.dir)
     if resume:
         if last_checkpoint(run_dir) is None:
-            raise RunDirError(f"--resume: no checkpoint in {run_dir / 'checkpoints'} to resume from; drop --resume to start fresh")
+            raise RunDirError(
+                f"--resume: no checkpoint in {run_dir / 'checkpoints'} to resume from; drop --resume to start fresh"
+            )
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
         if not (run_dir / "events.jsonl").exists():
@@ -59,15 +61,23 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
 
 
 def write_model_card(
-    run_dir: Path, config: RunConfig, pipeline_tag: str, labels, metrics: dict, library_name: str = "transformers",
+    run_dir: Path,
+    config: RunConfig,
+    pipeline_tag: str,
+    labels,
+    metrics: dict,
+    library_name: str = "transformers",
     task_section: str | None = None,
 ) -> None:
     """Write ``README.md`` (Hub model card: YAML front matter, metrics, loss curve, usage) and the curve SVG.
 
-    ``task_section`` (markdown from the task's spec) replaces the transformers usage block; such tasks train from
-    scratch, so the front matter names no base model.
+    ``task_section`` (markdown from the task's spec) replaces the default transformers pipeline usage block.
     """
-    steps = [(e["step"], e["loss"]) for e in read_events(run_dir / "events.jsonl") if e["event"] == "step" and isinstance(e.get("loss"), float | int)]
+    steps = [
+        (e["step"], e["loss"])
+        for e in read_events(run_dir / "events.jsonl")
+        if e["event"] == "step" and isinstance(e.get("loss"), float | int)
+    ]
     curve = ""
     if len(steps) >= 2:
         (run_dir / "loss_curve.svg").write_text(loss_curve_svg(steps), encoding="utf-8")
@@ -77,12 +87,19 @@ def write_model_card(
         "library_name": library_name,
         "pipeline_tag": pipeline_tag,
         "tags": ["trainforge", config.task],
-        **({} if base_is_local or task_section is not None else {"base_model": config.model.name}),
+        # Only a Hub model id is a base model the Hub can link (tabular model families are not).
+        **({"base_model": config.model.name} if library_name == "transformers" and not base_is_local else {}),
         **({"datasets": [config.data.source]} if not Path(config.data.source).exists() else {}),
     }
-    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items()))
-    table = f"| metric | value |\n|---|---|\n{rows}" if metrics else "No evaluation split was used, so there are no evaluation metrics."
-    label_line = f"Labels: {', '.join(labels.names)}.\n" if labels.problem_type != "regression" else ""
+    rows = "\n".join(
+        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items())
+    )
+    table = (
+        f"| metric | value |\n|---|---|\n{rows}"
+        if metrics
+        else "No evaluation split was used, so there are no evaluation metrics."
+    )
+    label_line = f"Labels: {', '.join(labels.names)}.\n" if labels.problem_type.endswith("_classification") else ""
     usage = f"""## Use it
 
 ```python
@@ -141,5 +158,7 @@ def push_to_hub(run_dir: Path, config: RunConfig) -> str:
     token = config.hub.token.get_secret_value() if config.hub.token else None
     api = HfApi(token=token)
     repo = api.create_repo(config.hub.repo_id, private=config.hub.private, exist_ok=True)
-    api.upload_folder(folder_path=str(run_dir), repo_id=config.hub.repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"])
+    api.upload_folder(
+        folder_path=str(run_dir), repo_id=config.hub.repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"]
+    )
     return str(repo)

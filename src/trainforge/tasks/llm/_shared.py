@@ -525,3 +525,50 @@ def require_template_for(config, data_format: str) -> None:
                 )
             ]
         )
+
+
+# ---------------------------------------------------------------------------------------------------- model card
+
+
+def model_card(run_dir: Path, config) -> str:
+    """The "Use it" section of an LLM run's README.md: what the folder holds (adapter, merged or full) and how to load it."""
+    reward = config.task == "llm_reward"
+    auto_class = "AutoModelForSequenceClassification" if reward else "AutoModelForCausalLM"
+    folder, gguf = model_location(config.model.name)
+    base_kwargs = f'"{folder}", gguf_file="{gguf}"' if gguf else f'"{folder}"'
+    if not config.params.peft:
+        body = f"""This folder holds the full fine-tuned model.
+
+```python
+from transformers import AutoTokenizer, {auto_class}
+
+model = {auto_class}.from_pretrained("{run_dir}")
+tokenizer = AutoTokenizer.from_pretrained("{run_dir}")
+```
+"""
+    else:
+        merged = (
+            f"""
+`merged/` holds the adapter merged into the base weights: a plain model, no peft needed.
+
+```python
+model = {auto_class}.from_pretrained("{run_dir}/merged")
+```
+"""
+            if config.params.merge_adapter
+            else "\nSet `params.merge_adapter: true` to also get a merged full model in `merged/`.\n"
+        )
+        body = f"""This folder holds a **LoRA adapter** (`adapter_config.json`, `adapter_model.safetensors`), not full
+weights: load the base model, then the adapter on top.
+
+```python
+from peft import PeftModel
+from transformers import AutoTokenizer, {auto_class}
+
+base = {auto_class}.from_pretrained({base_kwargs})
+model = PeftModel.from_pretrained(base, "{run_dir}")
+tokenizer = AutoTokenizer.from_pretrained("{run_dir}")  # carries the chat template used in training
+```
+{merged}"""
+    usage = "" if reward else f'\nChat with it: `trainforge chat {run_dir}` (or `--prompt "..."` for one answer).\n'
+    return f"## Use it\n\n{body}{usage}"

@@ -29,6 +29,7 @@ from trainforge.tasks.llm._shared import (
     configure_tokenizer,
     load_tokenizer,
     lora_config,
+    model_card,
     no_metrics,
     require_template_for,
     tokenizer_for,
@@ -120,6 +121,7 @@ SPEC = TaskSpec(
     best_metric=best_metric,
     predict=_inference.predict_generate,
     pipeline_tag="text-generation",
+    model_card=model_card,
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M"},
         "data": {"source": "data/corpus.jsonl", "columns": {"text": "text"}},

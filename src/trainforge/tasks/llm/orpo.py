@@ -28,6 +28,7 @@ from trainforge.tasks.llm._shared import (
     load_base_model,
     load_tokenizer,
     lora_config,
+    model_card,
     no_metrics,
     tokenizer_for,
     trainer_class,
@@ -93,6 +94,7 @@ SPEC = TaskSpec(
     best_metric=best_metric,
     predict=_inference.predict_generate,
     pipeline_tag="text-generation",
+    model_card=model_card,
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
         "data": {

@@ -36,6 +36,7 @@ from trainforge.tasks.llm._shared import (
     configure_tokenizer,
     load_tokenizer,
     lora_config,
+    model_card,
     no_metrics,
     require_template_for,
     tokenizer_for,
@@ -113,7 +114,9 @@ def analyze(splits, config) -> LabelInfo:
             pd.DataFrame({"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}),
         )
     if config.params.packing:
-        notes.append(f"packing: {packing_strategy(config.params)} (packing_strategy: {config.params.packing_strategy})")
+        notes.append(
+            f"packing: {packing_strategy(config.params)} (packing_strategy: {config.params.packing_strategy})"
+        )
     return LabelInfo("causal_lm", (data_format,), notes=tuple(notes))
 
 
@@ -219,6 +222,7 @@ SPEC = TaskSpec(
     best_metric=best_metric,
     predict=_inference.predict_generate,
     pipeline_tag="text-generation",
+    model_card=model_card,
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
         "data": {"source": "data/chat.jsonl", "columns": {"messages": "messages"}},
