@@ -109,13 +109,19 @@ classifier = pipeline("{pipeline_tag}", model="{run_dir}")
 print(classifier("an example input"))
 ```
 """
+    tool = "[trainforge](https://pypi.org/project/trainforge/)"
+    origin = (
+        f"Fine-tuned with {tool} for **{config.task}** from `{config.model.name}`."
+        if library_name == "transformers"
+        else f"Trained with {tool} for **{config.task}** (model: `{config.model.name}`)."
+    )
     card = f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
 # {run_dir.name}
 
-Fine-tuned with [trainforge](https://pypi.org/project/trainforge/) for **{config.task}** from `{config.model.name}`.
+{origin}
 {label_line}
 ## Evaluation
 

@@ -27,6 +27,13 @@ class ConsoleDisplay:
         elif kind == "eval":
             shown = ", ".join(f"{k} {v:.4g}" for k, v in event["metrics"].items() if isinstance(v, int | float) and "runtime" not in k and "per_second" not in k)
             self._line(f"eval @ step {event['step']}: {shown}")
+        elif kind == "trial" and event.get("state") == "complete":
+            self._line(
+                f"trial {event['number']} {event['family']}: {event['metric']} {event['score']:.4g} "
+                f"(best {event['best_score']:.4g}, {event['fit_time_s']:.1f}s)"
+            )
+        elif kind == "ensemble":
+            self._line(f"ensemble of {len(event['members'])} trial(s): {event['metric']} {event['score']:.4g}")
         elif kind == "run_finished":
             self._line(f"finished in {event.get('duration_s', 0):.0f}s; model in {event.get('output_dir')}")
         elif kind == "run_failed":
