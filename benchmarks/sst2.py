@@ -30,8 +30,20 @@ def minilm_path() -> str:
 
 
 def run_plain(model: str, rows: int, out: Path) -> dict:
-    command = [sys.executable, str(ROOT / "benchmarks" / "sst2_plain_trainer.py"), "--model", model,
-               "--train", str(SST2 / "train.tsv"), "--test", str(SST2 / "test.tsv"), "--rows", str(rows), "--out", str(out)]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "sst2_plain_trainer.py"),
+        "--model",
+        model,
+        "--train",
+        str(SST2 / "train.tsv"),
+        "--test",
+        str(SST2 / "test.tsv"),
+        "--rows",
+        str(rows),
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -40,8 +52,12 @@ def run_trainforge(model: str, rows: int, out: Path) -> dict:
     config = {
         "task": "text_classification",
         "model": {"name": model},
-        "data": {"source": str(SST2 / "train.tsv"), "eval_split": str(SST2 / "test.tsv"), "max_train_rows": rows,
-                 "columns": {"text": "sentence", "label": "label"}},
+        "data": {
+            "source": str(SST2 / "train.tsv"),
+            "eval_split": str(SST2 / "test.tsv"),
+            "max_train_rows": rows,
+            "columns": {"text": "sentence", "label": "label"},
+        },
         "training": {"num_train_epochs": 1, "learning_rate": 5e-5, "per_device_train_batch_size": 32, "seed": 42},
         "params": {"max_length": 64},
         "output": {"dir": str(out), "overwrite": True},
@@ -49,7 +65,9 @@ def run_trainforge(model: str, rows: int, out: Path) -> dict:
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "trainforge", "train", str(path)], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "trainforge", "train", str(path)], capture_output=True, text=True, check=True
+    )
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
     return {"accuracy": metrics["accuracy"], "wall_s": wall}
@@ -69,7 +87,9 @@ def main() -> None:
         for i in range(args.repeats):
             results["plain Trainer"].append(run_plain(model, args.rows, Path(tmp) / f"plain{i}"))
             results["trainforge"].append(run_trainforge(model, args.rows, Path(tmp) / f"tf{i}"))
-    print(f"SST-2, all-MiniLM-L6-v2, first {args.rows} train rows, 1 epoch, test.tsv (872 rows), CPU x{os.cpu_count()}")
+    print(
+        f"SST-2, all-MiniLM-L6-v2, first {args.rows} train rows, 1 epoch, test.tsv (872 rows), CPU x{os.cpu_count()}"
+    )
     print(f"{'runner':16} {'accuracy':>9} {'wall s':>8}")
     best = {}
     for name, runs in results.items():

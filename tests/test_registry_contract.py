@@ -24,9 +24,13 @@ def test_task_has_example_docs_and_tests(spec):
     page = ROOT / "docs" / "tasks" / f"{spec.name}.md"
     assert page.exists(), f"{page} missing"
     block = page_block(page.read_text(encoding="utf-8"))
-    assert block == fields_markdown(spec).strip(), f"{page} field tables are stale: run python -m trainforge._utils.docs"
+    assert block == fields_markdown(spec).strip(), (
+        f"{page} field tables are stale: run python -m trainforge._utils.docs"
+    )
     # An end-to-end test module under tests/tasks/ that names the task.
-    tests = [p for p in (ROOT / "tests" / "tasks").glob("test_*.py") if f'"{spec.name}"' in p.read_text(encoding="utf-8")]
+    tests = [
+        p for p in (ROOT / "tests" / "tasks").glob("test_*.py") if f'"{spec.name}"' in p.read_text(encoding="utf-8")
+    ]
     assert tests, f"no end-to-end test for {spec.name} under tests/tasks/"
 
 

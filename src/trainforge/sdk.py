@@ -38,7 +38,8 @@ class ValidationReport:
             f"train: {self.train_rows} rows from {self.train_origin}",
             f"eval:  {self.eval_rows} rows from {self.eval_origin}" if self.eval_origin else "eval:  none",
             f"{self.problem_type}: {len(self.labels)} label(s): {', '.join(self.labels[:20])}"
-            if self.problem_type not in ("causal_lm", "preference") else f"{self.problem_type}: data format {', '.join(self.labels)}",
+            if self.problem_type not in ("causal_lm", "preference")
+            else f"{self.problem_type}: data format {', '.join(self.labels)}",
         ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
@@ -55,8 +56,14 @@ def validate(config: RunConfig | dict | str | os.PathLike, overrides=()) -> Vali
     checked = check(config)
     splits = checked.splits
     return ValidationReport(
-        config, len(splits.train), 0 if splits.eval is None else len(splits.eval), splits.train_origin, splits.eval_origin,
-        checked.labels.names, checked.labels.problem_type, checked.notes,
+        config,
+        len(splits.train),
+        0 if splits.eval is None else len(splits.eval),
+        splits.train_origin,
+        splits.eval_origin,
+        checked.labels.names,
+        checked.labels.problem_type,
+        checked.notes,
     )
 
 
@@ -77,7 +84,10 @@ def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bo
 
 
 def predict(
-    run_dir: str | os.PathLike, inputs: pd.DataFrame | str | os.PathLike, output: str | os.PathLike | None = None, overrides=()
+    run_dir: str | os.PathLike,
+    inputs: pd.DataFrame | str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    overrides=(),
 ) -> pd.DataFrame:
     """Predict with a finished run on a DataFrame or a file; optionally write the result (format by extension).
 

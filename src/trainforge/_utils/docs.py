@@ -21,7 +21,10 @@ def fields_markdown(spec) -> str:
     lines = ["### Columns", "", "| column | required | meaning |", "|---|---|---|"]
     lines += [f"| `{c.name}` | {'yes' if c.required else 'no'} | {c.help} |" for c in spec.columns]
     lines += ["", "### Fields", "", "| key | tier | default | help |", "|---|---|---|---|"]
-    lines += [f"| `{key}` | {tier} | `{default}` | {text.replace('|', '/')} |" for key, tier, default, text in field_rows(spec)]
+    lines += [
+        f"| `{key}` | {tier} | `{default}` | {text.replace('|', '/')} |"
+        for key, tier, default, text in field_rows(spec)
+    ]
     return "\n".join(lines)
 
 

@@ -143,16 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parsers["predict"].add_argument("run_dir", help="a finished run directory")
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
-    parsers["predict"].add_argument("--output", required=True, help="where to write predictions (format from extension)")
     parsers["predict"].add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--output", required=True, help="where to write predictions (format from extension)"
+    )
+    parsers["predict"].add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override the run's config for this prediction, e.g. --set params.max_new_tokens=64 (repeatable)",
     )
     parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
     parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
     parsers["chat"].add_argument("--system", help="system message opening the conversation")
-    parsers["chat"].add_argument("--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)")
-    parsers["chat"].add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (default: the run's params)")
+    parsers["chat"].add_argument(
+        "--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)"
+    )
+    parsers["chat"].add_argument(
+        "--temperature", type=float, help="sampling temperature, 0 = greedy (default: the run's params)"
+    )
     parsers["chat"].add_argument("--top-p", type=float, help="nucleus sampling mass (default: the run's params)")
     parsers["tasks"].add_argument("task", nargs="?", help="show this task's columns and fields")
     parsers["tasks"].add_argument("--all", action="store_true", help="show advanced fields too")

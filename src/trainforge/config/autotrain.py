@@ -68,7 +68,9 @@ def translate(raw: dict, source: str | None = None) -> dict:
     out["output"] = output
     backend = raw.get("backend", "local")
     if backend not in _LOCAL_BACKENDS:
-        problems.append(("backend", f"{backend!r} runs on Hugging Face infrastructure; trainforge runs locally (use 'local')"))
+        problems.append(
+            ("backend", f"{backend!r} runs on Hugging Face infrastructure; trainforge runs locally (use 'local')")
+        )
 
     out["data"] = _translate_data(raw.get("data") or {}, spec, problems)
     for key in [k for k in out["data"]["columns"] if k.startswith("params.")]:  # a reference column that is a param
@@ -94,7 +96,12 @@ def translate(raw: dict, source: str | None = None) -> dict:
                 out["params"][spec.autotrain.params[name]] = value
         else:
             known = sorted(TRAINING_PARAMS) + sorted(spec.autotrain.params)
-            problems.append((f"params.{name}", f"not a reference parameter trainforge maps for {spec.name}; known: {', '.join(known)}"))
+            problems.append(
+                (
+                    f"params.{name}",
+                    f"not a reference parameter trainforge maps for {spec.name}; known: {', '.join(known)}",
+                )
+            )
     if problems:
         raise ConfigError(problems, source)
     print(f"note: read {source or 'config'} as an AutoTrain config for task {spec.name}", file=sys.stderr)
@@ -141,13 +148,20 @@ def _convert(name: str, value: Any) -> Any:
         return None  # the reference's "-1 = automatic"
     if name == "mixed_precision":
         if value in ("fp16", "bf16"):
-            print(f"note: mixed_precision {value} -> precision auto (mixed precision on a capable GPU, fp32 on CPU)", file=sys.stderr)
+            print(
+                f"note: mixed_precision {value} -> precision auto (mixed precision on a capable GPU, fp32 on CPU)",
+                file=sys.stderr,
+            )
         if value in (False, "no", "none"):  # the reference's explicit "no mixed precision" (a bare YAML `no` is false)
             return "fp32"
         return "auto" if value in (None, "fp16", "bf16") else value
     if name == "disable_gradient_checkpointing":
         return not value
     if name == "optimizer" and isinstance(value, str) and ("8bit" in value or value.startswith("paged_")):
-        print(f"note: optimizer {value} (bitsandbytes) -> adamw_torch; trainforge does not offer bitsandbytes optimizers", file=sys.stderr)
+        print(
+            f"note: optimizer {value} (bitsandbytes) -> adamw_torch; "
+            "trainforge does not offer bitsandbytes optimizers",
+            file=sys.stderr,
+        )
         return "adamw_torch"
     return value

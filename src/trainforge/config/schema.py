@@ -74,7 +74,9 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     if task is None:
         problems.append(("task", f"required; one of: {', '.join(task_names())}"))
     elif not isinstance(task, str) or task not in task_names():
-        problems.append(("task", f"unknown task {task!r}{_hint(str(task), task_names())}; known: {', '.join(task_names())}"))
+        problems.append(
+            ("task", f"unknown task {task!r}{_hint(str(task), task_names())}; known: {', '.join(task_names())}")
+        )
     else:
         spec = get_task(task)
         _apply_task_defaults(raw, spec)
@@ -127,7 +129,10 @@ def _column_problems(raw: dict, spec) -> list[tuple[str, str]]:
         return []
     known = [c.name for c in spec.columns]
     return [
-        (f"data.columns.{key}", f"not a column of task {spec.name}{_hint(key, known)}; its columns: {', '.join(known)}")
+        (
+            f"data.columns.{key}",
+            f"not a column of task {spec.name}{_hint(key, known)}; its columns: {', '.join(known)}",
+        )
         for key in columns
         if key not in known
     ]
@@ -145,7 +150,11 @@ def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, st
             out.append((key, "required"))
         else:
             message = err["msg"].removeprefix("Value error, ")
-            if "input" in err and err["type"] not in ("model_type", "dict_type") and not isinstance(err["input"], dict):
+            if (
+                "input" in err
+                and err["type"] not in ("model_type", "dict_type")
+                and not isinstance(err["input"], dict)
+            ):
                 message += f" (got {err['input']!r})"
             out.append((key, message))
     return out

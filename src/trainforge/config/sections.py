@@ -29,9 +29,12 @@ class ModelSection(Section):
         description="Base model: a Hugging Face Hub id (org/name) or a local folder saved with save_pretrained.",
         json_schema_extra=BASIC,
     )
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to load.", json_schema_extra=ADVANCED)
+    revision: str | None = Field(
+        None, description="Hub revision (branch, tag or commit) to load.", json_schema_extra=ADVANCED
+    )
     trust_remote_code: bool = Field(
-        False, description="Allow the model repository to run its own Python code. Off unless you trust it.",
+        False,
+        description="Allow the model repository to run its own Python code. Off unless you trust it.",
         json_schema_extra=ADVANCED,
     )
 
@@ -46,15 +49,21 @@ class DataSection(Section):
         ),
         json_schema_extra=BASIC,
     )
-    format: DataFormat = Field("auto", description="File format; 'auto' infers it from the extension.", json_schema_extra=ADVANCED)
-    train_split: str = Field("train", description="Training split: file stem in a folder, or split name.", json_schema_extra=BASIC)
+    format: DataFormat = Field(
+        "auto", description="File format; 'auto' infers it from the extension.", json_schema_extra=ADVANCED
+    )
+    train_split: str = Field(
+        "train", description="Training split: file stem in a folder, or split name.", json_schema_extra=BASIC
+    )
     eval_split: str | None = Field(
         None,
         description="Evaluation split name (or a file path when `source` is a file). Overrides eval_fraction.",
         json_schema_extra=BASIC,
     )
     eval_fraction: float | None = Field(
-        0.1, ge=0.0, lt=1.0,
+        0.1,
+        ge=0.0,
+        lt=1.0,
         description=(
             "Hold out this fraction of the training rows for evaluation (seeded; stratified for classification) "
             "when no eval_split is given. 0 or null trains without evaluation."
@@ -90,49 +99,87 @@ class DataSection(Section):
 class TrainingSection(Section):
     """Optimisation settings; names follow transformers.TrainingArguments where they overlap."""
 
-    num_train_epochs: float = Field(3.0, gt=0, description="Number of passes over the training data.", json_schema_extra=BASIC)
-    max_steps: int = Field(-1, description="Stop after this many optimizer steps (overrides epochs when > 0).", json_schema_extra=ADVANCED)
-    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.", json_schema_extra=BASIC)
-    per_device_train_batch_size: int = Field(8, gt=0, description="Training batch size per device.", json_schema_extra=BASIC)
-    per_device_eval_batch_size: int | None = Field(
-        None, gt=0, description="Evaluation batch size per device (default: twice the training batch).", json_schema_extra=ADVANCED
+    num_train_epochs: float = Field(
+        3.0, gt=0, description="Number of passes over the training data.", json_schema_extra=BASIC
     )
-    gradient_accumulation_steps: int = Field(1, gt=0, description="Accumulate gradients over this many batches.", json_schema_extra=ADVANCED)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of steps spent warming the learning rate up.", json_schema_extra=ADVANCED)
+    max_steps: int = Field(
+        -1, description="Stop after this many optimizer steps (overrides epochs when > 0).", json_schema_extra=ADVANCED
+    )
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.", json_schema_extra=BASIC)
+    per_device_train_batch_size: int = Field(
+        8, gt=0, description="Training batch size per device.", json_schema_extra=BASIC
+    )
+    per_device_eval_batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="Evaluation batch size per device (default: twice the training batch).",
+        json_schema_extra=ADVANCED,
+    )
+    gradient_accumulation_steps: int = Field(
+        1, gt=0, description="Accumulate gradients over this many batches.", json_schema_extra=ADVANCED
+    )
+    warmup_ratio: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Fraction of steps spent warming the learning rate up.",
+        json_schema_extra=ADVANCED,
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.", json_schema_extra=ADVANCED)
-    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0 disables).", json_schema_extra=ADVANCED)
+    max_grad_norm: float = Field(
+        1.0, ge=0, description="Gradient clipping norm (0 disables).", json_schema_extra=ADVANCED
+    )
     lr_scheduler_type: Scheduler = Field("linear", description="Learning-rate schedule.", json_schema_extra=ADVANCED)
     optim: Optimizer = Field("adamw_torch", description="Optimizer.", json_schema_extra=ADVANCED)
     precision: Precision = Field(
-        "auto", description="Numeric precision: auto picks bf16/fp16 on a capable GPU and fp32 on CPU.", json_schema_extra=BASIC
+        "auto",
+        description="Numeric precision: auto picks bf16/fp16 on a capable GPU and fp32 on CPU.",
+        json_schema_extra=BASIC,
     )
-    seed: int = Field(42, description="Seed for splits, initialisation, shuffling and dropout.", json_schema_extra=BASIC)
+    seed: int = Field(
+        42, description="Seed for splits, initialisation, shuffling and dropout.", json_schema_extra=BASIC
+    )
     logging_steps: int | None = Field(
-        None, gt=0, description="Log the training loss every N steps (default: about 50 logs per run, at least every 25 steps).",
+        None,
+        gt=0,
+        description="Log the training loss every N steps (default: about 50 logs per run, at least every 25 steps).",
         json_schema_extra=ADVANCED,
     )
-    eval_strategy: EvalStrategy = Field("epoch", description="When to evaluate (and checkpoint).", json_schema_extra=ADVANCED)
+    eval_strategy: EvalStrategy = Field(
+        "epoch", description="When to evaluate (and checkpoint).", json_schema_extra=ADVANCED
+    )
     eval_on_start: bool = Field(
         False,
         description="Also evaluate before the first step, recording the starting metrics later evals are compared to.",
         json_schema_extra=ADVANCED,
     )
-    eval_steps: int | None = Field(None, gt=0, description="Evaluate every N steps when eval_strategy is 'steps'.", json_schema_extra=ADVANCED)
+    eval_steps: int | None = Field(
+        None, gt=0, description="Evaluate every N steps when eval_strategy is 'steps'.", json_schema_extra=ADVANCED
+    )
     metric_for_best_model: str | None = Field(
         None,
         description="Eval metric that picks the best checkpoint and drives early stopping (default: the task's).",
         json_schema_extra=ADVANCED,
     )
     early_stopping_patience: int | None = Field(
-        3, ge=1, description="Stop after this many evaluations without improvement (null disables).", json_schema_extra=ADVANCED
+        3,
+        ge=1,
+        description="Stop after this many evaluations without improvement (null disables).",
+        json_schema_extra=ADVANCED,
     )
     early_stopping_threshold: float = Field(
         0.0, ge=0, description="Minimum improvement of the metric that counts.", json_schema_extra=ADVANCED
     )
-    save_total_limit: int = Field(1, ge=1, description="Checkpoints kept besides the best one.", json_schema_extra=ADVANCED)
+    save_total_limit: int = Field(
+        1, ge=1, description="Checkpoints kept besides the best one.", json_schema_extra=ADVANCED
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.", json_schema_extra=ADVANCED)
-    auto_find_batch_size: bool = Field(False, description="Halve the batch size on out-of-memory errors.", json_schema_extra=ADVANCED)
-    dataloader_num_workers: int = Field(0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED)
+    auto_find_batch_size: bool = Field(
+        False, description="Halve the batch size on out-of-memory errors.", json_schema_extra=ADVANCED
+    )
+    dataloader_num_workers: int = Field(
+        0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED
+    )
 
     @field_validator("eval_strategy", mode="before")
     @classmethod
@@ -150,22 +197,37 @@ class TrainingSection(Section):
 class OutputSection(Section):
     """Where the run directory goes and what it records."""
 
-    dir: str = Field("runs/run", description="Run directory: model, config, metrics, events, checkpoints (default runs/<task>).", json_schema_extra=BASIC)
-    overwrite: bool = Field(
-        False, description="Replace an existing finished run in `dir` (otherwise that is an error).", json_schema_extra=ADVANCED
+    dir: str = Field(
+        "runs/run",
+        description="Run directory: model, config, metrics, events, checkpoints (default runs/<task>).",
+        json_schema_extra=BASIC,
     )
-    report_to: list[ReportTo] = Field(["tensorboard"], description="Loggers besides events.jsonl.", json_schema_extra=ADVANCED)
-    save_checkpoints: bool = Field(True, description="Write checkpoints (needed for --resume).", json_schema_extra=ADVANCED)
+    overwrite: bool = Field(
+        False,
+        description="Replace an existing finished run in `dir` (otherwise that is an error).",
+        json_schema_extra=ADVANCED,
+    )
+    report_to: list[ReportTo] = Field(
+        ["tensorboard"], description="Loggers besides events.jsonl.", json_schema_extra=ADVANCED
+    )
+    save_checkpoints: bool = Field(
+        True, description="Write checkpoints (needed for --resume).", json_schema_extra=ADVANCED
+    )
 
 
 class HubSection(Section):
     """Publishing the finished model to the Hugging Face Hub."""
 
-    push: bool = Field(False, description="Upload the run directory to the Hub after training.", json_schema_extra=BASIC)
-    repo_id: str | None = Field(None, description="Target repository, e.g. your-name/my-model.", json_schema_extra=BASIC)
+    push: bool = Field(
+        False, description="Upload the run directory to the Hub after training.", json_schema_extra=BASIC
+    )
+    repo_id: str | None = Field(
+        None, description="Target repository, e.g. your-name/my-model.", json_schema_extra=BASIC
+    )
     private: bool = Field(True, description="Create the repository as private.", json_schema_extra=ADVANCED)
     token: SecretStr | None = Field(
-        None, description="Hub token; write ${HF_TOKEN}. Never written to disk (default: the HF_TOKEN environment).",
+        None,
+        description="Hub token; write ${HF_TOKEN}. Never written to disk (default: the HF_TOKEN environment).",
         json_schema_extra=ADVANCED,
     )
 
@@ -178,4 +240,8 @@ class HubSection(Section):
 
 def section_defaults(section: type[BaseModel]) -> dict[str, Any]:
     """Defaults of a section's optional fields, for ``init`` templates and docs."""
-    return {name: field.get_default(call_default_factory=True) for name, field in section.model_fields.items() if not field.is_required()}
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in section.model_fields.items()
+        if not field.is_required()
+    }

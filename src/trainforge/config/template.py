@@ -28,7 +28,11 @@ def field_rows(spec) -> list[tuple[str, str, str, str]]:
                 default = _scalar(spec.training_defaults[name])
             if section == "output" and name == "dir":
                 default = f"runs/{spec.name}"
-            tier = (field.json_schema_extra or {}).get("tier", "advanced") if isinstance(field.json_schema_extra, dict) else "advanced"
+            tier = (
+                (field.json_schema_extra or {}).get("tier", "advanced")
+                if isinstance(field.json_schema_extra, dict)
+                else "advanced"
+            )
             rows.append((f"{section}.{name}", tier, default, field.description or ""))
     return rows
 

@@ -127,7 +127,9 @@ def _read_json(path: Path) -> pd.DataFrame:
     return pd.read_json(path, lines=lines, dtype=False)
 
 
-def hold_out(frame: pd.DataFrame, fraction: float, seed: int, stratify: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def hold_out(
+    frame: pd.DataFrame, fraction: float, seed: int, stratify: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off ``fraction`` of the rows for evaluation, per class when ``stratify`` names a column.
 
     Per-class rounding keeps a class too small to split entirely in training rather than failing.
@@ -164,7 +166,9 @@ def _read_sources(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | 
             return train, str(path), None, None
         eval_path = Path(data.eval_split)
         if not eval_path.is_file():
-            raise DataError(f"data.eval_split {data.eval_split!r}: with a file as source, eval_split must be a file path")
+            raise DataError(
+                f"data.eval_split {data.eval_split!r}: with a file as source, eval_split must be a file path"
+            )
         if eval_path.resolve() == path.resolve():
             raise DataError(f"data.eval_split is the training file {path}; evaluate on other rows (or eval_fraction)")
         return train, str(path), read_table(eval_path, data.format), str(eval_path)
@@ -181,7 +185,9 @@ def _split_file(folder: Path, split: str, fmt: str) -> Path:
     extensions = [e for e, f in EXTENSIONS.items() if fmt in ("auto", f)]
     found = [folder / f"{split}{ext}" for ext in extensions if (folder / f"{split}{ext}").is_file()]
     if len(found) > 1:
-        raise DataError(f"{folder} holds several files for split {split!r}: {', '.join(p.name for p in found)}; keep one")
+        raise DataError(
+            f"{folder} holds several files for split {split!r}: {', '.join(p.name for p in found)}; keep one"
+        )
     if not found:
         present = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS) or ["no data files"]
         raise DataError(
@@ -204,7 +210,12 @@ def _read_disk(path: Path, data: DataSection) -> tuple[pd.DataFrame, str, pd.Dat
         if split not in loaded:
             raise DataError(f"split {split!r} not in {path}; it has: {', '.join(names)}")
     eval_frame = loaded[data.eval_split].to_pandas() if data.eval_split else None
-    return loaded[data.train_split].to_pandas(), f"{path}[{data.train_split}]", eval_frame, data.eval_split and f"{path}[{data.eval_split}]"
+    return (
+        loaded[data.train_split].to_pandas(),
+        f"{path}[{data.train_split}]",
+        eval_frame,
+        data.eval_split and f"{path}[{data.eval_split}]",
+    )
 
 
 def _looks_like_hub_id(source: str) -> bool:
@@ -231,4 +242,9 @@ def _read_hub(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None
             raise DataError(f"Hub dataset {data.source!r}: {exc}") from None
 
     eval_frame = load(data.eval_split) if data.eval_split else None
-    return load(data.train_split), f"{data.source}[{data.train_split}]", eval_frame, data.eval_split and f"{data.source}[{data.eval_split}]"
+    return (
+        load(data.train_split),
+        f"{data.source}[{data.train_split}]",
+        eval_frame,
+        data.eval_split and f"{data.source}[{data.eval_split}]",
+    )

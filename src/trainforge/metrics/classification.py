@@ -34,7 +34,11 @@ def single_label_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[
     out = {"accuracy": metrics.accuracy_score(labels, predictions)}
     num_classes = probabilities.shape[-1]
     if num_classes == 2:
-        for name, fn in (("f1", metrics.f1_score), ("precision", metrics.precision_score), ("recall", metrics.recall_score)):
+        for name, fn in (
+            ("f1", metrics.f1_score),
+            ("precision", metrics.precision_score),
+            ("recall", metrics.recall_score),
+        ):
             out[name] = fn(labels, predictions, zero_division=0)
         # AUC is undefined when the evaluation rows hold one class only; report it only when it exists.
         if len(np.unique(labels)) == 2:
@@ -42,11 +46,15 @@ def single_label_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[
     else:
         every_class = list(range(num_classes))
         for average in ("macro", "micro", "weighted"):
-            out[f"f1_{average}"] = metrics.f1_score(labels, predictions, average=average, labels=every_class, zero_division=0)
+            out[f"f1_{average}"] = metrics.f1_score(
+                labels, predictions, average=average, labels=every_class, zero_division=0
+            )
             out[f"precision_{average}"] = metrics.precision_score(
                 labels, predictions, average=average, labels=every_class, zero_division=0
             )
-            out[f"recall_{average}"] = metrics.recall_score(labels, predictions, average=average, labels=every_class, zero_division=0)
+            out[f"recall_{average}"] = metrics.recall_score(
+                labels, predictions, average=average, labels=every_class, zero_division=0
+            )
     return {k: float(v) for k, v in out.items()}
 
 
@@ -56,7 +64,10 @@ def multi_label_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold
 
     truth = labels.astype(int)
     predictions = (probabilities >= threshold).astype(int)
-    out = {"subset_accuracy": metrics.accuracy_score(truth, predictions), "hamming_loss": metrics.hamming_loss(truth, predictions)}
+    out = {
+        "subset_accuracy": metrics.accuracy_score(truth, predictions),
+        "hamming_loss": metrics.hamming_loss(truth, predictions),
+    }
     for average in ("micro", "macro", "weighted"):
         out[f"f1_{average}"] = metrics.f1_score(truth, predictions, average=average, zero_division=0)
     out["precision_micro"] = metrics.precision_score(truth, predictions, average="micro", zero_division=0)

@@ -17,6 +17,8 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str
         "mae": metrics.mean_absolute_error(targets, predictions),
         "rmse": float(np.sqrt(mse)),
         "r2": metrics.r2_score(targets, predictions) if len(targets) > 1 else float("nan"),
-        "explained_variance": metrics.explained_variance_score(targets, predictions) if len(targets) > 1 else float("nan"),
+        "explained_variance": metrics.explained_variance_score(targets, predictions)
+        if len(targets) > 1
+        else float("nan"),
     }
     return {k: float(v) for k, v in out.items()}

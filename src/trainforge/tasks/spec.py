@@ -50,7 +50,9 @@ class LabelInfo:
     detected data format; ``notes`` are findings about the data that ``validate`` shows.
     """
 
-    problem_type: Literal["single_label_classification", "multi_label_classification", "regression", "causal_lm", "preference"]
+    problem_type: Literal[
+        "single_label_classification", "multi_label_classification", "regression", "causal_lm", "preference"
+    ]
     names: tuple[str, ...]
     notes: tuple[str, ...] = ()
 

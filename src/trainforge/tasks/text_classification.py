@@ -30,20 +30,30 @@ from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Pre
 class TextClassificationParams(TaskParams):
     """Parameters of ``text_classification``."""
 
-    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"})
+    max_length: int = Field(
+        128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
+    )
     multi_label: bool | None = Field(
         None,
-        description="Several labels per text. Default: on when the label column holds lists or label_delimiter is set.",
+        description="Several labels per text (default: on when the labels are lists or label_delimiter is set).",
         json_schema_extra={"tier": "advanced"},
     )
     label_delimiter: str | None = Field(
-        None, description="Split string labels on this (e.g. ',') into several labels: multi-label.", json_schema_extra={"tier": "advanced"}
+        None,
+        description="Split string labels on this (e.g. ',') into several labels: multi-label.",
+        json_schema_extra={"tier": "advanced"},
     )
     label_names: list[str] | None = Field(
-        None, description="Names for integer labels 0..K-1 (e.g. [negative, positive]).", json_schema_extra={"tier": "advanced"}
+        None,
+        description="Names for integer labels 0..K-1 (e.g. [negative, positive]).",
+        json_schema_extra={"tier": "advanced"},
     )
     threshold: float = Field(
-        0.5, gt=0, lt=1, description="Multi-label: probability above which a label is predicted.", json_schema_extra={"tier": "advanced"}
+        0.5,
+        gt=0,
+        lt=1,
+        description="Multi-label: probability above which a label is predicted.",
+        json_schema_extra={"tier": "advanced"},
     )
 
     @model_validator(mode="after")
@@ -56,7 +66,9 @@ class TextClassificationParams(TaskParams):
 class TextRegressionParams(TaskParams):
     """Parameters of ``text_regression``."""
 
-    max_length: int = Field(128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"})
+    max_length: int = Field(
+        128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
+    )
 
 
 CLASSIFICATION_COLUMNS = (
@@ -80,7 +92,9 @@ def analyze_classification(splits, config) -> LabelInfo:
     multi = params.multi_label
     if multi is None:
         multi = bool(params.label_delimiter) or splits.train["label"].map(_is_list_like).any()
-    frames = [(splits.train, splits.train_origin)] + ([(splits.eval, splits.eval_origin)] if splits.eval is not None else [])
+    frames = [(splits.train, splits.train_origin)] + (
+        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
+    )
     for frame, origin in frames:
         _require_no_missing(frame, "label", origin)
         if multi:
@@ -117,7 +131,9 @@ def analyze_regression(splits, config) -> LabelInfo:
         bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
         if bad.any():
             examples = ", ".join(f"row {i + 1}: {frame['target'][i]!r}" for i in list(frame.index[bad])[:5])
-            raise DataError(f"{origin}: the target column must be numeric for regression; non-numeric values at {examples}")
+            raise DataError(
+                f"{origin}: the target column must be numeric for regression; non-numeric values at {examples}"
+            )
         frame["target"] = numbers.astype("float32")
     return LabelInfo("regression", ("target",))
 
@@ -140,7 +156,8 @@ def _require_no_missing(frame: pd.DataFrame, column: str, origin: str) -> None:
     missing = frame[column].map(_is_missing)
     if missing.any():
         raise DataError(
-            f"{origin}: the {column} column is empty in {int(missing.sum())} row(s), first: {_rows(frame.index[missing])}. "
+            f"{origin}: the {column} column is empty in {int(missing.sum())} row(s), "
+            f"first: {_rows(frame.index[missing])}. "
             "Fill or drop those rows."
         )
 
@@ -148,7 +165,11 @@ def _require_no_missing(frame: pd.DataFrame, column: str, origin: str) -> None:
 def _is_missing(value) -> bool:
     if isinstance(value, list | tuple | np.ndarray):
         return False
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _is_list_like(value) -> bool:
@@ -316,14 +337,22 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
 
     text_column = config.data.columns.get("text", "text")
     if text_column not in frame:
-        raise DataError(f"the input has no column {text_column!r} (the run's text column); found: {', '.join(frame.columns)}")
+        raise DataError(
+            f"the input has no column {text_column!r} (the run's text column); found: {', '.join(frame.columns)}"
+        )
     tokenizer = AutoTokenizer.from_pretrained(run_dir)
     model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
     texts = frame[text_column].fillna("").astype(str).tolist()
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(texts), 64):
-            batch = tokenizer(texts[start : start + 64], truncation=True, max_length=config.params.max_length, padding=True, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + 64],
+                truncation=True,
+                max_length=config.params.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             outputs.append(model(**batch).logits.float().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels))
     return _predictions_frame(frame, logits, model.config, config)
@@ -373,7 +402,12 @@ SPEC = TaskSpec(
         "data": {"source": "data/train.csv", "columns": {"text": "text", "label": "label"}},
     },
     autotrain=AutoTrainShape(
-        aliases=("text_classification", "text-classification", "text_binary_classification", "text-binary-classification"),
+        aliases=(
+            "text_classification",
+            "text-classification",
+            "text_binary_classification",
+            "text-binary-classification",
+        ),
         columns={"text_column": "text", "target_column": "label"},
         params=_REFERENCE_PARAMS,
     ),
@@ -397,7 +431,12 @@ REGRESSION_SPEC = TaskSpec(
         "data": {"source": "data/train.csv", "columns": {"text": "text", "target": "score"}},
     },
     autotrain=AutoTrainShape(
-        aliases=("text_regression", "text-regression", "text_single_column_regression", "text-single-column-regression"),
+        aliases=(
+            "text_regression",
+            "text-regression",
+            "text_single_column_regression",
+            "text-single-column-regression",
+        ),
         columns={"text_column": "text", "target_column": "target"},
         params=_REFERENCE_PARAMS,
     ),

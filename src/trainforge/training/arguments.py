@@ -21,7 +21,9 @@ def resolve_precision(precision: str) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision in ("fp16", "bf16") and not cuda:
-        raise ConfigError([("training.precision", f"{precision} needs a CUDA GPU and none is visible; use auto or fp32")])
+        raise ConfigError(
+            [("training.precision", f"{precision} needs a CUDA GPU and none is visible; use auto or fp32")]
+        )
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise ConfigError([("training.precision", "this GPU does not support bf16; use fp16 or auto")])
     return precision
@@ -33,7 +35,9 @@ def auto_logging_steps(train_rows: int, config: RunConfig) -> int:
     if training.logging_steps:
         return training.logging_steps
     per_step = training.per_device_train_batch_size * training.gradient_accumulation_steps
-    steps = training.max_steps if training.max_steps > 0 else math.ceil(train_rows / per_step) * training.num_train_epochs
+    steps = (
+        training.max_steps if training.max_steps > 0 else math.ceil(train_rows / per_step) * training.num_train_epochs
+    )
     return int(min(25, max(1, steps // 50)))
 
 

@@ -146,7 +146,8 @@ def loss_curve_svg(points: list[tuple[int, float]], width: int = 480, height: in
 
     path = " ".join(scale(x, y) for x, y in points)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">'
         f'<rect width="100%" height="100%" fill="white"/>'
         f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}"/>'
         f'<text x="{pad}" y="15">loss {y1:.3f} → {ys[-1]:.3f}</text>'

@@ -15,7 +15,12 @@ class EventsCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
         if state.is_world_process_zero:
-            self.events.write("train_started", max_steps=state.max_steps, num_train_epochs=args.num_train_epochs, start_step=state.global_step)
+            self.events.write(
+                "train_started",
+                max_steps=state.max_steps,
+                num_train_epochs=args.num_train_epochs,
+                start_step=state.global_step,
+            )
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
         if not state.is_world_process_zero or not logs:

@@ -25,7 +25,11 @@ class ConsoleDisplay:
             self.loss = event.get("loss")
             self._progress(event)
         elif kind == "eval":
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in event["metrics"].items() if isinstance(v, int | float) and "runtime" not in k and "per_second" not in k)
+            shown = ", ".join(
+                f"{k} {v:.4g}"
+                for k, v in event["metrics"].items()
+                if isinstance(v, int | float) and "runtime" not in k and "per_second" not in k
+            )
             self._line(f"eval @ step {event['step']}: {shown}")
         elif kind == "trial" and event.get("state") == "complete":
             self._line(

@@ -93,14 +93,27 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         write_resolved(config, run_dir / "config.resolved.yaml")
         splits, labels = checked.splits, checked.labels
         events.write(
-            "run_started", task=config.task, model=config.model.name, output_dir=str(run_dir), resume=resume,
-            train_rows=len(splits.train), eval_rows=0 if splits.eval is None else len(splits.eval),
-            train_origin=splits.train_origin, eval_origin=splits.eval_origin, labels=list(labels.names),
+            "run_started",
+            task=config.task,
+            model=config.model.name,
+            output_dir=str(run_dir),
+            resume=resume,
+            train_rows=len(splits.train),
+            eval_rows=0 if splits.eval is None else len(splits.eval),
+            train_origin=splits.train_origin,
+            eval_origin=splits.eval_origin,
+            labels=list(labels.names),
             notes=checked.notes,
         )
         result = _train(config, checked, run_dir, events, resume)
         result.duration_s = time.monotonic() - started
-        events.write("run_finished", output_dir=str(run_dir), metrics=result.metrics, duration_s=result.duration_s, hub_url=result.hub_url)
+        events.write(
+            "run_finished",
+            output_dir=str(run_dir),
+            metrics=result.metrics,
+            duration_s=result.duration_s,
+            hub_url=result.hub_url,
+        )
         return result
     except BaseException as exc:
         message = str(exc) if isinstance(exc, TrainforgeError) else f"{type(exc).__name__}: {exc}"
@@ -129,7 +142,9 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     if has_eval:
         final = trainer.evaluate()
         # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
-        metrics.update({k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
+        metrics.update(
+            {k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)}
+        )
     trainer.save_model(str(run_dir))
     if processor is not None:
         processor.save_pretrained(str(run_dir))
@@ -144,9 +159,9 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
 def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     """The transformers path: seeded model, TrainingArguments, callbacks and the task's Trainer."""
     from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
-    from transformers.integrations import TensorBoardCallback
 
     from trainforge.training.arguments import to_training_arguments
     from trainforge.training.callbacks import EventsCallback
@@ -169,12 +184,16 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
-        callbacks.append(EarlyStoppingCallback(config.training.early_stopping_patience, config.training.early_stopping_threshold))
+        callbacks.append(
+            EarlyStoppingCallback(config.training.early_stopping_patience, config.training.early_stopping_threshold)
+        )
     if spec.make_trainer is not None:
         make_trainer = spec.make_trainer
     else:
         from trainforge.training.hf_trainer import make_trainer
-    trainer = make_trainer(model, args, prepared, processor, spec.compute_metrics(labels) if has_eval else None, callbacks)
+    trainer = make_trainer(
+        model, args, prepared, processor, spec.compute_metrics(labels) if has_eval else None, callbacks
+    )
     trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
     return trainer, has_eval, processor
 
@@ -205,7 +224,15 @@ def check_model_source(config: RunConfig) -> None:
         raise ConfigError([("model.name", f"{name!r} is neither an existing local path nor a Hub id (org/name)")])
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(name, "config.json", revision=config.model.revision), str):
+    if constants.HF_HUB_OFFLINE and not isinstance(
+        try_to_load_from_cache(name, "config.json", revision=config.model.revision), str
+    ):
         raise ConfigError(
-            [("model.name", f"{name!r} is not a local folder and not in the Hub cache, and the Hub is offline (HF_HUB_OFFLINE=1)")]
+            [
+                (
+                    "model.name",
+                    f"{name!r} is not a local folder and not in the Hub cache, "
+                    "and the Hub is offline (HF_HUB_OFFLINE=1)",
+                )
+            ]
         )

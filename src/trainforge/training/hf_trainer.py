@@ -19,13 +19,17 @@ class WeightedLossTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, problem_type: str) -> torch.Tensor:
+def weighted_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, problem_type: str
+) -> torch.Tensor:
     """Per-row loss of a classification/regression head, averaged with the rows' weights."""
     functional = torch.nn.functional
     if problem_type == "regression":
         per_row = functional.mse_loss(logits.view(-1).float(), labels.view(-1).float(), reduction="none")
     elif problem_type == "multi_label_classification":
-        per_row = functional.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none").mean(dim=-1)
+        per_row = functional.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none").mean(
+            dim=-1
+        )
     else:
         per_row = functional.cross_entropy(logits.float(), labels.view(-1), reduction="none")
     weights = weights.to(per_row.dtype)

@@ -531,7 +531,7 @@ def require_template_for(config, data_format: str) -> None:
 
 
 def model_card(run_dir: Path, config) -> str:
-    """The "Use it" section of an LLM run's README.md: what the folder holds (adapter, merged or full) and how to load it."""
+    """The "Use it" section of an LLM run's model card: what the folder holds and how to load it."""
     reward = config.task == "llm_reward"
     auto_class = "AutoModelForSequenceClassification" if reward else "AutoModelForCausalLM"
     folder, gguf = model_location(config.model.name)

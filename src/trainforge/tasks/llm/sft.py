@@ -166,8 +166,11 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
 
 
 def packing_strategy(params) -> str:
-    """Resolve ``auto``: measured on an H200 (benchmarks/llm_sft.py, 1B Llama, sequence 2048, SDPA), padding-free
-    bfd ran at 0.85x the reference's tokens/s while wrapped ran at 1.48x; on CPU bfd was the faster one."""
+    """Resolve ``auto`` to a packing strategy for this machine.
+
+    Measured on an H200 (benchmarks/llm_sft.py, 1B Llama, sequence 2048, SDPA): padding-free bfd ran at 0.85x the
+    reference's tokens/s while wrapped ran at 1.48-2.33x; on CPU bfd was the faster one.
+    """
     if params.packing_strategy != "auto":
         return params.packing_strategy
     import torch
