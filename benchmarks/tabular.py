@@ -6,12 +6,19 @@ classification, seed 0) and is scored on the same held-out rows: accuracy (class
 (regression). trainforge and AutoGluon get the same time budget.
 
 Run:  python benchmarks/tabular.py [--time-limit 60] [--datasets breast_cancer wine diabetes digits]
+      [--autogluon-python /path/to/venv/bin/python]
+
+AutoGluon pins other versions of pandas and friends, so it usually lives in its own virtualenv
+(`python -m venv ag && ag/bin/pip install torch==2.13.0 "autogluon.tabular[lightgbm,xgboost]"`); pass that
+interpreter with --autogluon-python and the AutoGluon contender runs there on the same CSV files.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -99,12 +106,40 @@ def run_autogluon(
     return score(kind, test["target"], prediction), time.monotonic() - started
 
 
+_AUTOGLUON_SCRIPT = """
+import json, sys, time
+import pandas as pd
+from autogluon.tabular import TabularPredictor
+folder, kind, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+train, test = pd.read_csv(folder + "/train.csv"), pd.read_csv(folder + "/test.csv")
+started = time.monotonic()
+predictor = TabularPredictor(label="target", problem_type=None if kind == "classification" else "regression",
+                             path=folder + "/ag", verbosity=0)
+predictor.fit(train, presets="medium_quality", time_limit=limit)
+prediction = predictor.predict(test.drop(columns="target"))
+print(json.dumps({"prediction": prediction.tolist(), "seconds": time.monotonic() - started}))
+"""
+
+
+def run_autogluon_elsewhere(
+    python: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, time_limit: int, folder: Path
+) -> tuple[dict, float]:
+    """AutoGluon in another interpreter (its own virtualenv), on the same split written as CSV."""
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    command = [python, "-c", _AUTOGLUON_SCRIPT, str(folder), kind, str(time_limit)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return score(kind, test["target"], result["prediction"]), result["seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=int, default=60, help="seconds for trainforge and AutoGluon per dataset")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--autogluon-python", help="interpreter of a virtualenv that has autogluon.tabular")
     args = parser.parse_args()
-    has_autogluon = (
+    has_autogluon = bool(args.autogluon_python) or (
         importlib.util.find_spec("autogluon") is not None and importlib.util.find_spec("autogluon.tabular") is not None
     )
     rows = []
@@ -113,7 +148,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             contenders = {"xgboost default": run_xgboost(kind, train, test)}
             contenders["trainforge"] = run_trainforge(kind, train, test, args.time_limit, Path(tmp))
-            if has_autogluon:
+            if args.autogluon_python:
+                contenders["autogluon medium"] = run_autogluon_elsewhere(
+                    args.autogluon_python, kind, train, test, args.time_limit, Path(tmp)
+                )
+            elif has_autogluon:
                 contenders["autogluon medium"] = run_autogluon(kind, train, test, args.time_limit, Path(tmp))
         for who, (scores, seconds) in contenders.items():
             rows.append(
