@@ -13,14 +13,21 @@ Run it with ``trainforge train examples/text_classification/sentiment.yaml``.
 
 from __future__ import annotations
 
-import ast
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from trainforge.data.labels import (
+    is_list_like,
+    label_set,
+    normalise_single,
+    ordered_names,
+    parse_labels,
+    require_no_missing,
+    rows,
+)
 from trainforge.errors import DataError
 from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Prepared, TaskParams, TaskSpec
 
@@ -91,30 +98,30 @@ def analyze_classification(splits, config) -> LabelInfo:
     _check_common(splits)
     multi = params.multi_label
     if multi is None:
-        multi = bool(params.label_delimiter) or splits.train["label"].map(_is_list_like).any()
+        multi = bool(params.label_delimiter) or splits.train["label"].map(is_list_like).any()
     frames = [(splits.train, splits.train_origin)] + (
         [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
     )
     for frame, origin in frames:
-        _require_no_missing(frame, "label", origin)
+        require_no_missing(frame, "label", origin)
         if multi:
-            frame["label"] = [_parse_labels(v, params.label_delimiter, origin, i) for i, v in frame["label"].items()]
+            frame["label"] = [parse_labels(v, params.label_delimiter, origin, i) for i, v in frame["label"].items()]
         else:
-            frame["label"] = _normalise_single(frame["label"], origin)
-    seen = _label_set(splits.train["label"], multi)
-    names = _ordered_names(seen, params.label_names)
+            frame["label"] = normalise_single(frame["label"], origin)
+    seen = label_set(splits.train["label"], multi)
+    names = ordered_names(seen, params.label_names)
     if len(names) < 2:
         raise DataError(
             f"{splits.train_origin}: the label column holds a single class ({', '.join(names)}); "
             "classification needs at least two. Check data.columns.label, or use text_regression for numbers."
         )
     if splits.eval is not None:
-        unseen = sorted(_label_set(splits.eval["label"], multi) - seen)
+        unseen = sorted(label_set(splits.eval["label"], multi) - seen)
         if unseen:
-            rows = [i for i, v in splits.eval["label"].items() if set(v if multi else [v]) & set(unseen)]
+            offending = [i for i, v in splits.eval["label"].items() if set(v if multi else [v]) & set(unseen)]
             raise DataError(
                 f"{splits.eval_origin}: labels {unseen} never occur in training ({splits.train_origin}), so the model "
-                f"cannot predict them; first rows: {_rows(rows)}. Add training examples or remove those rows."
+                f"cannot predict them; first rows: {rows(offending)}. Add training examples or remove those rows."
             )
     problem = "multi_label_classification" if multi else "single_label_classification"
     return LabelInfo(problem, tuple(names))
@@ -126,7 +133,7 @@ def analyze_regression(splits, config) -> LabelInfo:
     for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
         if frame is None:
             continue
-        _require_no_missing(frame, "target", origin)
+        require_no_missing(frame, "target", origin)
         numbers = pd.to_numeric(frame["target"], errors="coerce")
         bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
         if bad.any():
@@ -142,95 +149,14 @@ def _check_common(splits) -> None:
     for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
         if frame is None:
             continue
-        _require_no_missing(frame, "text", origin)
+        require_no_missing(frame, "text", origin)
         frame["text"] = frame["text"].astype(str)
         if "sample_weight" in frame:
             weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
             bad = weights.isna() | (weights < 0)
             if bad.any():
-                raise DataError(f"{origin}: sample_weight must be a number >= 0; bad rows: {_rows(frame.index[bad])}")
+                raise DataError(f"{origin}: sample_weight must be a number >= 0; bad rows: {rows(frame.index[bad])}")
             frame["sample_weight"] = weights.astype("float32")
-
-
-def _require_no_missing(frame: pd.DataFrame, column: str, origin: str) -> None:
-    missing = frame[column].map(_is_missing)
-    if missing.any():
-        raise DataError(
-            f"{origin}: the {column} column is empty in {int(missing.sum())} row(s), "
-            f"first: {_rows(frame.index[missing])}. "
-            "Fill or drop those rows."
-        )
-
-
-def _is_missing(value) -> bool:
-    if isinstance(value, list | tuple | np.ndarray):
-        return False
-    return (
-        value is None
-        or (isinstance(value, float) and np.isnan(value))
-        or (isinstance(value, str) and not value.strip())
-    )
-
-
-def _is_list_like(value) -> bool:
-    return isinstance(value, list | tuple | np.ndarray) or (isinstance(value, str) and value.strip().startswith("["))
-
-
-def _parse_labels(value, delimiter: str | None, origin: str, row) -> list[str]:
-    if isinstance(value, str) and value.strip().startswith("["):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                raise DataError(f"{origin}: row {row + 1}: cannot read the label list {value!r}") from None
-    if isinstance(value, list | tuple | np.ndarray):
-        return sorted({_label_text(v) for v in value})
-    text = _label_text(value)
-    return sorted({part.strip() for part in text.split(delimiter)} - {""}) if delimiter else [text]
-
-
-def _normalise_single(labels: pd.Series, origin: str) -> pd.Series:
-    lists = labels.map(_is_list_like)
-    if lists.any():
-        raise DataError(
-            f"{origin}: list-valued labels at {_rows(labels.index[lists])} but params.multi_label is false; "
-            "set params.multi_label: true"
-        )
-    return labels.map(_label_text)
-
-
-def _label_text(value) -> str:
-    """Integers stay integers ('1', not '1.0') even when pandas read the column as float."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _label_set(labels: pd.Series, multi: bool) -> set[str]:
-    return {name for value in labels for name in value} if multi else set(labels)
-
-
-def _ordered_names(seen: set[str], label_names: list[str] | None) -> list[str]:
-    """Integer labels sort numerically (and may be renamed by params.label_names); names sort alphabetically."""
-    if all(name.lstrip("-").isdigit() for name in seen):
-        ids = sorted(int(name) for name in seen)
-        if label_names is not None:
-            out_of_range = [i for i in ids if not 0 <= i < len(label_names)]
-            if out_of_range:
-                raise DataError(f"params.label_names has {len(label_names)} names, but labels include {out_of_range}")
-            return [str(i) for i in range(len(label_names))]
-        return [str(i) for i in ids]
-    if label_names is not None:
-        raise DataError("params.label_names names integer labels 0..K-1, but the labels are already names")
-    return sorted(seen)
-
-
-def _rows(index) -> str:
-    rows = [int(i) + 1 for i in list(index)[:5]]
-    more = " ..." if len(index) > 5 else ""
-    return "rows " + ", ".join(map(str, rows)) + more
 
 
 # ---------------------------------------------------------------------------------------------------- prepare
