@@ -140,7 +140,10 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     metrics = {"train_runtime_s": output.metrics["train_runtime"]}
     metrics.update({k: v for k, v in output.metrics.items() if k.startswith("train_") and not _is_speed(k)})
     if has_eval:
-        final = _recorded_eval(trainer) or trainer.evaluate()
+        # Task trainers (TRL) may add metrics in evaluate(); only the plain Trainer's log is complete.
+        final = (_recorded_eval(trainer) if spec.make_trainer is None and spec.native_trainer is None else None) or (
+            trainer.evaluate()
+        )
         # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
         metrics.update(
             {k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)}
