@@ -17,6 +17,17 @@ COLUMNS = (
     Column("rejected", "the dispreferred answer: a string or a list of turns"),
 )
 AUTOTRAIN_COLUMNS = {"text_column": "chosen", "rejected_text_column": "rejected", "prompt_text_column": "prompt"}
+# Shared by llm_dpo, llm_orpo and llm_reward: the `trainforge init` example and their training defaults
+# (eval_on_start records the starting reward accuracy that later evaluations are compared with).
+EXAMPLE = {
+    "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
+    "data": {
+        "source": "data/pairs.jsonl",
+        "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+    },
+    "params": {"peft": True, "block_size": 512},
+}
+TRAINING_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_start": True}
 
 
 def analyze(splits, config) -> LabelInfo:

@@ -99,15 +99,8 @@ SPEC = TaskSpec(
     predict=_inference.predict_score,
     pipeline_tag="text-classification",
     model_card=model_card,
-    example={
-        "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
-        "data": {
-            "source": "data/pairs.jsonl",
-            "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
-        },
-        "params": {"peft": True, "block_size": 512},
-    },
-    training_defaults={"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_start": True},
+    example=_preference.EXAMPLE,
+    training_defaults=_preference.TRAINING_DEFAULTS,
     check_config=check_config,
     autotrain=AutoTrainShape(
         aliases=("llm-reward", "llm_reward"),
