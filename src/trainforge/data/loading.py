@@ -70,8 +70,18 @@ def load_splits(data: DataSection, seed: int, stratify: str | None = None, colum
     return Splits(train, eval_frame, train_origin, eval_origin)
 
 
-def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
-    """Read one local file into a DataFrame, naming the file in every error."""
+def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
+    """Read one local file into a DataFrame, naming the file in every error.
+
+    Args:
+        path: The file.
+        fmt: ``auto`` (by extension) or one of csv, tsv, jsonl, json, parquet.
+        max_rows: Read only the first N rows, streaming, so memory stays bounded whatever the file's size
+            (a JSON array is the exception: it has to be parsed whole).
+
+    Raises:
+        DataError: Unknown format, missing file, or content that does not parse (naming file and line).
+    """
     if fmt == "auto":
         fmt = EXTENSIONS.get(path.suffix.lower(), "")
         if not fmt:
@@ -80,16 +90,17 @@ def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
         raise DataError(f"data file not found: {path}")
     try:
         if fmt == "csv":
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, nrows=max_rows)
         elif fmt == "tsv":
             # TSV files (GLUE and most exports) do not quote fields, and a stray quote must not swallow rows.
-            frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE)
+            frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, nrows=max_rows)
         elif fmt == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
+            frame = pd.read_json(path, lines=True, dtype=False, nrows=max_rows)
         elif fmt == "json":
             frame = _read_json(path)
+            frame = frame if max_rows is None else frame.iloc[:max_rows]
         elif fmt == "parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path, max_rows)
         else:
             raise DataError(f"data.format {fmt!r} does not apply to the file {path}")
     # TypeError: pandas' answer to a JSON line that is not an object.
@@ -125,6 +136,39 @@ def _read_json(path: Path) -> pd.DataFrame:
     text = path.read_text(encoding="utf-8").lstrip()
     lines = not text.startswith("[")
     return pd.read_json(path, lines=lines, dtype=False)
+
+
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+    if max_rows is None:
+        return pd.read_parquet(path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    batch = next(parquet.iter_batches(batch_size=max_rows), None)
+    return (pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()).to_pandas()
+
+
+def count_rows(path: Path, fmt: str = "auto") -> int | None:
+    """Data rows in a local file, counted by streaming (memory stays bounded); None where that is not cheap.
+
+    CSV/TSV count lines after the header (a quoted field spanning lines counts as several: an estimate), JSONL
+    counts non-empty lines, Parquet reads the row count from the footer; a JSON array gives None.
+    """
+    fmt = EXTENSIONS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if fmt not in ("csv", "tsv", "jsonl"):
+        return None
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"  # a last line without a newline
+    return max(0, lines - 1) if fmt in ("csv", "tsv") else lines
 
 
 def hold_out(
