@@ -39,7 +39,7 @@ SYNONYMS = {
 class RunConfig(BaseModel):
     """One fully validated training run. Immutable: derived values live in the run's results, not here."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
     task: str = Field(description="Task id, e.g. text_classification (see `trainforge tasks`).")
     model: ModelSection

@@ -17,9 +17,10 @@ ADVANCED = {"tier": "advanced"}
 
 
 class Section(BaseModel):
-    """Base for every section: closed (unknown keys are errors) and immutable after validation."""
+    """Base for every section: closed (unknown keys are errors), finite numbers only, immutable after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    # allow_inf_nan=False: YAML reads `.inf`/`.nan` as floats, and an infinite learning rate trains to NaN weights.
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class ModelSection(Section):
@@ -141,7 +142,11 @@ class TrainingSection(Section):
         json_schema_extra=BASIC,
     )
     seed: int = Field(
-        42, description="Seed for splits, initialisation, shuffling and dropout.", json_schema_extra=BASIC
+        42,
+        ge=0,
+        lt=2**32,
+        description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32 - 1).",
+        json_schema_extra=BASIC,
     )
     logging_steps: int | None = Field(
         None,

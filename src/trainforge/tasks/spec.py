@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 
 class TaskParams(BaseModel):
-    """Base for every task's ``params:`` model: closed and immutable."""
+    """Base for every task's ``params:`` model: closed, finite numbers only, and immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    # allow_inf_nan=False: a `.inf`/`.nan` (valid YAML floats) in any float param is a config error, not a NaN run.
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

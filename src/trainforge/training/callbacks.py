@@ -1,10 +1,73 @@
-"""Trainer callbacks that turn training progress into events (the console display reads them: display.py)."""
+"""Trainer callbacks: progress as events (the console display reads them: display.py) and a divergence guard."""
 
 from __future__ import annotations
 
+import math
+
 from transformers import TrainerCallback
 
+from trainforge.errors import TrainforgeError
 from trainforge.training.events import EventLog
+
+
+class TrainingDivergedError(TrainforgeError):
+    """The training loss (or a trained weight) became NaN or infinite: the run failed, nothing is reported done."""
+
+
+class NonFiniteLossGuard(TrainerCallback):
+    """Fail the run as soon as the training loss or a trained weight is NaN/inf.
+
+    transformers replaces a NaN/inf step loss by the running average before logging (``logging_nan_inf_filter``),
+    so a diverged run would log plausible numbers and finish "done" with NaN weights; the guard turns that filter
+    off. Logs come only every ``logging_steps``, so the trained weights are also checked before every evaluation,
+    checkpoint and the end of training: evaluating NaN weights fails later with an unrelated message.
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+        args.logging_nan_inf_filter = False
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
+        for key in ("loss", "train_loss"):
+            value = (logs or {}).get(key)
+            if isinstance(value, int | float) and not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"training diverged: the training loss is {value} at step {state.global_step} "
+                    f"of {state.max_steps}. {_advice(args)}"
+                )
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        # Before a log the loss check speaks (it names the loss); weights are the backstop before anything else.
+        if control.should_evaluate or control.should_save or control.should_training_stop:
+            _check_weights(model, args, state)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: D102
+        if control.should_evaluate or control.should_save:
+            _check_weights(model, args, state)
+
+
+def _check_weights(model, args, state) -> None:
+    """Raise when a trained (requires_grad) weight holds NaN/inf; frozen weights cannot have diverged.
+
+    Raises:
+        TrainingDivergedError: Naming the first such weight and the step.
+    """
+    if model is None:
+        return
+    import torch
+
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and parameter.numel() and not bool(torch.isfinite(parameter).all()):
+            raise TrainingDivergedError(
+                f"training diverged: weight {name} is NaN/inf after step {state.global_step} "
+                f"of {state.max_steps}. {_advice(args)}"
+            )
+
+
+def _advice(args) -> str:
+    return (
+        f"Lower training.learning_rate (now {args.learning_rate:g}); with fp16 precision, try bf16 or fp32. "
+        "The run is marked failed; no final model is saved."
+    )
 
 
 class EventsCallback(TrainerCallback):

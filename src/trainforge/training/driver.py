@@ -183,7 +183,7 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     from transformers.utils import logging as hf_logging
 
     from trainforge.training.arguments import to_training_arguments
-    from trainforge.training.callbacks import EventsCallback
+    from trainforge.training.callbacks import EventsCallback, NonFiniteLossGuard
 
     spec, splits, labels = checked.spec, checked.splits, checked.labels
     hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
@@ -195,7 +195,8 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
         model.config.pad_token_id = processor.pad_token_id
     has_eval = prepared.eval is not None
     args = to_training_arguments(config, run_dir, has_eval, spec.best_metric(labels), len(prepared.train))
-    callbacks = [EventsCallback(events)]
+    # The guard comes first: a NaN loss fails the run before it reaches the events and the display.
+    callbacks = [NonFiniteLossGuard(), EventsCallback(events)]
     if "tensorboard" in config.output.report_to:
         from torch.utils.tensorboard import SummaryWriter
 
