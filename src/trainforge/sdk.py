@@ -43,17 +43,41 @@ class ValidationReport:
         ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
+    def to_dict(self) -> dict:
+        """JSON-ready view (what ``trainforge validate --json`` prints and the web app returns)."""
+        return {
+            "checked_data": True,
+            "train_rows": self.train_rows,
+            "eval_rows": self.eval_rows,
+            "labels": list(self.labels),
+            "problem_type": self.problem_type,
+            "notes": self.notes,
+            "summary": self.summary(),
+        }
 
-def validate(config: RunConfig | dict | str | os.PathLike, overrides=()) -> ValidationReport:
+
+def validate(
+    config: RunConfig | dict | str | os.PathLike,
+    overrides=(),
+    interpolate: bool = True,
+    sample_rows: int | None = None,
+) -> ValidationReport:
     """Validate the config and check the data against the task, without loading a model.
+
+    Args:
+        config: The config (object, dict, or YAML path).
+        overrides: ``dotted.key=value`` strings applied before validation.
+        interpolate: Read ``${VAR}`` from the environment (off for configs from the network).
+        sample_rows: Check only the first N rows of each data file (streamed; the web app's bound on memory).
+            The counts then describe the sample, and a note says so. None checks everything, as training does.
 
     Raises:
         ConfigError, DataError: Naming every problem found.
     """
     from trainforge.training.driver import check
 
-    config = load_config(config, overrides)
-    checked = check(config)
+    config = load_config(config, overrides, interpolate=interpolate)
+    checked = check(config, sample_rows=sample_rows)
     splits = checked.splits
     return ValidationReport(
         config,
@@ -67,7 +91,13 @@ def validate(config: RunConfig | dict | str | os.PathLike, overrides=()) -> Vali
     )
 
 
-def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bool = False, progress: bool = False):
+def train(
+    config: RunConfig | dict | str | os.PathLike,
+    overrides=(),
+    resume: bool = False,
+    progress: bool = False,
+    interpolate: bool = True,
+):
     """Train a model from a config (object, dict, or YAML path) and return the ``RunResult``.
 
     Args:
@@ -75,8 +105,10 @@ def train(config: RunConfig | dict | str | os.PathLike, overrides=(), resume: bo
         overrides: ``dotted.key=value`` strings applied before validation.
         resume: Continue from the run directory's last checkpoint.
         progress: Show live progress on stderr.
+        interpolate: Read ``${VAR}`` from the environment (off for configs from the network).
     """
-    config = load_config(config, overrides)  # first: a bad config fails before any heavy import
+    # First: a bad config fails before any heavy import.
+    config = load_config(config, overrides, interpolate=interpolate)
     from trainforge.training.display import ConsoleDisplay
     from trainforge.training.driver import run
 
@@ -102,7 +134,9 @@ def predict(
         raise RunDirError(f"{run_dir} is not a trainforge run directory (no config.resolved.yaml)")
     if not (run_dir / "metrics.json").is_file():
         raise RunDirError(f"{run_dir} holds no finished run (no metrics.json): train it to the end first")
-    config = load_config(resolved, list(overrides))
+    # A resolved config holds values, never ${VAR} references to read: one left there came from a config that was
+    # not interpolated on purpose (the web app's), and reading the environment now would leak it.
+    config = load_config(resolved, list(overrides), interpolate=False)
     frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs))
     result = get_task(config.task).predict(run_dir, frame, config)
     if output is not None:

@@ -11,6 +11,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -19,6 +20,7 @@ DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 ARCHIVE_SUFFIXES = (".zip",)
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 CHUNK = 1 << 20
+GUESS_ROWS = 1000  # rows read to guess the column mapping in a preview
 
 
 class UploadError(Exception):
@@ -115,6 +117,15 @@ def extract_zip(archive: Path, destination: Path, limits: UploadLimits) -> list[
     Raises:
         UploadError: Naming the first offending member (400).
     """
+    try:
+        return _extract_checked(archive, destination, limits)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        # A corrupt archive, a member whose data does not match its header (CRC, lying sizes), an unsupported
+        # compression method or an encrypted member: the upload is refused, never a server error.
+        raise UploadError(400, f"{archive.name} is not a readable ZIP archive: {exc}") from None
+
+
+def _extract_checked(archive: Path, destination: Path, limits: UploadLimits) -> list[str]:
     with zipfile.ZipFile(archive) as bundle:
         members = bundle.infolist()
         if len(members) > limits.max_archive_members:
@@ -164,20 +175,21 @@ def preview(source: str, task_spec, rows: int = 10) -> dict[str, Any]:
         DataError: The source cannot be read (message names the path and the fix).
     """
     from trainforge.config.sections import DataSection
-    from trainforge.data.loading import load_splits
+    from trainforge.data.loading import load_sample
 
-    splits = load_splits(DataSection(source=source, eval_fraction=None), seed=0)
-    frame = splits.train
+    # Only a sample is parsed (and the rows are counted by streaming), so a 200 MB upload costs the server a few
+    # MB; the column mapping is guessed from a larger sample than the rows shown.
+    frame, origin, total = load_sample(DataSection(source=source, eval_fraction=None), max(rows, GUESS_ROWS))
     head = frame.head(rows)
     records = [{str(k): _cell(v) for k, v in row.items()} for row in head.to_dict(orient="records")]
     columns = [str(c) for c in frame.columns]
     return {
         "source": source,
-        "origin": splits.train_origin,
+        "origin": origin,
         "columns": columns,
         "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},
         "rows": records,
-        "total_rows": len(frame),
+        "total_rows": total,
         "mapping": guess_mapping(frame, task_spec.columns) if task_spec is not None else {},
     }
 

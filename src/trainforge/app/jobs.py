@@ -9,6 +9,7 @@ adopted again while its process lives, and once that process is gone its outcome
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -140,6 +141,16 @@ class JobStore:
             )
         return self.get(job_id)
 
+    @contextmanager
+    def claim_lock(self) -> Iterator[None]:
+        """An exclusive lock on the workspace's queue, shared by every server process using this workspace."""
+        with (self.workspace / "jobs.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def get(self, job_id: str) -> Job | None:
         """The job, or None."""
         with self._connect() as db:
@@ -224,10 +235,13 @@ class JobRunner:
                     self._finish_orphan(job)
                 elif job.cancel_requested:
                     self._signal(job)
-            running = self.store.list("running")
-            queued = sorted(self.store.list("queued"), key=lambda j: j.created)
-            for job in queued[: max(0, self.max_concurrent - len(running))]:
-                self._launch(job)
+            # Claim and start under the workspace lock: two servers on one workspace never start a job twice, and
+            # status and pid are written together, so the other server never sees a running job without its pid.
+            with self.store.claim_lock():
+                running = self.store.list("running")
+                queued = sorted(self.store.list("queued"), key=lambda j: j.created)
+                for job in queued[: max(0, self.max_concurrent - len(running))]:
+                    self._launch(job)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one's process group to stop (SIGTERM, then SIGKILL)."""
@@ -248,7 +262,9 @@ class JobRunner:
     def _launch(self, job: Job) -> None:
         job.job_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "trainforge", "train", str(job.config_path)]
+        # --no-env: a config that came over the network never reads the server's environment (the Hub token is
+        # read from HF_TOKEN by the push itself, never written into the config).
+        command = [sys.executable, "-m", "trainforge", "train", str(job.config_path), "--no-env"]
         with job.log_path.open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -303,7 +319,7 @@ class JobRunner:
             status, error = "cancelled", "cancelled while running"
         else:
             status = "failed"
-            reason = _failure_reason(job)
+            reason = _failure_reason(job, log_tail=False)  # progress lines are no reason: the process was killed
             error = reason or (
                 f"the training process (pid {job.pid}) ended while the server was not watching it and recorded no "
                 "final event (killed, or the machine restarted)"
@@ -332,8 +348,8 @@ def _alive(pid: int | None, config_path: Path) -> bool:
     return True
 
 
-def _failure_reason(job: Job) -> str | None:
-    """The error of a ``run_failed`` event, else the CLI's ``error:`` paragraph from the log."""
+def _failure_reason(job: Job, log_tail: bool = True) -> str | None:
+    """The error of a ``run_failed`` event, else the CLI's ``error:`` paragraph from the log, else its last lines."""
     failed = [e for e in read_events(job.run_dir / "events.jsonl") if e["event"] == "run_failed"]
     if failed:
         return str(failed[-1].get("error"))
@@ -343,5 +359,7 @@ def _failure_reason(job: Job) -> str | None:
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].startswith("error: "):
             return "\n".join(lines[i:]).removeprefix("error: ").strip()
+    if not log_tail:
+        return None
     tail = [line for line in lines if line.strip()][-5:]
     return "\n".join(tail) or None

@@ -10,7 +10,10 @@ import asyncio
 import copy
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +35,13 @@ router = APIRouter(prefix="/api")
 # Logical columns a model predicts or weighs rather than reads; the playground asks for the others.
 NOT_INPUTS = frozenset({"label", "labels", "target", "targets", "sample_weight"})
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+VALIDATE_SAMPLE_ROWS = 50_000  # rows of each file the server reads to validate; training checks them all
+CHILD_TIMEOUT_S = 900
+REMOTE_CODE_REFUSED = (
+    "this app does not run a model's own code; to allow it (always in a separate process, never in the server), "
+    "restart the app with `trainforge app --allow-remote-code`"
+)
 
 
 class ConfigBody(BaseModel):
@@ -104,9 +114,9 @@ def task_schema(task: str) -> dict[str, Any]:
 
 
 @router.post("/config/validate", summary="Validate a config (and its data); 422 lists problems by key path")
-def validate_config(body: ConfigBody) -> dict[str, Any]:
+def validate_config(body: ConfigBody, request: Request) -> dict[str, Any]:
     """Validate a config like ``trainforge validate``; 422 lists every problem by key path."""
-    return {"ok": True, **_validate(body.config, body.check_data)}
+    return {"ok": True, **_validate(_without_token(body.config), body.check_data, request.app.state.settings)}
 
 
 @router.post("/config/yaml", summary="The config as YAML text")
@@ -120,14 +130,12 @@ def config_yaml(body: ConfigBody) -> PlainTextResponse:
 @router.post("/config/parse", summary="Parse YAML text into a config dict (422 on invalid YAML)")
 def config_parse(body: YamlBody) -> dict[str, Any]:
     """Parse pasted YAML back into a config dict."""
-    try:
-        parsed = yaml.safe_load(body.yaml)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HTTPException(
-            422, {"errors": [{"key": "", "message": f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"}]}
-        ) from None
+    from trainforge.config.yaml_text import parse_yaml
+
+    try:  # strict: duplicate keys and alias bombs are refused, not expanded into the response
+        parsed = parse_yaml(body.yaml)
+    except ConfigError as exc:
+        raise HTTPException(422, {"errors": _errors(exc.problems)}) from None
     if not isinstance(parsed, dict):
         raise HTTPException(
             422, {"errors": [{"key": "", "message": "the YAML must be a mapping (task:, model:, data: ...)"}]}
@@ -142,8 +150,9 @@ def config_parse(body: YamlBody) -> dict[str, Any]:
 def create_run(body: RunBody, request: Request) -> dict[str, Any]:
     """Validate the config (and data), then queue it; the run directory is ``<workspace>/runs/<id>``."""
     store = request.app.state.store
-    _validate(body.config, check_data=True)
-    job = store.create(copy.deepcopy(body.config), body.name)
+    config = _without_token(body.config)
+    _validate(config, True, request.app.state.settings)
+    job = store.create(copy.deepcopy(config), body.name)
     request.app.state.runner.tick()
     return _job_view(store.get(job.id))
 
@@ -206,7 +215,6 @@ def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, A
     import pandas as pd
 
     from trainforge.app.files import _cell
-    from trainforge.sdk import predict
 
     job = _job(request, run_id)
     if job.status != "succeeded":
@@ -221,10 +229,7 @@ def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, A
         if not rows:
             raise HTTPException(422, {"errors": [{"key": "inputs", "message": "give inputs (one row), rows or csv"}]})
         frame = pd.DataFrame(rows)
-    try:
-        result = predict(job.run_dir, frame)
-    except (DataError, RunDirError) as exc:
-        raise HTTPException(400, str(exc)) from None
+    result = _predict(job, frame, request.app.state.settings)
     return {"predictions": [{str(k): _cell(v) for k, v in r.items()} for r in result.to_dict(orient="records")]}
 
 
@@ -235,8 +240,6 @@ def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
     A run trained without a chat template has no notion of turns, so it answers the last user message alone.
     """
     import pandas as pd
-
-    from trainforge.sdk import predict
 
     job = _job(request, run_id)
     if job.status != "succeeded":
@@ -250,10 +253,7 @@ def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
         frame = pd.DataFrame({"messages": [json.dumps(turns)]})
     else:
         frame = pd.DataFrame({"prompt": [turns[-1]["content"]]})
-    try:
-        result = predict(job.run_dir, frame)
-    except (DataError, RunDirError) as exc:
-        raise HTTPException(400, str(exc)) from None
+    result = _predict(job, frame, request.app.state.settings)
     return {"reply": str(result["generation"].iloc[0])}
 
 
@@ -339,6 +339,7 @@ def upload(request: Request, files: Annotated[list[UploadFile], File()]) -> list
 def preview_data(body: PreviewBody) -> dict[str, Any]:
     """First rows of a data source, its columns and a best-guess mapping to the task's columns."""
     spec = _spec(body.task) if body.task else None
+    _refuse_system_path(body.source, "data.source")
     try:
         return preview(body.source, spec, body.rows)
     except TrainforgeError as exc:
@@ -382,12 +383,16 @@ def _task_info(spec) -> dict[str, Any]:
     }
 
 
-def _validate(config: dict[str, Any], check_data: bool) -> dict[str, Any]:
-    """Validate like ``trainforge validate``; raise 422 with every problem by dotted key path."""
-    from trainforge.config.loading import load_config
-    from trainforge.sdk import validate
+def _without_token(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without ``hub.token``: the app reads the token from its own environment, only when pushing.
 
-    token = (config.get("hub") or {}).get("token") if isinstance(config.get("hub"), dict) else None
+    ``${HF_TOKEN}`` (or another ``${VAR}`` reference, as AutoTrain configs carry) is dropped; a literal token is
+    refused so that it is never stored in the job database, the run directory or its download.
+    """
+    hub = config.get("hub")
+    if not isinstance(hub, dict) or "token" not in hub:
+        return config
+    token = hub["token"]
     if token is not None and not (isinstance(token, str) and _ENV_REFERENCE.match(token)):
         problems = [
             (
@@ -396,30 +401,123 @@ def _validate(config: dict[str, Any], check_data: bool) -> dict[str, Any]:
             )
         ]
         raise HTTPException(422, {"errors": _errors(problems)})
+    return {**config, "hub": {k: v for k, v in hub.items() if k != "token"}}
+
+
+def _validate(config: dict[str, Any], check_data: bool, settings) -> dict[str, Any]:
+    """Validate like ``trainforge validate``; raise 422 with every problem by dotted key path.
+
+    Nothing here reads the server's environment (``${VAR}`` stays text) or runs a model's own code: a config with
+    ``model.trust_remote_code`` is refused unless the app was started with ``--allow-remote-code``, and then its
+    data checks run in a separate process. Other data checks read a streamed sample of each file.
+    """
+    from trainforge.config.loading import load_config
+    from trainforge.sdk import validate
+
     try:
+        parsed = load_config(copy.deepcopy(config), interpolate=False)
+        _refuse_system_path(parsed.data.source, "data.source")
+        if parsed.data.eval_split:
+            _refuse_system_path(parsed.data.eval_split, "data.eval_split")
+        if parsed.model.trust_remote_code and not settings.allow_remote_code:
+            raise ConfigError([("model.trust_remote_code", REMOTE_CODE_REFUSED)])
         if not check_data:
-            load_config(copy.deepcopy(config))
             return {"checked_data": False}
-        report = validate(copy.deepcopy(config))
+        if parsed.model.trust_remote_code:
+            return _validate_in_subprocess(config, settings)
+        return validate(parsed, sample_rows=VALIDATE_SAMPLE_ROWS).to_dict()
     except ConfigError as exc:
         raise HTTPException(422, {"errors": _errors(exc.problems)}) from None
     except DataError as exc:
         raise HTTPException(422, {"errors": _errors([("data", str(exc))])}) from None
     except TrainforgeError as exc:
         raise HTTPException(422, {"errors": _errors([("", str(exc))])}) from None
-    return {
-        "checked_data": True,
-        "train_rows": report.train_rows,
-        "eval_rows": report.eval_rows,
-        "labels": list(report.labels),
-        "problem_type": report.problem_type,
-        "notes": report.notes,
-        "summary": report.summary(),
-    }
+
+
+def _validate_in_subprocess(config: dict[str, Any], settings) -> dict[str, Any]:
+    """``trainforge validate --json --no-env`` in a child process without the server's secrets."""
+    with tempfile.TemporaryDirectory(dir=settings.workspace) as folder:
+        path = Path(folder) / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        command = [sys.executable, "-m", "trainforge", "validate", str(path), "--json", "--no-env"]
+        done = _run_child(command)
+    lines = done.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        raise HTTPException(422, {"errors": _errors([("", f"validation failed: {_child_error(done)}")])})
+    if not result.pop("ok", False):
+        raise HTTPException(422, {"errors": [{k: _redact(str(v)) for k, v in e.items()} for e in result["errors"]]})
+    return result
+
+
+def _predict(job: Job, frame, settings):
+    """The run's predictions for ``frame``: in this process, or in a child for a run that needs its own code."""
+    from trainforge.sdk import predict
+
+    resolved = job.run_dir / "config.resolved.yaml"
+    remote = resolved.is_file() and bool(
+        ((yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}).get("model") or {}).get("trust_remote_code")
+    )
+    if not remote:
+        try:
+            return predict(job.run_dir, frame)
+        except (DataError, RunDirError) as exc:
+            raise HTTPException(400, _redact(str(exc))) from None
+    if not settings.allow_remote_code:
+        raise HTTPException(409, f"run {job.id} uses model.trust_remote_code: {REMOTE_CODE_REFUSED}")
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(dir=settings.workspace) as folder:
+        inputs, outputs = Path(folder) / "inputs.jsonl", Path(folder) / "predictions.jsonl"
+        frame.to_json(inputs, orient="records", lines=True, force_ascii=False)
+        done = _run_child(
+            [sys.executable, "-m", "trainforge", "predict", str(job.run_dir), "--input", str(inputs)]
+            + ["--output", str(outputs)]
+        )
+        if done.returncode != 0:
+            raise HTTPException(400 if done.returncode == 2 else 500, _child_error(done))
+        return pd.read_json(outputs, lines=True, dtype=False)
+
+
+def _run_child(command: list[str]) -> subprocess.CompletedProcess:
+    """Run a trainforge command in a child process that gets none of the server's secrets."""
+    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+    try:
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=CHILD_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise HTTPException(504, f"the check did not finish within {CHILD_TIMEOUT_S} s") from None
+
+
+def _child_error(done: subprocess.CompletedProcess) -> str:
+    """The child's ``error:`` paragraph (or its last lines), with any secret value removed."""
+    lines = done.stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    text = "\n".join(lines[starts[-1] :]).removeprefix("error: ") if starts else "\n".join(lines[-5:])
+    return _redact(text.strip() or f"exit code {done.returncode}")
+
+
+def _refuse_system_path(source: str, key: str) -> None:
+    """Data under /proc, /sys or /dev is the server's own state (``/proc/self/environ`` holds its secrets)."""
+    resolved = Path(os.path.expanduser(source)).resolve()
+    if resolved.parts[:2] in (("/", "proc"), ("/", "sys"), ("/", "dev")):
+        raise HTTPException(422, {"errors": [{"key": key, "message": f"{source} is not a data file this app reads"}]})
+
+
+def _redact(text: str) -> str:
+    """``text`` with the value of every secret-looking environment variable replaced by its name."""
+    for name, value in os.environ.items():
+        if _SECRET_NAME.search(name) and len(value) >= 6 and value in text:
+            text = text.replace(value, f"<{name}>")
+    return text
 
 
 def _errors(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"key": key, "message": message} for key, message in problems]
+    return [{"key": key, "message": _redact(message)} for key, message in problems]
 
 
 def _job(request: Request, run_id: str) -> Job:

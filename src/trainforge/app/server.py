@@ -5,6 +5,11 @@ header names the loopback (so a web page cannot reach it through DNS rebinding) 
 writes. Bound to any other address, every request must carry the access token (``Authorization: Bearer``,
 or the cookie set by visiting ``/?token=...``); the token comes from ``TRAINFORGE_APP_TOKEN`` or is generated
 and printed at start. Setting ``TRAINFORGE_APP_TOKEN`` enforces it on loopback too.
+
+The server process never runs a model's own code and never reads its environment on a client's behalf: configs
+get no ``${VAR}`` interpolation (the Hub token is read from ``HF_TOKEN`` by the training process when it pushes),
+``model.trust_remote_code`` is refused unless the app was started with ``--allow-remote-code``, and then checks,
+training and predictions of such a model run in child processes only.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class AppSettings:
     token: str | None = None
     limits: UploadLimits = field(default_factory=UploadLimits)
     poll_s: float = 0.5
+    # Configs may set model.trust_remote_code; that code then runs only in child processes (``--allow-remote-code``).
+    allow_remote_code: bool = False
 
 
 def is_loopback(host: str) -> bool:

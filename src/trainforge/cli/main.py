@@ -34,8 +34,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Check config and data (columns, labels, splits) without loading a model."""
     from trainforge.sdk import validate
 
-    report = validate(args.config, args.overrides)
-    print(report.summary())
+    if not args.json:
+        print(validate(args.config, args.overrides, interpolate=not args.no_env).summary())
+        return 0
+    import json
+
+    try:  # one JSON document on stdout either way, for programs (the web app) that run this command
+        report = validate(args.config, args.overrides, interpolate=not args.no_env)
+    except ConfigError as exc:
+        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
+        return exc.exit_code
+    except TrainforgeError as exc:
+        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        return exc.exit_code
+    print(json.dumps({"ok": True, **report.to_dict()}))
     return 0
 
 
@@ -43,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config, with dotted overrides."""
     from trainforge.sdk import train
 
-    result = train(args.config, args.overrides, resume=args.resume, progress=True)
+    result = train(args.config, args.overrides, resume=args.resume, progress=True, interpolate=not args.no_env)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))
     print(f"done: {result.output_dir}  {shown}")
     return 0
@@ -92,7 +104,13 @@ def cmd_app(args: argparse.Namespace) -> int:
     if args.max_concurrent < 1:
         raise TrainforgeError("--max-concurrent must be at least 1")
     models_dir = Path(args.models_dir).expanduser() if args.models_dir else None
-    settings = AppSettings(Path(args.workspace).expanduser(), models_dir, args.max_concurrent, args.host)
+    settings = AppSettings(
+        Path(args.workspace).expanduser(),
+        models_dir,
+        args.max_concurrent,
+        args.host,
+        allow_remote_code=args.allow_remote_code,
+    )
     try:
         serve(settings, args.port)
     except ValueError as exc:  # an unusable TRAINFORGE_APP_TOKEN
@@ -140,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("validate", "train"):
         parsers[name].add_argument("config", help="YAML config (trainforge's or AutoTrain's shape)")
         parsers[name].add_argument("overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=2e-5")
+        parsers[name].add_argument(
+            "--no-env",
+            action="store_true",
+            help="leave ${VAR} text as written instead of reading the environment (the web app's runs use this)",
+        )
+    parsers["validate"].add_argument("--json", action="store_true", help="print the report (or the errors) as JSON")
     parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parsers["predict"].add_argument("run_dir", help="a finished run directory")
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
@@ -175,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parsers["app"].add_argument("--models-dir", help="folder of local models offered in the model list")
     parsers["app"].add_argument("--max-concurrent", type=int, default=1, help="runs trained at the same time")
+    parsers["app"].add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="let configs set model.trust_remote_code: the model's own Python code then runs, always in a separate "
+        "process (validation, training, prediction), never in the server. Off by default",
+    )
     return parser
 
 

@@ -14,19 +14,24 @@ from typing import Any
 import yaml
 
 from trainforge.config.schema import RunConfig, parse_config
+from trainforge.config.yaml_text import parse_yaml
 from trainforge.errors import ConfigError
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def load_config(
-    config: RunConfig | dict | str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()
+    config: RunConfig | dict | str | os.PathLike,
+    overrides: list[str] | tuple[str, ...] = (),
+    interpolate: bool = True,
 ) -> RunConfig:
     """Build a validated config from a path, a YAML string's parsed dict, or an existing config.
 
     Args:
         config: A ``RunConfig``, a dict in trainforge's or AutoTrain's shape, or a path to a YAML file.
         overrides: ``dotted.key=value`` strings applied before validation (values parsed as YAML).
+        interpolate: Replace ``${VAR}`` with the environment's values. The web app turns this off: a config
+            that arrives over the network must never read the server's environment.
 
     Returns:
         The validated config.
@@ -47,9 +52,12 @@ def load_config(
     from trainforge.config.autotrain import is_autotrain_config, translate
 
     problems: list[tuple[str, str]] = []
-    raw = _interpolate(raw, "", problems)
     for override in overrides:
         apply_override(raw, override, problems)
+    if interpolate:
+        unset_hub: list[str] = []
+        raw = _interpolate(raw, "", problems, unset_hub)
+        _drop_unset_hub_values(raw, unset_hub, problems)
     if problems:
         raise ConfigError(problems, source)
     if is_autotrain_config(raw):
@@ -64,11 +72,11 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError([("", f"config file not found: {path}")])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")], str(path)) from None
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        raise ConfigError([("", message)], str(path)) from None
+    raw = parse_yaml(text, str(path))
     if raw is None:
         raise ConfigError([("", "the file is empty; start from `trainforge init TASK`")], str(path))
     if not isinstance(raw, dict):
@@ -97,12 +105,16 @@ def apply_override(raw: dict, override: str, problems: list[tuple[str, str]]) ->
     node[parts[-1]] = value
 
 
-def _interpolate(value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, reporting unset variables by key."""
+def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hub: list[str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, reporting unset variables by key.
+
+    An unset variable in a ``hub.*`` field is not an error yet: its key goes to ``unset_hub`` and the caller
+    decides (the value is only needed when the run pushes).
+    """
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{key}.{k}" if key else str(k), problems) for k, v in value.items()}
+        return {k: _interpolate(v, f"{key}.{k}" if key else str(k), problems, unset_hub) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        return [_interpolate(v, f"{key}[{i}]", problems, unset_hub) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -112,10 +124,36 @@ def _interpolate(value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        problems.append((key, f"environment variable {name} is not set (export it, or write ${{{name}:-default}})"))
+        if key.startswith("hub."):
+            unset_hub.append(f"{key} (${{{name}}})")
+        else:
+            problems.append(
+                (key, f"environment variable {name} is not set (export it, or write ${{{name}:-default}})")
+            )
         return ""
 
     return _ENV.sub(substitute, value)
+
+
+def _drop_unset_hub_values(raw: dict, unset_hub: list[str], problems: list[tuple[str, str]]) -> None:
+    """Hub fields whose variable is unset: read as absent (as the reference does) unless the run pushes.
+
+    Every AutoTrain example config carries ``token: ${HF_TOKEN}`` even with ``push_to_hub: false``; failing
+    there would stop configs that never use the value.
+    """
+    if not unset_hub:
+        return
+    hub = raw.get("hub") if isinstance(raw.get("hub"), dict) else {}
+    pushes = bool(hub.get("push") or hub.get("push_to_hub") or raw.get("push_to_hub"))
+    if pushes:
+        for entry in unset_hub:
+            problems.append(
+                (entry.split(" ")[0], f"{entry.split(' ')[1]} is not set, and the run pushes to the Hub: export it")
+            )
+        return
+    for entry in unset_hub:
+        hub.pop(entry.split(" ")[0].removeprefix("hub."), None)
+    print(f"note: {', '.join(unset_hub)} unset; not needed because the run does not push to the Hub", file=sys.stderr)
 
 
 def _relocate_training_aliases(raw: dict) -> None:

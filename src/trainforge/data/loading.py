@@ -32,7 +32,9 @@ class Splits:
     eval_origin: str | None
 
 
-def load_splits(data: DataSection, seed: int, stratify: str | None = None, columns=None) -> Splits:
+def load_splits(
+    data: DataSection, seed: int, stratify: str | None = None, columns=None, sample_rows: int | None = None
+) -> Splits:
     """Load, map columns, truncate and split according to ``data``.
 
     Args:
@@ -40,6 +42,7 @@ def load_splits(data: DataSection, seed: int, stratify: str | None = None, colum
         seed: Seed for the evaluation hold-out.
         stratify: Logical column to stratify the hold-out on (classification labels), or None.
         columns: The task's logical columns; when given, user columns are mapped and checked.
+        sample_rows: Read only the first N rows of each file (streamed), for checks with bounded memory.
 
     Returns:
         The splits, with columns renamed to the task's logical names.
@@ -49,7 +52,7 @@ def load_splits(data: DataSection, seed: int, stratify: str | None = None, colum
     """
     from trainforge.data.columns import map_columns
 
-    train, train_origin, eval_frame, eval_origin = _read_sources(data)
+    train, train_origin, eval_frame, eval_origin = _read_sources(data, sample_rows)
     if columns is not None:
         train = map_columns(train, columns, data.columns, train_origin)
         if eval_frame is not None:
@@ -68,6 +71,26 @@ def load_splits(data: DataSection, seed: int, stratify: str | None = None, colum
         _require_rows(eval_frame, eval_origin)
     # Indexes are kept as loaded so that messages can name the offending rows of the user's file.
     return Splits(train, eval_frame, train_origin, eval_origin)
+
+
+def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | None]:
+    """The first ``rows`` training rows, where they came from, and the file's row count, with bounded memory.
+
+    Local files are streamed (only ``rows`` rows are parsed; the count streams the bytes). A saved dataset or Hub
+    dataset is read as ``load_splits`` reads it.
+
+    Raises:
+        DataError: As ``load_splits`` for a missing path or an unreadable file.
+    """
+    path = Path(os.path.expanduser(data.source))
+    disk = path.is_dir() and (
+        data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists()
+    )
+    if path.exists() and not disk and data.format != "hub":
+        file = path if path.is_file() else _split_file(path, data.train_split, data.format)
+        return read_table(file, data.format, max_rows=rows), str(file), count_rows(file, data.format)
+    train, origin, _, _ = _read_sources(data)
+    return train.head(rows), origin, len(train)
 
 
 def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
@@ -198,14 +221,16 @@ def _require_rows(frame: pd.DataFrame, origin: str, hint: str = "check the file 
         raise DataError(f"{origin} has no rows; {hint}")
 
 
-def _read_sources(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+def _read_sources(
+    data: DataSection, max_rows: int | None = None
+) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
     path = Path(os.path.expanduser(data.source))
     if data.format == "hub" or (not path.exists() and _looks_like_hub_id(data.source)):
         return _read_hub(data)
     if not path.exists():
         raise DataError(f"data.source {data.source!r} does not exist (looked for {path.resolve()})")
     if path.is_file():
-        train = read_table(path, data.format)
+        train = read_table(path, data.format, max_rows)
         if data.eval_split is None:
             return train, str(path), None, None
         eval_path = Path(data.eval_split)
@@ -215,13 +240,13 @@ def _read_sources(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | 
             )
         if eval_path.resolve() == path.resolve():
             raise DataError(f"data.eval_split is the training file {path}; evaluate on other rows (or eval_fraction)")
-        return train, str(path), read_table(eval_path, data.format), str(eval_path)
+        return train, str(path), read_table(eval_path, data.format, max_rows), str(eval_path)
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return _read_disk(path, data)
     train_path = _split_file(path, data.train_split, data.format)
     eval_path = _split_file(path, data.eval_split, data.format) if data.eval_split else None
-    train = read_table(train_path, data.format)
-    eval_frame = read_table(eval_path, data.format) if eval_path else None
+    train = read_table(train_path, data.format, max_rows)
+    eval_frame = read_table(eval_path, data.format, max_rows) if eval_path else None
     return train, str(train_path), eval_frame, None if eval_path is None else str(eval_path)
 
 

@@ -45,8 +45,10 @@ class Checked:
     notes: list[str] = field(default_factory=list)
 
 
-def check(config: RunConfig) -> Checked:
+def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     """Run every check that needs no model: extras, model source, data, columns and labels.
+
+    ``sample_rows`` checks only the first N rows of each file (the web app's bound on memory); a note says so.
 
     Raises:
         TrainforgeError: With a message naming the key, file, column or rows at fault.
@@ -59,9 +61,15 @@ def check(config: RunConfig) -> Checked:
 
         resolve_precision(config.training.precision)
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
-    splits = load_splits(config.data, config.training.seed, stratify, spec.columns)
+    splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     labels = spec.analyze(splits, config)
     notes = list(labels.notes)
+    read = len(splits.train) + (0 if splits.eval is None else len(splits.eval))
+    if sample_rows is not None and read >= sample_rows:
+        notes.append(
+            f"checked the first {sample_rows:,} rows of each data file (a sample, to keep the server's memory "
+            "bounded); training checks every row before it starts"
+        )
     if splits.eval is None:
         notes.append("no evaluation split: no eval metrics, best-checkpoint selection or early stopping")
     return Checked(spec, splits, labels, notes)
