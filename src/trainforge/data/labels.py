@@ -26,6 +26,64 @@ def require_no_missing(frame: pd.DataFrame, column: str, origin: str) -> None:
         )
 
 
+def require_text(frame: pd.DataFrame, column: str, origin: str, file_column: str | None = None) -> None:
+    """Fail naming the rows where ``column`` holds no non-empty string.
+
+    Empty cells and values of another type (a JSON object, a list, a number) are refused: the latter would
+    otherwise be read as their Python repr. One check for training and predict, so both refuse the same rows.
+
+    Args:
+        frame: The rows; messages name ``index + 1`` (1-based data rows of the file).
+        column: The column to check, as named in ``frame``.
+        origin: File, split or input named in the message.
+        file_column: The user's name of the column, when ``frame`` renamed it.
+
+    Raises:
+        DataError: Some rows hold no non-empty string (every kind of problem in one message).
+    """
+    values = frame[column]
+    empty = values.map(lambda value: value is pd.NA or is_missing(value))
+    other = ~empty & ~values.map(lambda value: isinstance(value, str))
+    if not (empty.any() or other.any()):
+        return
+    problems, fixes = [], []
+    if empty.any():
+        problems.append(
+            f"the {column} column is empty in {int(empty.sum())} row(s), first: {rows(values.index[empty])}"
+        )
+        fixes.append("fill or drop the empty rows")
+    if other.any():
+        wrong = values[other]
+        problems.append(
+            f"the {column} column holds values that are not text in {len(wrong)} row(s), first: {rows(wrong.index)} "
+            f"(row {int(wrong.index[0]) + 1} holds {_describe(wrong.iloc[0])})"
+        )
+        fixes.append(
+            "write the other values as plain text (or check that data.columns.text names the column of texts)"
+        )
+    where = f" (column {file_column!r} of the data)" if file_column and file_column != column else ""
+    raise DataError(
+        f"{origin}: {'; and '.join(problems)}. Every row needs a non-empty string{where}: {', and '.join(fixes)}."
+    )
+
+
+def _describe(value) -> str:
+    """A value's kind in the user's terms, with a short preview."""
+    if isinstance(value, dict):
+        kind = "a JSON object"
+    elif isinstance(value, list | tuple | np.ndarray):
+        kind = "a list"
+    elif isinstance(value, bool | np.bool_):
+        kind = "a boolean"
+    elif isinstance(value, int | float | np.number):
+        kind = "a number"
+    else:
+        kind = f"a {type(value).__name__}"
+    # Python values, so that the preview reads as the file does (42, not np.int64(42)).
+    preview = repr(value.tolist() if isinstance(value, np.ndarray | np.generic) else value)
+    return f"{kind}: {preview[:60]}{'...' if len(preview) > 60 else ''}"
+
+
 def is_missing(value) -> bool:
     """None, NaN or blank text (a list, even empty, is a value)."""
     if isinstance(value, list | tuple | np.ndarray):

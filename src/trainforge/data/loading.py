@@ -7,10 +7,14 @@ seeded (stratified when asked) fraction of the training rows, or none — never 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import itertools
 import json
 import os
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +100,11 @@ def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | 
 def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
     """Read one local file into a DataFrame, naming the file in every error.
 
+    Text files are read as people have them: the encoding (UTF-8 with or without a BOM, UTF-16 with a BOM, or a
+    Windows-1252/latin-1 export, with a note), the delimiter of a ``.csv`` (comma, semicolon, tab or pipe, with a
+    note when it is not the expected one) and the shape of a JSON file (an array or one record per line) are
+    sniffed from a small head of the file. Column names are trimmed of stray spaces (with a note).
+
     Args:
         path: The file.
         fmt: ``auto`` (by extension) or one of csv, tsv, jsonl, json, parquet.
@@ -103,7 +112,8 @@ def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd
             (a JSON array is the exception: it has to be parsed whole).
 
     Raises:
-        DataError: Unknown format, missing file, or content that does not parse (naming file and line).
+        DataError: Unknown format, missing file, an encoding that cannot be read, a header naming a column twice,
+            or content that does not parse (naming file and line).
     """
     if fmt == "auto":
         fmt = EXTENSIONS.get(path.suffix.lower(), "")
@@ -111,39 +121,236 @@ def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd
             raise DataError(f"cannot tell the format of {path}: use one of {', '.join(EXTENSIONS)} or set data.format")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
+    if fmt not in EXTENSIONS.values():
+        raise DataError(f"data.format {fmt!r} does not apply to the file {path}")
+    encoding = "utf-8"
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, nrows=max_rows)
-        elif fmt == "tsv":
-            # TSV files (GLUE and most exports) do not quote fields, and a stray quote must not swallow rows.
-            frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, nrows=max_rows)
-        elif fmt == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False, nrows=max_rows)
-        elif fmt == "json":
-            frame = _read_json(path)
-            frame = frame if max_rows is None else frame.iloc[:max_rows]
-        elif fmt == "parquet":
+        if fmt == "parquet":
             frame = _read_parquet(path, max_rows)
         else:
-            raise DataError(f"data.format {fmt!r} does not apply to the file {path}")
+            head = _read_head(path)
+            encoding = head.encoding
+            frame = _read_text(path, fmt, max_rows, head)
     # TypeError: pandas' answer to a JSON line that is not an object.
-    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError, OSError) as exc:
+    except (ValueError, TypeError, pd.errors.ParserError, OSError) as exc:
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{path} is empty: it has no header and no rows") from None
         reason = " ".join(str(exc).split())[:300]
         if fmt in ("jsonl", "json"):
-            reason = _bad_json_line(path) or reason
+            reason = _bad_json_line(path, encoding) or reason
         raise DataError(f"could not parse {path} as {fmt.upper()}: {reason}") from None
+    _require_unique_columns(list(frame.columns), path)
+    return _trim_column_names(frame, path)
+
+
+# The head read to sniff encoding, delimiter and JSON shape: bounded, whatever the file's size.
+HEAD_BYTES = 1 << 16
+SNIFF_ROWS = 200
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
+RESAVE = (
+    "re-save it as UTF-8 (Excel: File > Save As > 'CSV UTF-8 (Comma delimited)'; LibreOffice: Save As, tick "
+    "'Edit filter settings', character set 'Unicode (UTF-8)')"
+)
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The decoded start of a text file: enough to sniff its shape without reading it whole."""
+
+    text: str
+    encoding: str
+    complete: bool  # the head is the whole file
+
+
+def _read_head(path: Path) -> _Head:
+    with path.open("rb") as handle:
+        raw = handle.read(HEAD_BYTES + 1)
+    complete = len(raw) <= HEAD_BYTES
+    raw = raw[:HEAD_BYTES]
+    encoding = _encoding_of(path, raw, complete)
+    try:
+        # Incremental, so that a multi-byte character cut by the head's end is not an error.
+        text = codecs.getincrementaldecoder(encoding)().decode(raw, final=complete)
+    except UnicodeDecodeError:
+        raise _undecodable(path, encoding) from None
+    return _Head(text, encoding, complete)
+
+
+def _encoding_of(path: Path, raw: bytes, complete: bool) -> str:
+    """UTF-8 (a BOM is stripped), UTF-16 with a BOM, or a legacy Windows export (with a note)."""
+    for bom, encoding in BOMS:
+        if raw.startswith(bom):
+            return encoding
+    if b"\x00" in raw:
+        raise DataError(
+            f"{path} holds NUL bytes, so it is UTF-16 text without a byte-order mark, or not a text file at all; "
+            f"{RESAVE}."
+        )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(raw, final=complete)
+    except UnicodeDecodeError:
+        return _legacy_encoding(path)
+    return "utf-8"
+
+
+def _legacy_encoding(path: Path) -> str:
+    """A file that is not UTF-8 is read as Windows-1252 (Excel's export in Western locales), with a note."""
+    found = _first_non_utf8_line(path)
+    if found is None:
+        raise _undecodable(path, "utf-8")
+    number, line, start = found
+    where = f"byte 0x{line[start]:02x} on line {number}"
+    try:
+        line.decode("cp1252")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text ({where}), nor Windows-1252 (cp1252); {RESAVE}.") from None
+    print(
+        f"note: {path} is not UTF-8 ({where}); reading it as Windows-1252 (cp1252, which covers latin-1), the "
+        f"encoding of Excel's CSV export in Western locales. If accented letters look wrong, {RESAVE}.",
+        file=sys.stderr,
+    )
+    return "cp1252"
+
+
+def _first_non_utf8_line(path: Path) -> tuple[int, bytes, int] | None:
+    """Line number, bytes and offset of the first line that is not UTF-8 (streaming)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, line, exc.start
+    return None
+
+
+def _undecodable(path: Path, encoding: str) -> DataError:
+    name = ENCODING_NAMES.get(encoding, encoding)
+    return DataError(
+        f"{path} does not decode as {name} text throughout, although it starts as {name}: it mixes encodings or "
+        f"is not a text file; {RESAVE}."
+    )
+
+
+def _read_text(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
+    """Parse a text format; a file whose head is UTF-8 but a later line is not falls back to Windows-1252."""
+    read = _read_json_records if fmt in ("json", "jsonl") else _read_delimited
+    try:
+        return read(path, fmt, max_rows, head)
+    except UnicodeDecodeError:
+        if head.encoding != "utf-8":
+            raise _undecodable(path, head.encoding) from None
+    head = replace(head, encoding=_legacy_encoding(path))
+    try:
+        return read(path, fmt, max_rows, head)
+    except UnicodeDecodeError:
+        raise _undecodable(path, head.encoding) from None
+
+
+def _read_delimited(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
+    expected = "\t" if fmt == "tsv" else ","
+    sep = _sniff_delimiter(head, fmt, expected)
+    if sep != expected:
+        print(
+            f"note: {path} is separated by {DELIMITERS[sep]}, not {DELIMITERS[expected]}; reading it that way",
+            file=sys.stderr,
+        )
+    options = {"sep": sep, "quoting": _quoting(fmt, sep), "encoding": head.encoding}
+    # Checked before pandas reads the rows: it would rename a repeated name (text -> text.1) without a word.
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
+    _require_unique_columns(list(header.iloc[0]) if len(header) else [], path)
+    try:
+        return pd.read_csv(path, nrows=max_rows, **options)
+    except pd.errors.ParserError as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise DataError(
+            f"could not parse {path} as {fmt.upper()} separated by {DELIMITERS[sep]}: {reason}. "
+            "Quote fields that contain the separator, or re-export the file with one separator throughout."
+        ) from None
+
+
+def _quoting(fmt: str, sep: str) -> int:
+    # TSV files (GLUE and most exports) do not quote fields, and a stray quote must not swallow rows.
+    return csv.QUOTE_NONE if fmt == "tsv" and sep == "\t" else csv.QUOTE_MINIMAL
+
+
+def _sniff_delimiter(head: _Head, fmt: str, expected: str) -> str:
+    """The delimiter that splits the header into several columns with the most rows agreeing; ties keep ``expected``.
+
+    Judging by the header first keeps a comma file whose texts hold semicolons a comma file.
+    """
+    best, best_agreeing = expected, -1
+    for sep in [expected] + [d for d in DELIMITERS if d != expected]:
+        rows = _sample_rows(head, sep, _quoting(fmt, sep))
+        if not rows or len(rows[0]) < 2:
+            continue
+        agreeing = sum(len(row) == len(rows[0]) for row in rows[1:])
+        if agreeing > best_agreeing:
+            best, best_agreeing = sep, agreeing
+    return best
+
+
+def _sample_rows(head: _Head, sep: str, quoting: int) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(head.text), delimiter=sep, quoting=quoting)
+    try:
+        rows = [row for row in itertools.islice(reader, SNIFF_ROWS) if row]
+    except csv.Error:
+        return []
+    # The head may end inside a row: leave that row out.
+    return rows if head.complete or len(rows) < 2 else rows[:-1]
+
+
+def _read_json_records(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
+    """A JSON array of records or one record per line, whichever the file holds (.json and .jsonl alike)."""
+    start = head.text.lstrip()
+    if not start and head.complete:
+        raise DataError(f"{path} is empty: it holds no records")
+    if start.startswith("["):
+        frame = pd.read_json(path, dtype=False, encoding=head.encoding)
+        return frame if max_rows is None else frame.iloc[:max_rows]
+    if max_rows is None:
+        return pd.read_json(path, lines=True, dtype=False, encoding=head.encoding)
+    # pandas' nrows counts blank lines as rows, so the first records are collected here (streaming).
+    with path.open(encoding=head.encoding) as handle:
+        lines = list(itertools.islice((line for line in handle if line.strip()), max_rows))
+    return pd.read_json(io.StringIO("".join(lines)), lines=True, dtype=False) if lines else pd.DataFrame()
+
+
+def _require_unique_columns(names: list, path: Path) -> None:
+    """Refuse a header naming a column twice: one of the two would be used, silently."""
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        if str(name).strip():  # blank header cells are unnamed columns, not duplicates
+            positions.setdefault(str(name).strip(), []).append(number)
+    repeated = {name: numbers for name, numbers in positions.items() if len(numbers) > 1}
+    if repeated:
+        listing = "; ".join(
+            f"{name!r} (columns {', '.join(map(str, numbers[:-1]))} and {numbers[-1]})"
+            for name, numbers in repeated.items()
+        )
+        raise DataError(
+            f"{path}: the header names a column more than once: {listing}. Only one of them could be used, and "
+            "nothing would say which; rename or remove the extra column(s) so that every column name is unique."
+        )
+
+
+def _trim_column_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    renamed = {name: name.strip() for name in frame.columns if isinstance(name, str) and name != name.strip()}
+    if renamed:
+        shown = ", ".join(f"{old!r} -> {new!r}" for old, new in renamed.items())
+        print(f"note: {path}: trimmed spaces around column names ({shown})", file=sys.stderr)
+        frame = frame.rename(columns=renamed)
     return frame
 
 
-def _bad_json_line(path: Path) -> str | None:
+def _bad_json_line(path: Path, encoding: str = "utf-8") -> str | None:
     """For one-record-per-line files, name the first line that is not a JSON object (pandas gives a byte offset)."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open(encoding=encoding, errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            if number == 1 and line.lstrip().startswith("["):
+            if line.lstrip().startswith("["):
                 return None  # a JSON array: pandas' own message applies
             try:
                 record = json.loads(line)
@@ -154,19 +361,14 @@ def _bad_json_line(path: Path) -> str | None:
     return None
 
 
-def _read_json(path: Path) -> pd.DataFrame:
-    """A .json file holds either an array of records or (commonly) one record per line."""
-    text = path.read_text(encoding="utf-8").lstrip()
-    lines = not text.startswith("[")
-    return pd.read_json(path, lines=lines, dtype=False)
-
-
 def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
-    if max_rows is None:
-        return pd.read_parquet(path)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # pyarrow refuses a repeated column name with an obscure "Multiple matches for FieldRef".
+    _require_unique_columns(pq.read_schema(path).names, path)
+    if max_rows is None:
+        return pd.read_parquet(path)
     parquet = pq.ParquetFile(path)
     batch = next(parquet.iter_batches(batch_size=max_rows), None)
     return (pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()).to_pandas()

@@ -26,6 +26,7 @@ from trainforge.data.labels import (
     ordered_names,
     parse_labels,
     require_no_missing,
+    require_text,
     rows,
 )
 from trainforge.errors import DataError
@@ -95,7 +96,7 @@ REGRESSION_COLUMNS = (
 def analyze_classification(splits, config) -> LabelInfo:
     """Check texts, labels and weights, and derive the label set (before any model loads)."""
     params = config.params
-    _check_common(splits)
+    _check_common(splits, config)
     multi = params.multi_label
     if multi is None:
         multi = bool(params.label_delimiter) or splits.train["label"].map(is_list_like).any()
@@ -129,7 +130,7 @@ def analyze_classification(splits, config) -> LabelInfo:
 
 def analyze_regression(splits, config) -> LabelInfo:
     """Check texts, weights and that every target is a finite number."""
-    _check_common(splits)
+    _check_common(splits, config)
     for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
         if frame is None:
             continue
@@ -145,12 +146,11 @@ def analyze_regression(splits, config) -> LabelInfo:
     return LabelInfo("regression", ("target",))
 
 
-def _check_common(splits) -> None:
+def _check_common(splits, config) -> None:
     for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
         if frame is None:
             continue
-        require_no_missing(frame, "text", origin)
-        frame["text"] = frame["text"].astype(str)
+        require_text(frame, "text", origin, file_column=config.data.columns.get("text", "text"))
         if "sample_weight" in frame:
             weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
             bad = weights.isna() | (weights < 0)
@@ -266,9 +266,12 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
         raise DataError(
             f"the input has no column {text_column!r} (the run's text column); found: {', '.join(frame.columns)}"
         )
+    # Refused before the model loads, like training: an empty text or a JSON object would still get a score.
+    checked = frame if pd.api.types.is_integer_dtype(frame.index) else frame.reset_index(drop=True)
+    require_text(checked, text_column, "the input")
     tokenizer = AutoTokenizer.from_pretrained(run_dir)
     model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
-    texts = frame[text_column].fillna("").astype(str).tolist()
+    texts = frame[text_column].tolist()
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(texts), 64):
