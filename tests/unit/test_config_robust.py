@@ -164,3 +164,176 @@ def test_diverging_run_fails_and_is_never_done(capsys, tmp_path, base_config):
     assert events[-1]["event"] == "run_failed" and "training diverged" in events[-1]["error"]
     assert not any(e["event"] == "run_finished" for e in events)
     assert not (run_dir / "model.safetensors").exists()
+
+
+# ------------------------------------------------------------------------------------------------ AutoTrain configs
+
+
+def reference_llm(**params) -> dict:
+    """An llm-sft config in the reference's shape (the sft-autotrain-legacy-param case's keys)."""
+    return {
+        "task": "llm-sft",
+        "base_model": "org/model",
+        "project_name": "runs/ref",
+        "log": "tensorboard",
+        "backend": "local",
+        "data": {
+            "path": "data",
+            "train_split": "train",
+            "valid_split": "valid",
+            "chat_template": None,
+            "column_mapping": {"text_column": "text"},
+        },
+        "params": {"block_size": 64, "epochs": 1, "batch_size": 4, "lr": 3e-5, "peft": True, **params},
+        "hub": {"username": "me", "token": None, "push_to_hub": False},
+    }
+
+
+def test_trainforge_overrides_apply_to_an_autotrain_config(capsys):
+    overrides = [
+        "training.max_steps=1",
+        "training.learning_rate=0.001",
+        "params.completion_only_loss=false",
+        "data.max_train_rows=5",
+        "hub.private=false",
+        "model.trust_remote_code=true",
+        "output.overwrite=true",
+    ]
+    config = load_config(reference_llm(), overrides)
+    assert config.training.max_steps == 1
+    assert config.training.learning_rate == pytest.approx(1e-3)
+    assert config.params.completion_only_loss is False
+    assert config.data.max_train_rows == 5 and config.data.eval_split == "valid"
+    assert config.hub.private is False and config.model.trust_remote_code is True and config.output.overwrite
+    err = capsys.readouterr().err
+    assert "training.learning_rate 0.001 replaces 3e-05 (from params.lr)" in err
+
+
+def test_reference_overrides_and_training_names_under_params(capsys):
+    config = load_config(reference_llm(), ["params.epochs=2", "params.max_steps=3", "base_model=org/other"])
+    assert config.training.num_train_epochs == 2 and config.training.max_steps == 3
+    assert config.model.name == "org/other"
+    assert "params.max_steps is read as training.max_steps" in capsys.readouterr().err
+
+
+def test_an_eval_policy_override_replaces_the_translated_one():
+    config = load_config(reference_llm(), ["data.eval_fraction=0.3"])
+    assert (config.data.eval_fraction, config.data.eval_split) == (0.3, None)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ("trainig.max_steps=1", "trainig", "did you mean 'training'?"),
+        ("projet_name=x", "projet_name", "did you mean 'project_name'?"),
+        ("training.max_step=1", "training.max_step", "did you mean 'max_steps'?"),
+        ("params.lrr=0.1", "params.lrr", "did you mean 'lr'?"),
+        ("params.max_stepz=1", "params.max_stepz", "did you mean 'max_steps'?"),
+        ("data.valid_spilt=dev", "data.valid_spilt", "did you mean 'valid_split'?"),
+        ("hub.push_to_hb=true", "hub.push_to_hb", "did you mean 'push_to_hub'?"),
+        ("data.column_mapping.text_colum=t", "data.column_mapping.text_colum", "did you mean 'text_column'?"),
+        ("training.learning_rate=.inf", "training.learning_rate", "finite number"),
+    ],
+)
+def test_every_autotrain_override_applies_or_is_an_error(override, key, fragment):
+    assert fragment in problems(reference_llm(), [override])[key]
+
+
+def test_unknown_top_level_key_in_an_autotrain_file_exits_2(capsys, tmp_path):
+    path = tmp_path / "ref.yml"
+    path.write_text(yaml.safe_dump({**reference_llm(), "hubb": {"push_to_hub": False}}))
+    code, err = cli(capsys, "validate", path)
+    assert code == 2 and "hubb: unknown key; did you mean 'hub'?" in err and "Traceback" not in err
+
+
+def test_reference_parameter_we_do_not_use_is_a_note(capsys):
+    config = load_config(reference_llm(dpo_beta=0.2, save_strategy="steps"))
+    assert config.task == "llm_sft"
+    err = capsys.readouterr().err
+    assert "params.dpo_beta: a reference parameter trainforge does not use for llm_sft" in err
+    assert "params.save_strategy: an older reference parameter; ignored" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "check"),
+    [
+        ("evaluation_strategy", "no", lambda c: c.training.eval_strategy == "no"),
+        ("evaluation_strategy", "epoch", lambda c: c.training.eval_strategy == "epoch"),
+        ("use_peft", False, lambda c: c.params.peft is False),
+        ("train_batch_size", 3, lambda c: c.training.per_device_train_batch_size == 3),
+        ("fp16", False, lambda c: c.training.precision == "fp32"),
+        ("use_int4", False, lambda c: c.params.quantization is None),
+    ],
+)
+def test_older_reference_names_are_read_with_a_note(capsys, old, value, check):
+    config = load_config(reference_llm(**{old: value}))
+    assert check(config)
+    assert f"params.{old}" in capsys.readouterr().err
+
+
+def test_lora_options_without_peft_are_ignored_like_the_reference(capsys):
+    raw = reference_llm(merge_adapter=True, peft=False)
+    config = load_config(raw)
+    assert config.params.peft is False and config.params.merge_adapter is False
+    assert "merge_adapter without peft" in capsys.readouterr().err
+    # In trainforge's own shape the same combination stays an error: there it is a contradiction, not a port.
+    raw = {"task": "llm_sft", "model": {"name": "org/m"}, "data": {"source": "d.jsonl"}}
+    assert "merge_adapter needs peft" in problems({**raw, "params": {"merge_adapter": True}})["params"]
+
+
+def test_unsloth_falls_back_with_a_note(capsys):
+    config = load_config(reference_llm(unsloth=True))
+    assert config.task == "llm_sft"
+    assert "without unsloth" in capsys.readouterr().err
+
+
+def test_reference_params_that_stand_for_top_level_settings():
+    raw = reference_llm(model="org/from-params", data_path="elsewhere", text_column="messages", valid_split=None)
+    config = load_config(raw)
+    assert config.model.name == "org/from-params" and config.data.source == "elsewhere"
+    assert config.data.columns == {"text": "messages"} and config.data.eval_fraction == 0.2
+
+
+@pytest.mark.parametrize(
+    ("task", "fragments"),
+    [
+        ("llm-sfft", ["unknown task 'llm-sfft'", "did you mean 'llm-sft'?", "supported tasks: ", "llm-dpo"]),
+        ("seq2seq", ["not supported yet", "supported tasks: ", "text-classification", "llm-orpo"]),
+        ("image-clasification", ["did you mean 'image-classification'? (not supported yet)", "llm-sft"]),
+        ("vlm:vqa", ["not supported yet"]),
+    ],
+)
+def test_reference_task_misspelled_or_not_supported(task, fragments):
+    message = problems({**reference_llm(), "task": task})["task"]
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_llm_task_takes_its_trainer_from_params():
+    assert load_config({**reference_llm(trainer="sft"), "task": "llm"}).task == "llm_sft"
+    assert load_config({**reference_llm(), "task": "llm"}).task == "llm_generic"
+    assert "sft, dpo, orpo, reward" in problems({**reference_llm(trainer="ppo"), "task": "llm"})["params.trainer"]
+
+
+def test_autotrain_override_trains_the_steps_it_says(capsys, tmp_path, tiny_bert, sentiment_csv):
+    reference = {
+        "task": "text_classification",
+        "base_model": tiny_bert,
+        "project_name": str(tmp_path / "run"),
+        "log": "none",
+        "backend": "local",
+        "data": {
+            "path": str(sentiment_csv),
+            "train_split": "train",
+            "valid_split": None,
+            "column_mapping": {"text_column": "review", "target_column": "sentiment"},
+        },
+        "params": {"max_seq_length": 32, "epochs": 3, "batch_size": 8, "lr": 5e-3},
+    }
+    path = tmp_path / "ref.yml"
+    path.write_text(yaml.safe_dump(reference))
+    code, err = cli(capsys, "train", path, "training.max_steps=2", "training.eval_strategy=no")
+    assert code == 0, err
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["max_steps"] for e in events if e["event"] == "train_started"] == [2]
+    assert max(e["step"] for e in events if e["event"] == "step") == 2
