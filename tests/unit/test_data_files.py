@@ -67,6 +67,14 @@ def test_csv_delimiter_is_sniffed_with_a_note(tmp_path, capsys, sep, name):
     assert f"{path} is separated by {name}, not commas" in capsys.readouterr().err
 
 
+def test_excel_sep_line_names_the_delimiter(tmp_path, capsys):
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"sep=;\r\n" + write_delimited(tmp_path / "plain.csv", ";").read_bytes())
+    assert_rows(read_table(path))
+    assert_rows(read_table(path, max_rows=3))
+    assert "separated by semicolons, not commas, as its first line 'sep=;' says" in capsys.readouterr().err
+
+
 def test_comma_file_with_semicolons_in_texts_stays_comma(tmp_path, capsys):
     path = tmp_path / "train.csv"
     path.write_text("review,sentiment\nwitty; lovely; moving,positive\ndull; tedious,negative\n")
@@ -178,6 +186,15 @@ def test_header_spaces_are_trimmed_with_a_note(tmp_path, capsys):
     assert "trimmed spaces around column names (' review' -> 'review', 'sentiment ' -> 'sentiment')" in (
         capsys.readouterr().err
     )
+
+
+def test_mapping_written_with_the_untrimmed_name_still_applies(capsys, tmp_path, config):
+    path = tmp_path / "train.csv"
+    make_sentiment_frame(40).to_csv(path, index=False, header=[" review ", "sentiment", "score"])
+    config["data"].update(source=str(path), columns={"text": " review ", "label": "sentiment"})
+    code, err = validate(capsys, tmp_path, config)
+    assert code == 0, err
+    assert "trimmed spaces around column names (' review ' -> 'review')" in err
 
 
 def test_json_keys_with_spaces_are_trimmed(tmp_path):

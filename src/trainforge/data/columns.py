@@ -24,6 +24,8 @@ def map_columns(frame: pd.DataFrame, columns, mapping: dict[str, str], origin: s
         if column.rest:
             continue
         user = mapping.get(column.name, column.source_default)
+        if user not in frame.columns and isinstance(user, str) and user.strip() in frame.columns:
+            user = user.strip()  # a name copied from a header whose stray spaces the reader trimmed
         taken.add(user)
         if user in frame.columns:
             selected[column.name] = frame[user]

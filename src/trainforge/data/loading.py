@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -250,13 +251,16 @@ def _read_text(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.Da
 
 def _read_delimited(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
     expected = "\t" if fmt == "tsv" else ","
-    sep = _sniff_delimiter(head, fmt, expected)
+    # Excel writes (and honours) a first line "sep=;" naming the delimiter; it is not the header.
+    hint = re.match(r"sep=(.)\r?\n", head.text)
+    sep = hint.group(1) if hint else _sniff_delimiter(head, fmt, expected)
     if sep != expected:
+        because = f", as its first line 'sep={sep}' says" if hint else ""
         print(
-            f"note: {path} is separated by {DELIMITERS[sep]}, not {DELIMITERS[expected]}; reading it that way",
+            f"note: {path} is separated by {_named(sep)}, not {_named(expected)}{because}; reading it that way",
             file=sys.stderr,
         )
-    options = {"sep": sep, "quoting": _quoting(fmt, sep), "encoding": head.encoding}
+    options = {"sep": sep, "quoting": _quoting(fmt, sep), "encoding": head.encoding, "skiprows": 1 if hint else 0}
     # Checked before pandas reads the rows: it would rename a repeated name (text -> text.1) without a word.
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
     _require_unique_columns(list(header.iloc[0]) if len(header) else [], path)
@@ -265,9 +269,13 @@ def _read_delimited(path: Path, fmt: str, max_rows: int | None, head: _Head) -> 
     except pd.errors.ParserError as exc:
         reason = " ".join(str(exc).split())[:300]
         raise DataError(
-            f"could not parse {path} as {fmt.upper()} separated by {DELIMITERS[sep]}: {reason}. "
+            f"could not parse {path} as {fmt.upper()} separated by {_named(sep)}: {reason}. "
             "Quote fields that contain the separator, or re-export the file with one separator throughout."
         ) from None
+
+
+def _named(sep: str) -> str:
+    return DELIMITERS.get(sep, repr(sep))
 
 
 def _quoting(fmt: str, sep: str) -> int:
