@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,8 +25,9 @@ ACCEPTED = (
     "alpaca instruction (+ optional input) + output columns; or a text column of plain strings"
 )
 ACCEPTED_PREFERENCE = (
-    "accepted shapes: chosen and rejected columns holding strings (with a prompt column) or lists of "
-    "{role, content} turns (whole conversations sharing their earlier turns, or assistant turns after a prompt column)"
+    "accepted shapes: chosen and rejected columns holding strings (with a prompt column, or whole texts sharing "
+    "the prompt up to 'Assistant:') or lists of {role, content} turns (whole conversations sharing their earlier "
+    "turns, with or without a prompt column, or assistant turns after a prompt column)"
 )
 
 # ---------------------------------------------------------------------------------------------------- cells
@@ -279,58 +283,138 @@ def show_example(tokenizer, ids: list[int], labels: list[int], limit: int = 600)
 # ---------------------------------------------------------------------------------------------------- preference
 
 
-def normalize_preference(frame: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, bool]:
-    """Rows as prompt/chosen/rejected, each a string or a list of turns; returns (frame, conversational)."""
+# The word that opens the answer in hh-rlhf-style text ("\n\nHuman: ...\n\nAssistant: ..."), "### Response:" etc.
+_ANSWER_MARKER = re.compile(r"(?i)\b(assistant|response|answer|bot|gpt)\s*:")
+
+
+@dataclass
+class PreferencePairs:
+    """Preference rows as prompt/chosen/rejected, with what ``normalize_preference`` found out about them."""
+
+    frame: pd.DataFrame
+    conversational: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def normalize_preference(frame: pd.DataFrame, origin: str) -> PreferencePairs:
+    """Rows as prompt/chosen/rejected (strings, or lists of turns), every row checked.
+
+    Besides a prompt column with answers, two whole-conversation shapes are read: chosen and rejected holding the
+    whole conversation (the reference's own shape, even beside a prompt column, which it then ignores; and hh-rlhf's
+    pairs, as lists of turns or as "Human: ... Assistant: ..." text), whose prompt is what the two share.
+    Pairs whose chosen equals rejected carry no preference: they are dropped with a note; if every pair is such a
+    pair, that is an error.
+
+    Raises:
+        DataError: Naming the row and column of a pair that fits no shape, or when every pair is identical.
+    """
     for column in ("chosen", "rejected"):
         _require_filled(frame, column, origin, ACCEPTED_PREFERENCE)
     has_prompt = "prompt" in frame
     if has_prompt:
         _require_filled(frame, "prompt", origin, ACCEPTED_PREFERENCE)
     conversational = _looks_like_messages(frame["chosen"].iloc[0])
-    rows = []
+    rows, identical, shared = {}, [], 0
     for i in frame.index:
         prompt = frame.at[i, "prompt"] if has_prompt else None
         chosen, rejected = frame.at[i, "chosen"], frame.at[i, "rejected"]
-        if not conversational:
-            for column, value in (("chosen", chosen), ("rejected", rejected), ("prompt", prompt)):
-                if value is not None and not isinstance(value, str):
-                    raise _bad(origin, i, column, value, "expected a string like the first row's", ACCEPTED_PREFERENCE)
-            if prompt is None:
-                raise DataError(
-                    f"{origin}: chosen/rejected are plain strings, so a prompt column is needed "
-                    "(set data.columns.prompt). "
-                    f"{ACCEPTED_PREFERENCE}"
-                )
-            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
-            continue
-        chosen_turns = to_messages(chosen, origin, i, "chosen", ACCEPTED_PREFERENCE)
-        rejected_turns = to_messages(rejected, origin, i, "rejected", ACCEPTED_PREFERENCE)
-        if prompt is not None:
-            prompt_turns = (
-                to_messages(prompt, origin, i, "prompt", ACCEPTED_PREFERENCE)
-                if _looks_like_messages(prompt)
-                else [{"role": "user", "content": str(prompt)}]
-            )
+        if conversational:
+            row, from_conversation = _conversation_pair(prompt, chosen, rejected, origin, i)
         else:
-            prompt_turns = chosen_turns[:-1]
-            if rejected_turns[:-1] != prompt_turns or not prompt_turns:
-                raise _bad(
-                    origin,
-                    i,
-                    "rejected",
-                    rejected,
-                    "without a prompt column, chosen and rejected must be conversations "
-                    "sharing every turn but the last",
-                    ACCEPTED_PREFERENCE,
-                )
-            chosen_turns, rejected_turns = chosen_turns[-1:], rejected_turns[-1:]
-        for column, turns, value in (("chosen", chosen_turns, chosen), ("rejected", rejected_turns, rejected)):
-            if turns[-1]["role"] != "assistant":
-                raise _bad(
-                    origin, i, column, value, "the last turn must be the assistant's answer", ACCEPTED_PREFERENCE
-                )
-        rows.append({"prompt": prompt_turns, "chosen": chosen_turns, "rejected": rejected_turns})
-    return pd.DataFrame(rows, index=frame.index), conversational
+            row, from_conversation = _string_pair(prompt, chosen, rejected, origin, i)
+        shared += from_conversation
+        if row is None:
+            identical.append(i)
+        else:
+            rows[i] = row
+    notes = []
+    if identical and not rows:
+        raise DataError(
+            f"{origin}: chosen and rejected are the same in every pair ({len(identical)} rows): there is no "
+            "preference to learn. Check that data.columns.chosen and data.columns.rejected name different columns."
+        )
+    if identical:
+        shown = ", ".join(str(int(i) + 1) for i in identical[:10]) + (", ..." if len(identical) > 10 else "")
+        notes.append(
+            f"{origin}: {len(identical)} of {len(frame)} pairs have chosen == rejected (rows {shown}): they carry no "
+            "preference signal and are dropped"
+        )
+    if shared:
+        notes.append(
+            f"{origin}: {shared} pair(s) hold whole conversations in chosen/rejected: the prompt is what the two share"
+            + (" (the prompt column is not used for them, as in the reference)" if has_prompt else "")
+        )
+    out = pd.DataFrame(list(rows.values()), index=list(rows), columns=["prompt", "chosen", "rejected"])
+    return PreferencePairs(out, conversational, notes)
+
+
+def _string_pair(prompt, chosen, rejected, origin: str, i) -> tuple[dict | None, bool]:
+    """(prompt/chosen/rejected strings or None for an identical pair, whether the prompt came from the answers)."""
+    for column, value in (("chosen", chosen), ("rejected", rejected), ("prompt", prompt)):
+        if value is not None and not isinstance(value, str):
+            raise _bad(origin, i, column, value, "expected a string like the first row's", ACCEPTED_PREFERENCE)
+    if chosen.strip() == rejected.strip():
+        return None, False
+    if prompt is not None:
+        if prompt and chosen.startswith(prompt) and rejected.startswith(prompt):
+            # Whole texts that repeat the prompt: train on the answers, not on the prompt twice.
+            return {"prompt": prompt, "chosen": chosen[len(prompt) :], "rejected": rejected[len(prompt) :]}, True
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected}, False
+    common = len(os.path.commonprefix([chosen, rejected]))
+    markers = list(_ANSWER_MARKER.finditer(chosen[:common]))
+    if not markers:
+        raise DataError(
+            f"{origin}: row {int(i) + 1}: chosen/rejected are plain strings without a shared prompt, so a prompt "
+            "column is needed (set data.columns.prompt), or whole texts that share it up to the answer "
+            f"('Human: ... Assistant:'). {ACCEPTED_PREFERENCE}"
+        )
+    cut = markers[-1].end()
+    return {"prompt": chosen[:cut], "chosen": chosen[cut:], "rejected": rejected[cut:]}, True
+
+
+def _conversation_pair(prompt, chosen, rejected, origin: str, i) -> tuple[dict | None, bool]:
+    """(prompt/chosen/rejected lists of turns or None for an identical pair, whether they were whole conversations)."""
+    chosen_turns = to_messages(chosen, origin, i, "chosen", ACCEPTED_PREFERENCE)
+    rejected_turns = to_messages(rejected, origin, i, "rejected", ACCEPTED_PREFERENCE)
+    if chosen_turns == rejected_turns:
+        return None, False
+    whole = prompt is None or chosen_turns[0]["role"] != "assistant"
+    if whole:
+        shared = 0
+        while shared < min(len(chosen_turns), len(rejected_turns)) and chosen_turns[shared] == rejected_turns[shared]:
+            shared += 1
+        if not shared:
+            raise _bad(
+                origin,
+                i,
+                "rejected",
+                rejected,
+                "chosen and rejected are whole conversations that share no turn, so there is no prompt: they must be "
+                "conversations sharing the turns before the answer (typically sharing every turn but the last), "
+                "or answers after a prompt column",
+                ACCEPTED_PREFERENCE,
+            )
+        prompt_turns = chosen_turns[:shared]
+        chosen_turns, rejected_turns = chosen_turns[shared:], rejected_turns[shared:]
+    else:
+        prompt_turns = (
+            to_messages(prompt, origin, i, "prompt", ACCEPTED_PREFERENCE)
+            if _looks_like_messages(prompt)
+            else [{"role": "user", "content": str(prompt)}]
+        )
+    for column, turns, value in (("chosen", chosen_turns, chosen), ("rejected", rejected_turns, rejected)):
+        if not turns:
+            raise _bad(
+                origin, i, column, value, "no answer after the turns chosen and rejected share", ACCEPTED_PREFERENCE
+            )
+        if turns[0]["role"] != "assistant" or turns[-1]["role"] != "assistant":
+            why = (
+                "the answer after the shared turns must start with an assistant turn"
+                if turns[0]["role"] != "assistant"
+                else "the last turn must be the assistant's answer"
+            )
+            raise _bad(origin, i, column, value, why, ACCEPTED_PREFERENCE)
+    return {"prompt": prompt_turns, "chosen": chosen_turns, "rejected": rejected_turns}, whole
 
 
 def render_preference(row: dict, tokenizer, add_eos: bool) -> dict[str, str]:

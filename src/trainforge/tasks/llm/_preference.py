@@ -32,13 +32,17 @@ TRAINING_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_st
 
 def analyze(splits, config) -> LabelInfo:
     """Check every pair, render it with the run's template and count pairs longer than block_size."""
-    splits.train, conversational = _data.normalize_preference(splits.train, splits.train_origin)
+    train = _data.normalize_preference(splits.train, splits.train_origin)
+    splits.train, conversational = train.frame, train.conversational
     data_format = "conversational" if conversational else "prompt_chosen_rejected"
     require_template_for(config, data_format)
     tokenizer, notes = tokenizer_for(config, "messages" if conversational else "preference")
     notes = [f"data format: preference pairs ({'lists of turns' if conversational else 'strings'})"] + notes
+    notes += train.notes
     if splits.eval is not None:
-        splits.eval, eval_conversational = _data.normalize_preference(splits.eval, splits.eval_origin)
+        evaluation = _data.normalize_preference(splits.eval, splits.eval_origin)
+        splits.eval, eval_conversational = evaluation.frame, evaluation.conversational
+        notes += evaluation.notes
         if eval_conversational != conversational:
             raise DataError(
                 f"{splits.eval_origin}: the evaluation pairs are not in the training pairs' shape ({data_format})"
