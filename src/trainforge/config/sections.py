@@ -145,7 +145,7 @@ class TrainingSection(Section):
         42,
         ge=0,
         lt=2**32,
-        description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32 - 1).",
+        description="Seed for splits, initialisation, shuffling and dropout.",
         json_schema_extra=BASIC,
     )
     logging_steps: int | None = Field(
