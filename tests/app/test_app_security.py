@@ -234,21 +234,30 @@ def test_a_200_mb_upload_previews_and_validates_with_bounded_server_memory(tmp_p
         with big.open("rb") as handle:
             saved = httpx.post(f"{url}/api/uploads", files={"files": ("big.csv", handle)}, timeout=120).json()[0]
         before = _peak_kib(server.pid)
-        preview = httpx.post(
-            f"{url}/api/preview", json={"source": saved["path"], "rows": 5, "task": "text_classification"}
-        )
+        asked = {"source": saved["path"], "rows": 5, "task": "text_classification"}
+        preview = httpx.post(f"{url}/api/preview", json=asked)
         assert preview.status_code == 200 and len(preview.json()["rows"]) == 5
         assert preview.json()["total_rows"] > 1_000_000
-        checked = httpx.post(
-            f"{url}/api/config/validate",
-            json={"config": tc_config(tiny_bert, Path(saved["path"]))},
-            timeout=120,
-        )
-        assert checked.status_code == 200, checked.text
+        preview_mib = _peak_kib(server.pid) / 1024
+        # Validation imports torch and transformers (a fixed ~200 MiB); what must stay bounded is the data's share:
+        # validating the 200 MB file may cost little more than validating a small one.
+        small = tmp_path / "small.csv"
+        make_sentiment_frame(400).to_csv(small, index=False)
+        for source in (small, Path(saved["path"])):
+            checked = httpx.post(
+                f"{url}/api/config/validate", json={"config": tc_config(tiny_bert, source)}, timeout=120
+            )
+            assert checked.status_code == 200, checked.text
+            if source == small:
+                small_mib = _peak_kib(server.pid) / 1024
         assert any("first 50,000 rows" in note for note in checked.json()["notes"])
-        peak_mib = _peak_kib(server.pid) / 1024
-        print(f"server peak {peak_mib:.0f} MiB (before preview {before / 1024:.0f} MiB) for a 200 MB upload")
-        assert peak_mib < 300
+        big_mib = _peak_kib(server.pid) / 1024
+        print(
+            f"server peak for a 200 MB upload: {before / 1024:.0f} MiB after upload, {preview_mib:.0f} MiB after "
+            f"preview; validate {small_mib:.0f} MiB (small file) -> {big_mib:.0f} MiB (200 MB file)"
+        )
+        assert preview_mib < 300
+        assert big_mib - small_mib < 64
     finally:
         server.terminate()
         server.wait(timeout=30)
