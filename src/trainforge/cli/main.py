@@ -53,8 +53,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config, with dotted overrides."""
+    import signal
+
     from trainforge.sdk import train
 
+    def interrupted(signum, frame):  # SIGTERM (a scheduler, the web app's Cancel) ends the run like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     result = train(args.config, args.overrides, resume=args.resume, progress=True, interpolate=not args.no_env)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))
     print(f"done: {result.output_dir}  {shown}")

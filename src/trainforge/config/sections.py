@@ -222,6 +222,14 @@ class OutputSection(Section):
     save_checkpoints: bool = Field(
         True, description="Write checkpoints (needed for --resume).", json_schema_extra=ADVANCED
     )
+    keep_checkpoints: bool = Field(
+        False,
+        description=(
+            "Keep checkpoints/ once the run has finished (with optimizer state they are several times the model's "
+            "size; the final model is already in the run directory)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
 
 
 class HubSection(Section):

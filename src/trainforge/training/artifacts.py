@@ -3,56 +3,242 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from trainforge.config.schema import RunConfig
-from trainforge.errors import RunDirError
+from trainforge.errors import ConfigError, RunDirError
 from trainforge.training.events import read_events
 
 FINISHED_MARKER = "metrics.json"
 
 
-def prepare_run_dir(config: RunConfig, resume: bool) -> Path:
-    """Create the run directory, refusing to mix a new run into a finished or unrelated one.
+@dataclass
+class RunDir:
+    """The run directory being written, and the finished run it replaces (kept aside until this one succeeds)."""
+
+    path: Path
+    replaced: Path | None = None
+
+    def commit(self) -> None:
+        """The new run succeeded: the run it replaces can go."""
+        if self.replaced is not None:
+            shutil.rmtree(self.replaced)
+            self.replaced = None
+
+    def roll_back(self) -> Path | None:
+        """The new run failed: put the replaced run back; returns where the failed attempt's files were kept."""
+        if self.replaced is None:
+            return None
+        failed = _free_sibling(self.path, "failed")
+        self.path.rename(failed)
+        self.replaced.rename(self.path)
+        self.replaced = None
+        return failed
+
+
+def check_output_dir(config: RunConfig) -> None:
+    """``output.dir`` must be a folder (or not exist yet) under a folder this process can write.
 
     Raises:
-        RunDirError: The directory holds a finished run (and ``output.overwrite`` is off), or ``resume``
-            was asked for but there is no checkpoint to resume from.
+        ConfigError: Naming ``output.dir``: a file is in the way, or the nearest existing parent is not writable.
+    """
+    run_dir = Path(config.output.dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError([("output.dir", f"{run_dir} is a file, not a folder; choose a folder for the run")])
+    existing = next((p for p in (run_dir, *run_dir.absolute().parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError([("output.dir", f"{existing} is a file, so {run_dir} cannot be created below it")])
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError([("output.dir", f"{existing} is not writable by this user; choose another output.dir")])
+
+
+def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
+    """Create the run directory, refusing to mix a new run into a finished or unrelated one.
+
+    With ``output.overwrite`` a finished run is moved aside, not deleted: ``RunDir.commit`` deletes it once the new
+    run has succeeded and ``RunDir.roll_back`` restores it when the new run fails (a kill leaves it beside the run
+    directory as ``<name>.replaced-<time>``).
+
+    Raises:
+        RunDirError: The directory holds a run (and ``output.overwrite`` is off), ``resume`` was asked for a
+            finished run or one with no complete checkpoint, or the directory is not trainforge's.
     """
     run_dir = Path(config.output.dir)
     if resume:
+        if (run_dir / FINISHED_MARKER).exists():
+            raise RunDirError(
+                f"--resume: the run in {run_dir} finished; resuming would train it again from a checkpoint. To train "
+                f"further, start a new run from its model: model.name={run_dir} output.dir=<a new folder>"
+            )
         if last_checkpoint(run_dir) is None:
             raise RunDirError(
                 f"--resume: no checkpoint in {run_dir / 'checkpoints'} to resume from; drop --resume to start fresh"
             )
-        return run_dir
+        return RunDir(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         if not (run_dir / "events.jsonl").exists():
-            # output.overwrite deletes the folder: never one that trainforge did not write (data, a home folder...).
+            # output.overwrite replaces the folder: never one that trainforge did not write (data, a home folder...).
             raise RunDirError(
                 f"output.dir {run_dir} is not empty and holds no trainforge run (no events.jsonl); "
                 "choose a new or empty folder"
             )
-        if not config.output.overwrite:
+        finished = (run_dir / FINISHED_MARKER).exists()
+        events = read_events(run_dir / "events.jsonl")
+        failed = bool(events) and events[-1]["event"] == "run_failed"  # not one still running in another process
+        if not finished and failed and last_checkpoint(run_dir) is None:
+            # A run that failed before its first checkpoint holds nothing to resume or keep: start again in place.
+            print(f"note: replacing the failed run in {run_dir} (it left no model and no checkpoint)", file=sys.stderr)
+            shutil.rmtree(run_dir)
+        elif not config.output.overwrite:
             raise RunDirError(
                 f"output.dir {run_dir} already holds a run. Choose another output.dir, resume it with --resume, "
                 "or replace it with output.overwrite=true"
             )
-        shutil.rmtree(run_dir)
+        else:
+            replaced = _free_sibling(run_dir, "replaced")
+            run_dir.rename(replaced)
+            run_dir.mkdir(parents=True)
+            return RunDir(run_dir, replaced)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    return RunDir(run_dir)
 
 
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest ``checkpoint-<step>`` folder under ``run_dir/checkpoints``, if any."""
+def _free_sibling(run_dir: Path, kind: str) -> Path:
+    """``<run_dir>.<kind>-<time>``, a name beside the run directory that is not taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = run_dir.with_name(f"{run_dir.name}.{kind}-{stamp}")
+    counter = 1
+    while candidate.exists():
+        counter += 1
+        candidate = run_dir.with_name(f"{run_dir.name}.{kind}-{stamp}-{counter}")
+    return candidate
+
+
+def last_checkpoint(run_dir: Path, notes: list[str] | None = None) -> Path | None:
+    """The newest *complete* ``checkpoint-<step>`` folder under ``run_dir/checkpoints``, if any.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without it (or without weights) was torn by a
+    kill during its save; it is skipped, and named in ``notes`` when a list is given.
+    """
     folder = run_dir / "checkpoints"
     if not folder.is_dir():
         return None
     found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    for checkpoint in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _complete(checkpoint):
+            return checkpoint
+        if notes is not None:
+            notes.append(f"skipped {checkpoint.name}: incomplete (the process stopped while saving it)")
+    return None
+
+
+def _complete(checkpoint: Path) -> bool:
+    if (checkpoint / "trial.joblib").is_file():  # a tabular search trial, written in one call
+        return True
+    weights = [*checkpoint.glob("*.safetensors"), *checkpoint.glob("*.bin")]
+    return (checkpoint / "trainer_state.json").is_file() and bool(weights)
+
+
+# Keys whose change alters which rows are trained on or which model is trained: resuming across one would mix runs.
+_RESUME_FIXED = ("task", "model", "data", "params", "training.seed", "peft")
+
+
+def resume_differences(config: RunConfig, run_dir: Path, fingerprint: dict[str, str]) -> list[str]:
+    """Compare a resumed config with the run's ``config.resolved.yaml`` and recorded data fingerprint.
+
+    Returns:
+        Notes naming differences that do not change the data or the model (e.g. more epochs).
+
+    Raises:
+        RunDirError: Naming every difference that changes the data or the model (keys, or data files whose content
+            changed since the run started).
+    """
+    from trainforge.config.loading import dump_resolved
+    from trainforge.training.events import read_events
+
+    recorded_path = run_dir / "config.resolved.yaml"
+    if not recorded_path.is_file():
+        return []
+    recorded = _flatten(yaml.safe_load(recorded_path.read_text(encoding="utf-8")) or {})
+    current = _flatten(dump_resolved(config))
+    ignored = ("output.overwrite",)
+    changed = sorted(
+        k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k) and k not in ignored
+    )
+    fixed = [k for k in changed if k.startswith(_RESUME_FIXED)]
+    started = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "run_started"]
+    before = started[0].get("data_fingerprint") if started else None
+    if before:
+        fixed += [
+            f"{path} (its content changed)"
+            for path, digest in fingerprint.items()
+            if before.get(path, digest) != digest
+        ]
+    if fixed:
+        shown = "; ".join(
+            f"{k}: {recorded.get(k)!r} -> {current.get(k)!r}" if k in recorded or k in current else k for k in fixed
+        )
+        raise RunDirError(
+            f"--resume: the config or data differs from the run in {run_dir} in what it trains on or what it trains "
+            f"({shown}). Resume with the recorded config ({recorded_path}), or start a new run"
+        )
+    return [f"resumed with {k} changed: {recorded.get(k)!r} -> {current.get(k)!r}" for k in changed]
+
+
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, object] = {}
+    for key, child in value.items():
+        flat.update(_flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def data_fingerprint(config: RunConfig) -> dict[str, str]:
+    """SHA-256 of every local data file the config reads (a folder: its data files), by path.
+
+    Streams each file (about 1 s per GB); Hub datasets have no local file and are left out.
+    """
+    import hashlib
+
+    source = Path(config.data.source).expanduser()
+    files = (
+        [source]
+        if source.is_file()
+        else sorted(p for p in source.rglob("*") if p.is_file())
+        if source.is_dir()
+        else []
+    )
+    if config.data.eval_split and Path(config.data.eval_split).is_file():
+        files.append(Path(config.data.eval_split))
+    digests = {}
+    for path in files[:1000]:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        digests[str(path)] = digest.hexdigest()
+    return digests
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide what a run computes (recorded in the ``run_started`` event)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("trainforge", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "scikit-learn"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -60,6 +62,9 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
         from trainforge.training.arguments import resolve_precision
 
         resolve_precision(config.training.precision)
+    from trainforge.training.artifacts import check_output_dir
+
+    check_output_dir(config)
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     labels = spec.analyze(splits, config)
@@ -90,12 +95,18 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         TrainforgeError: Bad config/data/run directory, before anything trains.
         Exception: Any training failure, after a ``run_failed`` event was recorded.
     """
-    from trainforge.training.artifacts import prepare_run_dir
+    from trainforge.training.artifacts import data_fingerprint, library_versions, prepare_run_dir, resume_differences
     from trainforge.training.events import EventLog
 
     started = time.monotonic()
     checked = check(config)
-    run_dir = prepare_run_dir(config, resume)
+    target = prepare_run_dir(config, resume)
+    run_dir = target.path
+    fingerprint = data_fingerprint(config)
+    if resume:
+        for note in resume_differences(config, run_dir, fingerprint):
+            print(f"note: {note}", file=sys.stderr)
+            checked.notes.append(note)
     events = EventLog(run_dir / "events.jsonl", listeners)
     try:
         write_resolved(config, run_dir / "config.resolved.yaml")
@@ -112,6 +123,8 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
             eval_origin=splits.eval_origin,
             labels=list(labels.names),
             notes=checked.notes,
+            data_fingerprint=fingerprint,
+            versions=library_versions(),
         )
         result = _train(config, checked, run_dir, events, resume)
         result.duration_s = time.monotonic() - started
@@ -122,10 +135,26 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
             duration_s=result.duration_s,
             hub_url=result.hub_url,
         )
+        target.commit()
+        if not config.output.keep_checkpoints and (run_dir / "checkpoints").is_dir():
+            # The final model is in the run directory; checkpoints only served --resume, which a finished run refuses.
+            shutil.rmtree(run_dir / "checkpoints")
         return result
     except BaseException as exc:
         message = str(exc) if isinstance(exc, TrainforgeError) else f"{type(exc).__name__}: {exc}"
-        events.write("run_failed", error=message or type(exc).__name__, traceback=traceback.format_exc())
+        interrupted = isinstance(exc, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (the CLI turns it into one)
+        if interrupted:
+            message = "interrupted (Ctrl-C or SIGTERM); continue with --resume"
+        events.write(
+            "run_failed",
+            error=message or type(exc).__name__,
+            interrupted=interrupted,
+            traceback=traceback.format_exc(),
+        )
+        events.close()
+        kept = target.roll_back()
+        if kept is not None:
+            print(f"note: the previous run in {run_dir} was kept; this failed attempt is in {kept}", file=sys.stderr)
         raise
     finally:
         events.close()
@@ -143,10 +172,20 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
         has_eval = prepared.eval is not None
         trainer = spec.native_trainer(config, prepared, labels, run_dir, events)
 
-    output = trainer.train(resume_from_checkpoint=str(artifacts.last_checkpoint(run_dir)) if resume else None)
+    checkpoint = None
+    if resume:
+        skipped: list[str] = []
+        checkpoint = artifacts.last_checkpoint(run_dir, skipped)
+        for note in skipped:
+            print(f"note: {note}", file=sys.stderr)
+            events.write("note", message=note)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     # Training summaries (train_loss, a search's validation score) are kept; speeds stay in events.jsonl.
     metrics = {"train_runtime_s": output.metrics["train_runtime"]}
     metrics.update({k: v for k, v in output.metrics.items() if k.startswith("train_") and not _is_speed(k)})
+    if checkpoint is not None and "train_loss" in metrics:
+        # The Trainer averages only the steps it ran in this process; the run's loss covers every step.
+        metrics["train_loss"] = _logged_train_loss(trainer, metrics["train_loss"])
     if has_eval:
         # Task trainers (TRL) may add metrics in evaluate(); only the plain Trainer's log is complete.
         final = (_recorded_eval(trainer) if spec.make_trainer is None and spec.native_trainer is None else None) or (
@@ -165,6 +204,23 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
     eval_rows = 0 if splits.eval is None else len(splits.eval)
     return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def _logged_train_loss(trainer, fallback: float) -> float:
+    """Mean training loss over every step of the run, from the logged losses (restored with the checkpoint).
+
+    Each logged ``loss`` is the mean over the steps since the previous log, so weighting it by that step count
+    gives the mean over all steps, as an uninterrupted run reports it.
+    """
+    history = getattr(getattr(trainer, "state", None), "log_history", None) or []
+    total, previous, weighted = 0, 0, 0.0
+    for entry in history:
+        if "loss" in entry and "step" in entry:
+            steps = entry["step"] - previous
+            weighted += entry["loss"] * steps
+            total += steps
+            previous = entry["step"]
+    return weighted / total if total else fallback
 
 
 def _recorded_eval(trainer) -> dict | None:
