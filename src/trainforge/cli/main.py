@@ -231,12 +231,33 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported as one paragraph with a non-zero exit; --debug re-raises
         if debug:
             raise
+        # Only a run that started has an events.jsonl holding the traceback; never point at one that does not exist.
+        events = _started_run_events(args)
+        where = f"{events} holds the traceback; " if events else ""
         print(
-            f"error: {args.command} failed: {type(exc).__name__}: {exc}\n"
-            "(the run's events.jsonl holds the traceback; rerun with --debug to print it)",
+            f"error: {args.command} failed: {type(exc).__name__}: {exc}\n({where}rerun with --debug to print it)",
             file=sys.stderr,
         )
         return 1
+
+
+def _started_run_events(args: argparse.Namespace) -> str | None:
+    """The events.jsonl of the run this ``train`` command started, if it got that far."""
+    if args.command != "train":
+        return None
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from trainforge.config.loading import load_config
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # its notes were printed once already
+            output = Path(load_config(args.config, args.overrides, interpolate=not args.no_env).output.dir)
+    except TrainforgeError:
+        return None
+    events = output / "events.jsonl"
+    return str(events) if events.is_file() else None
 
 
 if __name__ == "__main__":

@@ -48,14 +48,14 @@ def load_config(
         source = str(config)
         raw = read_yaml(Path(config))
     else:
-        raw = dict(config)
+        raw = _plain(config)
     from trainforge.config.autotrain import is_autotrain_config, translate
 
     problems: list[tuple[str, str]] = []
     for override in overrides:
         apply_override(raw, override, problems)
     if interpolate:
-        unset_hub: list[str] = []
+        unset_hub: list[tuple[str, str]] = []
         raw = _interpolate(raw, "", problems, unset_hub)
         _drop_unset_hub_values(raw, unset_hub, problems)
     if problems:
@@ -65,6 +65,17 @@ def load_config(
     else:
         _relocate_training_aliases(raw)
     return parse_config(raw, source)
+
+
+def _plain(value: Any) -> Any:
+    """A copy of a config given as Python objects, with paths as strings (``model.name=Path(...)`` is common)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
 
 
 def read_yaml(path: Path) -> dict:
@@ -105,7 +116,7 @@ def apply_override(raw: dict, override: str, problems: list[tuple[str, str]]) ->
     node[parts[-1]] = value
 
 
-def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hub: list[str]) -> Any:
+def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hub: list[tuple[str, str]]) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, reporting unset variables by key.
 
     An unset variable in a ``hub.*`` field is not an error yet: its key goes to ``unset_hub`` and the caller
@@ -125,7 +136,7 @@ def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hu
         if default is not None:
             return default
         if key.startswith("hub."):
-            unset_hub.append(f"{key} (${{{name}}})")
+            unset_hub.append((key, name))
         else:
             problems.append(
                 (key, f"environment variable {name} is not set (export it, or write ${{{name}:-default}})")
@@ -135,7 +146,7 @@ def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hu
     return _ENV.sub(substitute, value)
 
 
-def _drop_unset_hub_values(raw: dict, unset_hub: list[str], problems: list[tuple[str, str]]) -> None:
+def _drop_unset_hub_values(raw: dict, unset_hub: list[tuple[str, str]], problems: list[tuple[str, str]]) -> None:
     """Hub fields whose variable is unset: read as absent (as the reference does) unless the run pushes.
 
     Every AutoTrain example config carries ``token: ${HF_TOKEN}`` even with ``push_to_hub: false``; failing
@@ -146,14 +157,14 @@ def _drop_unset_hub_values(raw: dict, unset_hub: list[str], problems: list[tuple
     hub = raw.get("hub") if isinstance(raw.get("hub"), dict) else {}
     pushes = bool(hub.get("push") or hub.get("push_to_hub") or raw.get("push_to_hub"))
     if pushes:
-        for entry in unset_hub:
-            problems.append(
-                (entry.split(" ")[0], f"{entry.split(' ')[1]} is not set, and the run pushes to the Hub: export it")
-            )
+        problems.extend(
+            (key, f"${{{name}}} is not set, and the run pushes to the Hub: export it") for key, name in unset_hub
+        )
         return
-    for entry in unset_hub:
-        hub.pop(entry.split(" ")[0].removeprefix("hub."), None)
-    print(f"note: {', '.join(unset_hub)} unset; not needed because the run does not push to the Hub", file=sys.stderr)
+    for key, _ in unset_hub:
+        hub.pop(key.removeprefix("hub."), None)
+    shown = ", ".join(f"{key} (${{{name}}})" for key, name in unset_hub)
+    print(f"note: {shown} unset; not needed because the run does not push to the Hub", file=sys.stderr)
 
 
 def _relocate_training_aliases(raw: dict) -> None:

@@ -1,0 +1,110 @@
+"""Environment interpolation, strict YAML and Python-object configs: what is read, what is refused, and where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import trainforge
+from conftest import make_sentiment_frame
+from trainforge.cli.main import main
+from trainforge.config.loading import load_config
+from trainforge.errors import ConfigError
+
+
+@pytest.fixture()
+def config(tmp_path, tiny_bert) -> dict:
+    make_sentiment_frame(24).to_csv(tmp_path / "d.csv", index=False)
+    return {
+        "task": "text_classification",
+        "model": {"name": tiny_bert},
+        "data": {"source": str(tmp_path / "d.csv"), "columns": {"text": "review", "label": "sentiment"}},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unset_hub_variables_are_absent_unless_the_run_pushes(config, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_USERNAME", raising=False)
+    loaded = load_config({**config, "hub": {"token": "${HF_TOKEN}", "push": False}})
+    assert loaded.hub.token is None
+    assert "hub.token (${HF_TOKEN}) unset; not needed" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"hub.token: \$\{HF_TOKEN\} is not set, and the run pushes"):
+        load_config({**config, "hub": {"token": "${HF_TOKEN}", "push": True, "repo_id": "me/m"}})
+    with pytest.raises(ConfigError, match="data.source: environment variable NOPE_DIR is not set"):
+        load_config({**config, "data": {**config["data"], "source": "${NOPE_DIR}/d.csv"}})
+
+
+def test_a_pushing_run_without_any_token_fails_at_validate(config, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login
+    path = write(tmp_path, yaml.safe_dump({**config, "hub": {"push": True, "repo_id": "me/m"}}))
+    assert main(["validate", str(path)]) == 2
+    assert "hub.token: hub.push is true but there is no Hub token" in capsys.readouterr().err
+
+
+def test_overrides_are_interpolated_and_unset_ones_name_the_key(config, tmp_path, monkeypatch, capsys):
+    path = write(tmp_path, yaml.safe_dump(config))
+    monkeypatch.delenv("NOPE_X", raising=False)
+    assert main(["validate", str(path), "data.eval_fraction=${NOPE_X}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.eval_fraction: environment variable NOPE_X is not set" in err and "events.jsonl" not in err
+    monkeypatch.setenv("FRACTION", "0.5")
+    assert load_config(str(path), ["data.eval_fraction=${FRACTION}"]).data.eval_fraction == 0.5
+
+
+def test_no_interpolation_keeps_references_as_text(config, monkeypatch):
+    monkeypatch.setenv("SECRET_THING", "s3cr3t-value")
+    loaded = load_config({**config, "model": {**config["model"], "revision": "${SECRET_THING}"}}, interpolate=False)
+    assert loaded.model.revision == "${SECRET_THING}"
+    assert load_config({**config, "model": {**config["model"], "revision": "${SECRET_THING}"}}).model.revision == (
+        "s3cr3t-value"
+    )
+
+
+def test_python_paths_are_accepted_by_the_sdk(config, tmp_path):
+    as_paths = {
+        **config,
+        "model": {"name": Path(config["model"]["name"])},
+        "data": {**config["data"], "source": Path(config["data"]["source"])},
+        "output": {"dir": tmp_path / "run"},
+    }
+    report = trainforge.validate(as_paths)
+    assert report.train_rows > 0 and report.config.output.dir == str(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            "task: a\ntraining: {seed: 1}\nmodel: {name: m}\ntraining: {seed: 2}\n",
+            "duplicate key 'training' at lines 2 and 4",
+        ),
+        ("task: a\ntraining:\n  seed: 1\n  seed: 2\n", "duplicate key 'seed' at lines 3 and 4"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6)),
+            "expands to more than 100,000 values through aliases",
+        ),
+        ("task: [unclosed\n", "not valid YAML at line"),
+    ],
+    ids=["duplicate-section", "duplicate-field", "alias-bomb", "invalid"],
+)
+def test_strict_yaml_files(tmp_path, capsys, text, fragment):
+    assert main(["validate", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_yaml_anchors_within_bounds_still_work(config, tmp_path):
+    text = yaml.safe_dump(config) + "common: &c {num_train_epochs: 2}\n"
+    text = text.replace("common: &c {num_train_epochs: 2}\n", "") + "training: &t {num_train_epochs: 2}\n"
+    assert load_config(str(write(tmp_path, text))).training.num_train_epochs == 2
