@@ -59,6 +59,22 @@ def check_output_dir(config: RunConfig) -> None:
         raise ConfigError([("output.dir", f"{existing} is not writable by this user; choose another output.dir")])
 
 
+def check_hub_token(config: RunConfig) -> None:
+    """A run that pushes needs a token (``hub.token``, ``HF_TOKEN`` or a saved login) before anything trains.
+
+    Raises:
+        ConfigError: Naming ``hub.token`` and the ways to provide one.
+    """
+    if not config.hub.push or config.hub.token is not None:
+        return
+    from huggingface_hub import get_token
+
+    if get_token() is None:
+        raise ConfigError(
+            [("hub.token", "hub.push is true but there is no Hub token: export HF_TOKEN (or `hf auth login`)")]
+        )
+
+
 def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
     """Create the run directory, refusing to mix a new run into a finished or unrelated one.
 

@@ -62,9 +62,10 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
         from trainforge.training.arguments import resolve_precision
 
         resolve_precision(config.training.precision)
-    from trainforge.training.artifacts import check_output_dir
+    from trainforge.training.artifacts import check_hub_token, check_output_dir
 
     check_output_dir(config)
+    check_hub_token(config)
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     labels = spec.analyze(splits, config)
