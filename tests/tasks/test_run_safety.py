@@ -173,3 +173,23 @@ def test_checkpoints_are_deleted_when_the_run_finishes_unless_kept(tiny_bert, tm
         assert (out / "checkpoints").is_dir() is keep
         saved = [e for e in read_events(out / "events.jsonl") if e["event"] == "checkpoint"]
         assert saved  # checkpoints were written during the run either way
+
+
+def test_early_stopping_patience_survives_resume(tiny_bert, tmp_path, monkeypatch):
+    make_sentiment_frame(96).to_csv(tmp_path / "reviews.csv", index=False)
+    # Threshold 1.0: no evaluation counts as an improvement, so patience 2 stops at the third evaluation.
+    training = {
+        "num_train_epochs": 10, "metric_for_best_model": "accuracy",
+        "early_stopping_patience": 2, "early_stopping_threshold": 1.0,
+    }  # fmt: skip
+    whole = make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "whole", training=training)
+    trainforge.train(whole)
+    stopped = [e for e in read_events(tmp_path / "whole" / "events.jsonl") if e["event"] == "early_stopped"]
+    assert len(stopped) == 1
+    path = write(tmp_path, make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "cut", training=training))
+    crash_at(monkeypatch, stopped[0]["step"] - 2)  # after two evaluations without improvement
+    assert main(["train", str(path)]) == 1
+    monkeypatch.undo()
+    assert main(["train", str(path), "--resume"]) == 0
+    resumed = [e for e in read_events(tmp_path / "cut" / "events.jsonl") if e["event"] == "early_stopped"]
+    assert [e["step"] for e in resumed] == [stopped[0]["step"]]

@@ -90,6 +90,8 @@ def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metr
         save_total_limit=training.save_total_limit,
         # Evaluating only at the end (eval_strategy "no") leaves no checkpoints to choose the best from.
         load_best_model_at_end=eval_strategy != "no" and saving,
+        # --resume continues early stopping's patience count instead of starting it again.
+        restore_callback_states_from_checkpoint=True,
         metric_for_best_model=metric_name if eval_strategy != "no" else None,
         greater_is_better=greater if eval_strategy != "no" else None,
         gradient_checkpointing=training.gradient_checkpointing,

@@ -302,6 +302,14 @@ def write_model_card(
         else "No evaluation split was used, so there are no evaluation metrics."
     )
     label_line = f"Labels: {', '.join(labels.names)}.\n" if labels.problem_type.endswith("_classification") else ""
+    kept = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "best_checkpoint"]
+    if kept:
+        k = kept[-1]
+        loss = f", evaluation loss {k['eval_loss']:.4f}" if isinstance(k.get("eval_loss"), float) else ""
+        label_line += (
+            f"The weights are those of step {k['step']} of {k['last_step']}, the best by {k['metric']} "
+            f"({k['value']:.4f}{loss}; ties go to the lower loss, then the later step).\n"
+        )
     usage = f"""## Use it
 
 ```python

@@ -99,3 +99,58 @@ class EventsCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):  # noqa: D102
         if state.is_world_process_zero:
             self.events.write("checkpoint", step=state.global_step, best=state.best_model_checkpoint)
+
+
+class TieBreakOnLoss(TrainerCallback):
+    """Ties on the best-checkpoint metric go to the lower evaluation loss, then to the later step.
+
+    The Trainer keeps a new best only when the metric strictly improves, so on small eval sets (accuracy 1.0 at step
+    18 and again at 36) it keeps the earliest, least trained checkpoint. ``on_evaluate`` runs just before the Trainer
+    compares the new metrics with ``state.best_metric``; on a tie whose eval loss is no worse, the stored best is
+    moved one float step towards "worse", so the strict comparison keeps the new checkpoint (and then stores the
+    true value again). The best checkpoint's loss is read from ``state.log_history``, so resuming keeps the rule.
+    """
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: D102
+        name = args.metric_for_best_model
+        if not name or not metrics or state.best_metric is None or state.best_global_step is None:
+            return
+        key = name if name.startswith("eval_") else f"eval_{name}"
+        value, loss = metrics.get(key), metrics.get("eval_loss")
+        if value is None or loss is None or value != state.best_metric:
+            return
+        best_loss = next(
+            (
+                entry["eval_loss"]
+                for entry in reversed(state.log_history)
+                if entry.get("step") == state.best_global_step and "eval_loss" in entry
+            ),
+            None,
+        )
+        if best_loss is not None and loss <= best_loss:
+            worse = -math.inf if args.greater_is_better else math.inf
+            state.best_metric = math.nextafter(state.best_metric, worse)
+
+
+class EarlyStoppingEvents(TrainerCallback):
+    """Record that and why training stopped early (``early_stopped`` event), which the Trainer does without a word.
+
+    Read at the end of training rather than beside ``EarlyStoppingCallback``: on ``--resume`` the Trainer replaces
+    that callback with a restored copy at the end of its list, so no neighbour sees its decision in time.
+    """
+
+    def __init__(self, events: EventLog, patience: int):
+        self.events = events
+        self.patience = patience
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: D102
+        if control.should_training_stop and state.global_step < state.max_steps and state.is_world_process_zero:
+            self.events.write(
+                "early_stopped",
+                step=state.global_step,
+                max_steps=state.max_steps,
+                metric=args.metric_for_best_model,
+                patience=self.patience,
+                best_step=state.best_global_step,
+                best_metric=state.best_metric,
+            )

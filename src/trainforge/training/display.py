@@ -38,6 +38,14 @@ class ConsoleDisplay:
             )
         elif kind == "ensemble":
             self._line(f"ensemble of {len(event['members'])} trial(s): {event['metric']} {event['score']:.4g}")
+        elif kind == "early_stopped":
+            self._line(
+                f"early stopping at step {event['step']}/{event['max_steps']}: {event['metric']} did not improve for "
+                f"{event['patience']} evaluation(s); best at step {event['best_step']}"
+            )
+        elif kind == "best_checkpoint":
+            loss = f", eval loss {event['eval_loss']:.4g}" if isinstance(event.get("eval_loss"), float) else ""
+            self._line(f"kept the checkpoint of step {event['step']} ({event['metric']} {event['value']:.4g}{loss})")
         elif kind == "run_finished":
             self._line(f"finished in {event.get('duration_s', 0):.0f}s; model in {event.get('output_dir')}")
         elif kind == "run_failed":

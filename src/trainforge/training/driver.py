@@ -187,6 +187,10 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     if checkpoint is not None and "train_loss" in metrics:
         # The Trainer averages only the steps it ran in this process; the run's loss covers every step.
         metrics["train_loss"] = _logged_train_loss(trainer, metrics["train_loss"])
+    kept = _kept_checkpoint(trainer)
+    if kept is not None:
+        events.write("best_checkpoint", **kept)
+        metrics["best_global_step"] = kept["step"]
     if has_eval:
         # Task trainers (TRL) may add metrics in evaluate(); only the plain Trainer's log is complete.
         final = (_recorded_eval(trainer) if spec.make_trainer is None and spec.native_trainer is None else None) or (
@@ -205,6 +209,28 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
     eval_rows = 0 if splits.eval is None else len(splits.eval)
     return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def _kept_checkpoint(trainer) -> dict | None:
+    """Which checkpoint's weights the run keeps (restored as the best), with its metric and eval loss."""
+    state, args = getattr(trainer, "state", None), getattr(trainer, "args", None)
+    if (
+        state is None
+        or args is None
+        or not getattr(args, "load_best_model_at_end", False)
+        or not state.best_global_step
+    ):
+        return None
+    logged = next(
+        (e for e in reversed(state.log_history) if e.get("step") == state.best_global_step and "eval_loss" in e), {}
+    )
+    return {
+        "step": state.best_global_step,
+        "metric": args.metric_for_best_model,
+        "value": state.best_metric,
+        "eval_loss": logged.get("eval_loss"),
+        "last_step": state.global_step,
+    }
 
 
 def _logged_train_loss(trainer, fallback: float) -> float:
@@ -248,7 +274,7 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     from transformers.utils import logging as hf_logging
 
     from trainforge.training.arguments import to_training_arguments
-    from trainforge.training.callbacks import EventsCallback, NonFiniteLossGuard
+    from trainforge.training.callbacks import EarlyStoppingEvents, EventsCallback, NonFiniteLossGuard, TieBreakOnLoss
 
     spec, splits, labels = checked.spec, checked.splits, checked.labels
     hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
@@ -261,7 +287,7 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     has_eval = prepared.eval is not None
     args = to_training_arguments(config, run_dir, has_eval, spec.best_metric(labels), len(prepared.train))
     # The guard comes first: a NaN loss fails the run before it reaches the events and the display.
-    callbacks = [NonFiniteLossGuard(), EventsCallback(events)]
+    callbacks = [NonFiniteLossGuard(), TieBreakOnLoss(), EventsCallback(events)]
     if "tensorboard" in config.output.report_to:
         from torch.utils.tensorboard import SummaryWriter
 
@@ -269,9 +295,10 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
-        callbacks.append(
-            EarlyStoppingCallback(config.training.early_stopping_patience, config.training.early_stopping_threshold)
+        stopper = EarlyStoppingCallback(
+            config.training.early_stopping_patience, config.training.early_stopping_threshold
         )
+        callbacks += [stopper, EarlyStoppingEvents(events, config.training.early_stopping_patience)]
     if spec.make_trainer is not None:
         make_trainer = spec.make_trainer
     else:
