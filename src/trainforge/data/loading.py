@@ -16,12 +16,14 @@ import os
 import re
 import sys
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trainforge.config.sections import DataSection
+from trainforge.data.labels import continuous_scores
 from trainforge.errors import DataError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
@@ -57,7 +59,10 @@ def load_splits(
     """
     from trainforge.data.columns import map_columns
 
-    train, train_origin, eval_frame, eval_origin = _read_sources(data, sample_rows)
+    # The stratify column holds class labels: CSV/TSV read it as text, so that codes such as "01" keep the
+    # spelling the user wrote (pandas would read them as the number 1) for the task's label rule.
+    label_column = _file_column(stratify, columns, data) if stratify else None
+    train, train_origin, eval_frame, eval_origin = _read_sources(data, sample_rows, label_column)
     if columns is not None:
         train = map_columns(train, columns, data.columns, train_origin)
         if eval_frame is not None:
@@ -68,6 +73,14 @@ def load_splits(
     if eval_frame is None and data.eval_fraction:
         train, eval_frame = hold_out(train, data.eval_fraction, seed, stratify)
         eval_origin = f"{data.eval_fraction:g} of {train_origin} (seed {seed})"
+        if len(eval_frame) == 0 and stratify is not None and stratify in train:
+            # No class had a row to spare: when the "classes" are scores, raising eval_fraction cannot help.
+            what = f"the {stratify} column ({_file_column(stratify, columns, data)!r})"
+            if scores := continuous_scores(train[stratify], what):
+                raise DataError(
+                    f"{train_origin}: {scores}. Use a regression task (text_regression, tabular_regression) with "
+                    "this column as the target, or choose a column of class names."
+                )
         _require_rows(eval_frame, eval_origin, hint="raise data.eval_fraction or add rows")
         _require_rows(train, train_origin, hint="lower data.eval_fraction or add rows")
     if eval_frame is not None:
@@ -98,7 +111,9 @@ def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | 
     return train.head(rows), origin, len(train)
 
 
-def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path, fmt: str = "auto", max_rows: int | None = None, text_column: str | None = None
+) -> pd.DataFrame:
     """Read one local file into a DataFrame, naming the file in every error.
 
     Text files are read as people have them: the encoding (UTF-8 with or without a BOM, UTF-16 with a BOM, or a
@@ -111,6 +126,8 @@ def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd
         fmt: ``auto`` (by extension) or one of csv, tsv, jsonl, json, parquet.
         max_rows: Read only the first N rows, streaming, so memory stays bounded whatever the file's size
             (a JSON array is the exception: it has to be parsed whole).
+        text_column: A column of a CSV/TSV file to read as text, as written (``01`` stays ``01``); empty cells
+            stay missing. Other formats keep the types they store.
 
     Raises:
         DataError: Unknown format, missing file, an encoding that cannot be read, a header naming a column twice,
@@ -131,7 +148,7 @@ def read_table(path: Path, fmt: str = "auto", max_rows: int | None = None) -> pd
         else:
             head = _read_head(path)
             encoding = head.encoding
-            frame = _read_text(path, fmt, max_rows, head)
+            frame = _read_text(path, fmt, max_rows, head, text_column)
     # TypeError: pandas' answer to a JSON line that is not an object.
     except (ValueError, TypeError, pd.errors.ParserError, OSError) as exc:
         if isinstance(exc, pd.errors.EmptyDataError):
@@ -234,9 +251,12 @@ def _undecodable(path: Path, encoding: str) -> DataError:
     )
 
 
-def _read_text(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
+def _read_text(path: Path, fmt: str, max_rows: int | None, head: _Head, text_column: str | None) -> pd.DataFrame:
     """Parse a text format; a file whose head is UTF-8 but a later line is not falls back to Windows-1252."""
-    read = _read_json_records if fmt in ("json", "jsonl") else _read_delimited
+    if fmt in ("json", "jsonl"):
+        read = _read_json_records  # JSON keeps the spelling of strings and the type of numbers
+    else:
+        read = partial(_read_delimited, text_column=text_column)
     try:
         return read(path, fmt, max_rows, head)
     except UnicodeDecodeError:
@@ -249,7 +269,9 @@ def _read_text(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.Da
         raise _undecodable(path, head.encoding) from None
 
 
-def _read_delimited(path: Path, fmt: str, max_rows: int | None, head: _Head) -> pd.DataFrame:
+def _read_delimited(
+    path: Path, fmt: str, max_rows: int | None, head: _Head, text_column: str | None = None
+) -> pd.DataFrame:
     expected = "\t" if fmt == "tsv" else ","
     # Excel writes (and honours) a first line "sep=;" naming the delimiter; it is not the header.
     hint = re.match(r"sep=(.)\r?\n", head.text)
@@ -263,9 +285,12 @@ def _read_delimited(path: Path, fmt: str, max_rows: int | None, head: _Head) -> 
     options = {"sep": sep, "quoting": _quoting(fmt, sep), "encoding": head.encoding, "skiprows": 1 if hint else 0}
     # Checked before pandas reads the rows: it would rename a repeated name (text -> text.1) without a word.
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
-    _require_unique_columns(list(header.iloc[0]) if len(header) else [], path)
+    names = list(header.iloc[0]) if len(header) else []
+    _require_unique_columns(names, path)
+    # Matched as the header is written: a name with stray spaces is trimmed only after reading.
+    as_text = {name: str for name in names if text_column is not None and str(name).strip() == text_column}
     try:
-        return pd.read_csv(path, nrows=max_rows, **options)
+        return pd.read_csv(path, nrows=max_rows, dtype=as_text or None, **options)
     except pd.errors.ParserError as exc:
         reason = " ".join(str(exc).split())[:300]
         raise DataError(
@@ -431,8 +456,14 @@ def _require_rows(frame: pd.DataFrame, origin: str, hint: str = "check the file 
         raise DataError(f"{origin} has no rows; {hint}")
 
 
+def _file_column(logical: str, columns, data: DataSection) -> str:
+    """The user's name of a logical column (a tabular target is its own name)."""
+    default = next((column.source_default for column in columns or () if column.name == logical), logical)
+    return data.columns.get(logical, default)
+
+
 def _read_sources(
-    data: DataSection, max_rows: int | None = None
+    data: DataSection, max_rows: int | None = None, text_column: str | None = None
 ) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
     path = Path(os.path.expanduser(data.source))
     if data.format == "hub" or (not path.exists() and _looks_like_hub_id(data.source)):
@@ -440,7 +471,7 @@ def _read_sources(
     if not path.exists():
         raise DataError(f"data.source {data.source!r} does not exist (looked for {path.resolve()})")
     if path.is_file():
-        train = read_table(path, data.format, max_rows)
+        train = read_table(path, data.format, max_rows, text_column)
         if data.eval_split is None:
             return train, str(path), None, None
         eval_path = Path(data.eval_split)
@@ -450,13 +481,13 @@ def _read_sources(
             )
         if eval_path.resolve() == path.resolve():
             raise DataError(f"data.eval_split is the training file {path}; evaluate on other rows (or eval_fraction)")
-        return train, str(path), read_table(eval_path, data.format, max_rows), str(eval_path)
+        return train, str(path), read_table(eval_path, data.format, max_rows, text_column), str(eval_path)
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return _read_disk(path, data)
     train_path = _split_file(path, data.train_split, data.format)
     eval_path = _split_file(path, data.eval_split, data.format) if data.eval_split else None
-    train = read_table(train_path, data.format, max_rows)
-    eval_frame = read_table(eval_path, data.format, max_rows) if eval_path else None
+    train = read_table(train_path, data.format, max_rows, text_column)
+    eval_frame = read_table(eval_path, data.format, max_rows, text_column) if eval_path else None
     return train, str(train_path), eval_frame, None if eval_path is None else str(eval_path)
 
 

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
+from trainforge.data.labels import Problems, is_missing, read_label_names, written_label
 from trainforge.errors import DataError
 from trainforge.tabular.features import rows_text
 
 
 def check_targets_present(frame: pd.DataFrame, targets: list[str], origin: str, config) -> None:
-    """Every target column exists (and is not a mapped id/weight column) and has a value in every row."""
+    """Every target column exists (and is not a mapped id/weight column) and has a value in every row.
+
+    Raises:
+        DataError: Naming every target that is absent or has empty rows (with the rows), in one message.
+    """
+    problems = Problems()
     mapped = set(config.data.columns.values())
     for target in targets:
         if target not in frame.columns or target in mapped:
             found = ", ".join(c for c in map(str, frame.columns) if c not in ("id", "sample_weight"))
-            raise DataError(
+            problems.add(
                 f"{origin} has no target column {target!r}; columns found: {found}. Set params.target_columns."
             )
-        missing = frame[target].isna()
+            continue
+        missing = frame[target].isna() | frame[target].map(is_missing)  # blank text is no label either
         if missing.all():
-            raise DataError(f"{origin}: target {target!r} is empty in every row; check params.target_columns")
-        if missing.any():
-            raise DataError(
+            problems.add(f"{origin}: target {target!r} is empty in every row; check params.target_columns")
+        elif missing.any():
+            problems.add(
                 f"{origin}: target {target!r} is missing in {int(missing.sum())} row(s), first: "
                 f"{rows_text(frame.index[missing])}. Fill or drop those rows."
             )
+    problems.raise_if_any()
 
 
 def check_weights(frame: pd.DataFrame, origin: str) -> None:
@@ -51,10 +61,40 @@ def numeric_target(frame: pd.DataFrame, target: str, origin: str) -> pd.Series:
     return numbers.astype(float)
 
 
+def read_classes(splits, target: str) -> tuple[str, ...]:
+    """Class labels of ``target`` read by the rule every task shares (``read_label_names``), in place.
+
+    Labels are the values the user wrote: a column of plain numbers without leading zeros stays numbers (one
+    class per number, so ``1`` and ``1.0`` are one), codes such as ``01`` stay text, surrounding spaces are
+    trimmed. Booleans stay booleans.
+
+    Returns:
+        The notes of the reading (merged spellings, labels that differ only by case).
+    """
+    frames = [splits.train] + ([splits.eval] if splits.eval is not None else [])
+    if all(pd.api.types.is_bool_dtype(frame[target]) for frame in frames):
+        return ()
+    written = [frame[target].map(written_label) for frame in frames]
+    reading = read_label_names([label for labels in written for label in labels], f"target {target!r}")
+    whole = reading.numeric and all(Decimal(n) == Decimal(n).to_integral_value() for n in reading.classes.values())
+    for frame, labels in zip(frames, written, strict=True):
+        names = labels.map(reading.classes)
+        if not reading.numeric:
+            frame[target] = names.astype(object)
+        else:
+            # One type for the whole column: LabelEncoder and predictions then give 1, not a mix of 1 and 1.0.
+            frame[target] = names.map(int if whole else float)
+    return reading.notes
+
+
 def check_classes(splits, target: str, params, origin: str) -> list[str]:
-    """Class labels fit for validation (enough rows per class, none unseen in eval); returns the class names."""
-    values = label_values(splits.train[target])
-    splits.train[target] = values
+    """Class labels fit for validation (enough rows per class, none unseen in eval); returns the class names.
+
+    Raises:
+        DataError: Many distinct fractional numbers (a regression target), classes too small for the folds,
+            or eval classes that never occur in training.
+    """
+    values = splits.train[target]
     counts = values.value_counts()
     if pd.api.types.is_float_dtype(values) and (values != values.round()).any() and len(counts) > 0.5 * len(values):
         raise DataError(
@@ -70,22 +110,12 @@ def check_classes(splits, target: str, params, origin: str) -> list[str]:
             "class needs at least that many. Add rows, lower params.cv_folds, or drop those classes."
         )
     if splits.eval is not None:
-        splits.eval[target] = label_values(splits.eval[target])
         unseen = sorted(set(splits.eval[target]) - set(counts.index), key=str)
         if unseen:
             raise DataError(
                 f"{splits.eval_origin}: target {target!r} has classes {unseen} that never occur in training rows"
             )
     return [str(c) for c in sorted(counts.index)]
-
-
-def label_values(values: pd.Series) -> pd.Series:
-    """Whole floats (1.0, read so because of a gap elsewhere) become ints; mixed types become text."""
-    if pd.api.types.is_float_dtype(values) and (values == values.round()).all():
-        return values.astype("int64")
-    if values.dtype == object and values.map(type).nunique() > 1:
-        return values.astype(str)
-    return values
 
 
 def config_problems(config, kind: str) -> list[tuple[str, str]]:

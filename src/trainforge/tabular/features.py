@@ -7,16 +7,26 @@ of pandas methods, ``operator.attrgetter``), so a fitted pipeline needs no train
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from trainforge.data.labels import Problems
 from trainforge.errors import DataError
 
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 _MIN_ROWS_FOR_ID_CHECK = 20
+
+# Cells that mean "no value" in a column of numbers, in any case: the OpenML/UCI '?', spreadsheets' '-' and
+# '#N/A', and the words people type. pandas reads some of them as missing in a CSV, but not '?', '-' or
+# 'missing', and none of them in JSON.
+MISSING_MARKERS = ("", "?", "-", "na", "n/a", "#n/a", "null", "none", "nan", "missing")
+# A plain string (no trainforge object) so that the fitted pipeline applies it at predict without trainforge.
+MISSING_PATTERN = r"(?i)^\s*(?:" + "|".join(re.escape(marker) for marker in MISSING_MARKERS) + r")\s*$"
+_MISSING = re.compile(MISSING_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,10 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
         origin: File or split name for messages.
 
     Raises:
-        DataError: A listed column is absent, a column is empty in every row, or looks like a row id.
+        DataError: A listed column is absent, a column is empty in every row, or looks like a row id (every such
+            problem in one message).
     """
+    problems = Problems()
     explicit_num, explicit_cat = list(params.numerical_columns or []), list(params.categorical_columns or [])
     for key, names in (
         ("numerical_columns", explicit_num),
@@ -60,31 +72,32 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
     ):
         absent = [n for n in names if n not in frame.columns]
         if absent:
-            raise DataError(
+            problems.add(
                 f"params.{key} lists {absent}, which {origin} does not have; "
                 f"columns found: {', '.join(map(str, frame.columns))}"
             )
     both = sorted(set(explicit_num) & set(explicit_cat))
     if both:
-        raise DataError(
+        problems.add(
             f"params.numerical_columns and params.categorical_columns both list {both}; keep each in one list"
         )
+    problems.raise_if_any()
     numerical, categorical, dates, dropped = [], [], [], {}
     candidates = [c for c in frame.columns if c not in reserved and c not in params.ignore_columns]
     for column in candidates:
         values = frame[column]
         if values.isna().all():
-            raise DataError(
+            problems.add(
                 f"{origin}: column {column!r} is empty in every row, so it carries no information. "
                 f"Drop it from the file or add it to params.ignore_columns."
             )
-        if column in explicit_num:
+        elif column in explicit_num:
             if (
                 not pd.api.types.is_numeric_dtype(values)
                 and pd.to_numeric(values, errors="coerce").notna().sum() < values.notna().sum()
             ):
                 bad = values.index[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
-                raise DataError(
+                problems.add(
                     f"{origin}: params.numerical_columns lists {column!r}, "
                     f"but it holds non-numbers at {rows_text(bad)}"
                 )
@@ -102,7 +115,7 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
         elif not pd.api.types.is_numeric_dtype(values) and _looks_like_free_text(values):
             dropped[column] = "free text with mostly unique values (list it in params.categorical_columns to use it)"
         elif _is_id_like(values):
-            raise DataError(
+            problems.add(
                 f"{origin}: column {column!r} holds a different value in each of its {len(values)} rows, so it looks "
                 "like a row id: a model can memorise rows through it (target leakage) and it cannot generalise. Set "
                 f"data.columns.id: {column} to exclude it, add it to params.ignore_columns, or list it in "
@@ -114,12 +127,87 @@ def plan_columns(frame: pd.DataFrame, params, reserved: set[str], origin: str) -
             numerical.append(column)
         else:
             categorical.append(column)
+    problems.raise_if_any()
     if not numerical + categorical + dates:
         raise DataError(
             f"{origin}: no feature columns left after excluding targets, id, sample_weight and ignored columns "
             f"(left out: {dropped or 'none'}); the file needs at least one input column."
         )
     return ColumnPlan(tuple(numerical), tuple(categorical), tuple(dates), dropped)
+
+
+def read_missing_markers(frames: list[tuple[pd.DataFrame, str]], columns: list[str]) -> list[str]:
+    """Read missing-value markers (``?``, ``NA``, ``-``, ...) as missing in columns that otherwise hold numbers.
+
+    A column is converted (in every frame, in place) when, train and eval together, its cells are numbers or
+    markers and at least one is a marker; otherwise a ``?`` would make it a column of categories and its numbers
+    would lose their order. The fitted pipeline reads the same markers as missing at predict
+    (``build_preprocessor``).
+
+    Args:
+        frames: ``(rows, origin)`` of each split.
+        columns: The candidate feature columns (not targets, id, weight, ignored or listed as categorical).
+
+    Returns:
+        One note per column and split that held markers, naming the column, the markers, the count and rows.
+    """
+    notes = []
+    for column in columns:
+        held = [(frame, origin) for frame, origin in frames if column in frame.columns]
+        if all(pd.api.types.is_numeric_dtype(frame[column]) for frame, _ in held):
+            continue
+        markers = [frame[column].map(_is_marker) for frame, _ in held]
+        if not any(mask.any() for mask in markers):
+            continue
+        rest = [frame[column][~mask].dropna() for (frame, _), mask in zip(held, markers, strict=True)]
+        if not any(len(values) for values in rest) or not all(_all_numbers(values) for values in rest):
+            continue
+        for (frame, origin), mask in zip(held, markers, strict=True):
+            if mask.any():
+                found = ", ".join(repr(m) for m in dict.fromkeys(frame[column][mask].map(str.strip)))
+                notes.append(
+                    f"{origin}: column {column!r} holds numbers and {int(mask.sum())} missing-value marker(s) "
+                    f"({found}) at {rows_text(frame.index[mask])}: read as missing values, and read so at predict too"
+                )
+            frame[column] = pd.to_numeric(frame[column].mask(mask), errors="raise")
+    return notes
+
+
+def _is_marker(value) -> bool:
+    return isinstance(value, str) and _MISSING.match(value) is not None
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    """Every value is a number or text pandas reads as one (booleans are not numbers here)."""
+    if values.map(lambda v: isinstance(v, bool | np.bool_)).any():
+        return False
+    return bool(pd.to_numeric(values, errors="coerce").notna().all())
+
+
+def check_numbers(frame: pd.DataFrame, columns: list[str], origin: str) -> None:
+    """Numeric feature columns of rows to predict hold numbers or missing-value markers.
+
+    The model reads markers as missing; any other text would stop it with no column named, so it is refused here.
+
+    Raises:
+        DataError: Naming every column that holds text, its rows and first value.
+    """
+    problems = Problems()
+    for column in columns:
+        if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = frame[column]
+        present = values.dropna()
+        present = present[~present.map(_is_marker)]
+        bad = present.index[pd.to_numeric(present, errors="coerce").isna()]
+        if len(bad):
+            problems.add(
+                f"{origin}: column {column!r} holds numbers for the model, but {len(bad)} row(s) hold other "
+                f"text, first: {rows_text(bad)} (row {int(bad[0]) + 1}: {present[bad[0]]!r}). Write numbers, or "
+                f"leave the cell empty (or one of {', '.join(repr(m) for m in MISSING_MARKERS if m)}) for a missing "
+                "value."
+            )
+    problems.raise_if_any()
 
 
 def _is_id_like(values: pd.Series) -> bool:
@@ -191,12 +279,30 @@ def build_preprocessor(plan: ColumnPlan, style: str, params, n_rows: int):
         numeric_steps.append(("scale", _scaler(params.numeric_scaler)))
     parts = []
     if plan.numerical:
-        parts.append(("num", Pipeline(numeric_steps) if numeric_steps else "passthrough", list(plan.numerical)))
+        parts.append(("num", Pipeline(_as_numbers() + numeric_steps), list(plan.numerical)))
     if plan.categorical:
         parts.append(("cat", _categorical(style, params, n_rows), list(plan.categorical)))
     if plan.datetime:
         parts.append(("date", _datetime(numeric_steps), list(plan.datetime)))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def _as_numbers() -> list[tuple[str, object]]:
+    """Steps that read missing-value markers as missing, then text cells as numbers.
+
+    Rows read from a CSV at predict may hold ``?`` or ``12.5`` as text. The steps are built from pandas callables
+    only, so that ``model.joblib`` applies them without trainforge; a cell that is neither stops ``pd.to_numeric``
+    (trainforge's predict names it first, see ``check_numbers``).
+    """
+    from sklearn.preprocessing import FunctionTransformer
+
+    return [
+        (
+            "markers",
+            FunctionTransformer(partial(pd.DataFrame.replace, to_replace=MISSING_PATTERN, value=np.nan, regex=True)),
+        ),
+        ("numbers", FunctionTransformer(partial(pd.DataFrame.apply, func=pd.to_numeric))),
+    ]
 
 
 def categorical_mask(plan: ColumnPlan) -> list[bool]:

@@ -177,41 +177,80 @@ def _stratify(config) -> str | None:
 
 
 def analyze(splits, config) -> LabelInfo:
-    """Check targets, weights and features before any model: every problem names its column, rows and fix."""
+    """Check targets, weights and features before any model: every problem names its column, rows and fix.
+
+    Missing-value markers (``?``, ``NA``, ``-``, ...) in a column of numbers are read as missing, with a note;
+    class labels are read by the rule text classification uses (``read_label_names``), with its notes.
+
+    Raises:
+        DataError: Every problem of the targets, weights and feature columns of both splits in one message; then
+            class or leakage problems that need clean targets to be seen.
+    """
+    from trainforge.data.labels import Problems
     from trainforge.tabular import checks, features
 
     params, kind = config.params, _kind(config)
     frames = [(splits.train, splits.train_origin)] + (
         [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
     )
+    problems = Problems()
+    present = True
     for frame, origin in frames:
-        checks.check_targets_present(frame, params.target_columns, origin, config)
-        checks.check_weights(frame, origin)
+        present &= problems.check(checks.check_targets_present, frame, params.target_columns, origin, config)
+        problems.check(checks.check_weights, frame, origin)
     train = splits.train
+    reserved = _reserved(config)
+    candidates = [
+        c
+        for c in train.columns
+        if c not in reserved and c not in params.ignore_columns and c not in (params.categorical_columns or [])
+    ]
+    notes = features.read_missing_markers(frames, candidates)
+    plan = None
+    try:
+        plan = features.plan_columns(train, params, reserved, splits.train_origin)
+    except DataError as exc:
+        problems.add(str(exc))
+    if present:  # the values of the targets are worth reading only where every target has one in every row
+        notes += _read_targets(splits, frames, params.target_columns, kind, problems)
+    problems.raise_if_any()
     names: list[str] = []
-    for target in params.target_columns:
-        values = train[target]
-        if values.nunique() < 2:
-            raise DataError(
-                f"{splits.train_origin}: target {target!r} has the same value ({values.iloc[0]!r}) in every row, so "
-                "there is nothing to learn; check params.target_columns"
-            )
-        if kind == "regression":
-            for frame, origin in frames:
-                frame[target] = checks.numeric_target(frame, target, origin)
-        else:
+    if kind == "classification":
+        for target in params.target_columns:
             names = checks.check_classes(splits, target, params, origin=splits.train_origin)
-    plan = features.plan_columns(train, params, _reserved(config), splits.train_origin)
     features.check_leakage(train, plan, params.target_columns, splits.train_origin)
     if splits.eval is not None:
         features.check_eval_columns(splits.eval, plan, splits.eval_origin)
-    notes = tuple(f"column {c!r} left out: {why}" for c, why in plan.dropped.items())
+    notes += [f"column {c!r} left out: {why}" for c, why in plan.dropped.items()]
     targets = tuple(params.target_columns)
     if kind == "regression":
-        return LabelInfo("regression", targets, notes)
+        return LabelInfo("regression", targets, tuple(notes))
     if len(targets) > 1:
-        return LabelInfo("multi_label_classification", targets, notes)
-    return LabelInfo("single_label_classification", tuple(names), notes)
+        return LabelInfo("multi_label_classification", targets, tuple(notes))
+    return LabelInfo("single_label_classification", tuple(names), tuple(notes))
+
+
+def _read_targets(splits, frames, targets: list[str], kind: str, problems) -> list[str]:
+    """Regression targets as numbers, class labels by the shared rule; problems are collected. Returns notes."""
+    from trainforge.tabular import checks
+
+    notes: list[str] = []
+    for target in targets:
+        if kind == "regression":
+            for frame, origin in frames:
+                try:
+                    frame[target] = checks.numeric_target(frame, target, origin)
+                except DataError as exc:
+                    problems.add(str(exc))
+        else:
+            notes.extend(checks.read_classes(splits, target))
+        values = splits.train[target]
+        if values.nunique() < 2:
+            problems.add(
+                f"{splits.train_origin}: target {target!r} has the same value ({values.iloc[0]!r}) in every row, so "
+                "there is nothing to learn; check params.target_columns"
+            )
+    return notes
 
 
 def _reserved(config) -> set[str]:
@@ -287,6 +326,8 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
     """Add ``prediction`` (one target) or ``prediction_<target>`` columns, and ``prob_...`` for classification."""
     import joblib
 
+    from trainforge.tabular.features import check_numbers
+
     model = joblib.load(run_dir / "model.joblib")
     voters = model.estimators_ if hasattr(model, "estimator") else [model]
     needed = [str(c) for c in voters[0].feature_names_in_]
@@ -296,6 +337,9 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
             f"the input lacks the feature columns {absent} the model was trained on; "
             f"found: {', '.join(map(str, frame.columns))}"
         )
+    # Missing-value markers are the model's to read; any other text in a numeric column is named here.
+    checked = frame if pd.api.types.is_integer_dtype(frame.index) else frame.reset_index(drop=True)
+    check_numbers(checked, _numeric_columns(voters[0]), "the input")
     out = frame.copy()
     targets = config.params.target_columns
     for target, voter in zip(targets, voters, strict=True):
@@ -307,6 +351,13 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
             for i, label in enumerate(voter.classes_):
                 out[f"{prefix}{label}"] = probabilities[:, i]
     return out
+
+
+def _numeric_columns(voter) -> list[str]:
+    """The columns the fitted preprocessing reads as numbers (every member shares one column plan)."""
+    members = getattr(voter, "estimators_", None) or [voter]
+    prepare = members[0].named_steps["prepare"]
+    return [str(c) for name, _, columns in prepare.transformers_ if name == "num" for c in columns]
 
 
 def model_card(run_dir: Path, config) -> str:

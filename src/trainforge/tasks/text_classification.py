@@ -20,11 +20,15 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from trainforge.data.labels import (
+    Problems,
+    continuous_scores,
     is_list_like,
     label_set,
     normalise_single,
+    of_the_data,
     ordered_names,
     parse_labels,
+    read_label_names,
     require_no_missing,
     require_text,
     rows,
@@ -94,23 +98,52 @@ REGRESSION_COLUMNS = (
 
 
 def analyze_classification(splits, config) -> LabelInfo:
-    """Check texts, labels and weights, and derive the label set (before any model loads)."""
+    """Check texts, labels and weights, and derive the label set (before any model loads).
+
+    Labels are the strings the user wrote (see ``read_label_names``): ``01`` stays ``01``, and ``1``/``1.0``
+    are one class only in a column of plain numbers.
+
+    Raises:
+        DataError: Every problem of the rows (texts, labels, weights) of both splits in one message; or a label
+            set unfit for classification (a single class, eval labels never seen in training).
+    """
     params = config.params
-    _check_common(splits, config)
+    problems = Problems()
+    frames = _frames(splits)
+    for frame, origin in frames:
+        _check_common(frame, origin, config, problems)
+        problems.check(require_no_missing, frame, "label", origin, config.data.columns.get("label", "label"))
+    problems.raise_if_any()
     multi = params.multi_label
     if multi is None:
         multi = bool(params.label_delimiter) or splits.train["label"].map(is_list_like).any()
-    frames = [(splits.train, splits.train_origin)] + (
-        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
-    )
     for frame, origin in frames:
-        require_no_missing(frame, "label", origin)
-        if multi:
-            frame["label"] = [parse_labels(v, params.label_delimiter, origin, i) for i, v in frame["label"].items()]
-        else:
-            frame["label"] = normalise_single(frame["label"], origin)
+        try:
+            if multi:
+                frame["label"] = [
+                    parse_labels(v, params.label_delimiter, origin, i) for i, v in frame["label"].items()
+                ]
+            else:
+                frame["label"] = normalise_single(frame["label"], origin)
+        except DataError as exc:
+            problems.add(str(exc))
+    problems.raise_if_any()
+    column = config.data.columns.get("label", "label")
+    if not multi and (scores := continuous_scores(splits.train["label"], f"the label column ({column!r})")):
+        raise DataError(
+            f"{splits.train_origin}: {scores}. To predict the number, use task: text_regression with "
+            f"data.columns.target: {column}; for classes, map data.columns.label to a column of class names."
+        )
+    written = [name for frame, _ in frames for name in (label_set(frame["label"], multi) if multi else frame["label"])]
+    reading = read_label_names(written, f"the label column ({config.data.columns.get('label', 'label')!r})")
+    for frame, _ in frames:
+        frame["label"] = (
+            [sorted({reading.classes[n] for n in names}) for names in frame["label"]]
+            if multi
+            else frame["label"].map(reading.classes)
+        )
     seen = label_set(splits.train["label"], multi)
-    names = ordered_names(seen, params.label_names)
+    names = ordered_names(reading, seen, params.label_names)
     if len(names) < 2:
         raise DataError(
             f"{splits.train_origin}: the label column holds a single class ({', '.join(names)}); "
@@ -125,37 +158,51 @@ def analyze_classification(splits, config) -> LabelInfo:
                 f"cannot predict them; first rows: {rows(offending)}. Add training examples or remove those rows."
             )
     problem = "multi_label_classification" if multi else "single_label_classification"
-    return LabelInfo(problem, tuple(names))
+    return LabelInfo(problem, tuple(names), reading.notes)
 
 
 def analyze_regression(splits, config) -> LabelInfo:
-    """Check texts, weights and that every target is a finite number."""
-    _check_common(splits, config)
-    for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
-        if frame is None:
+    """Check texts, weights and that every target is a finite number.
+
+    Raises:
+        DataError: Every problem of the rows (texts, targets, weights) of both splits in one message.
+    """
+    problems = Problems()
+    frames = _frames(splits)
+    file_column = config.data.columns.get("target", "target")
+    for frame, origin in frames:
+        _check_common(frame, origin, config, problems)
+        if not problems.check(require_no_missing, frame, "target", origin, file_column):
             continue
-        require_no_missing(frame, "target", origin)
         numbers = pd.to_numeric(frame["target"], errors="coerce")
         bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
         if bad.any():
             examples = ", ".join(f"row {i + 1}: {frame['target'][i]!r}" for i in list(frame.index[bad])[:5])
-            raise DataError(
+            problems.add(
                 f"{origin}: the target column must be numeric for regression; non-numeric values at {examples}"
+                f"{of_the_data('target', file_column)}"
             )
+            continue
         frame["target"] = numbers.astype("float32")
+    problems.raise_if_any()
     return LabelInfo("regression", ("target",))
 
 
-def _check_common(splits, config) -> None:
-    for frame, origin in [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]:
-        if frame is None:
-            continue
-        require_text(frame, "text", origin, file_column=config.data.columns.get("text", "text"))
-        if "sample_weight" in frame:
-            weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
-            bad = weights.isna() | (weights < 0)
-            if bad.any():
-                raise DataError(f"{origin}: sample_weight must be a number >= 0; bad rows: {rows(frame.index[bad])}")
+def _frames(splits) -> list[tuple[pd.DataFrame, str]]:
+    return [(splits.train, splits.train_origin)] + (
+        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
+    )
+
+
+def _check_common(frame: pd.DataFrame, origin: str, config, problems: Problems) -> None:
+    """Texts and weights of one split; problems are collected, weights converted when they are all valid."""
+    problems.check(require_text, frame, "text", origin, file_column=config.data.columns.get("text", "text"))
+    if "sample_weight" in frame:
+        weights = pd.to_numeric(frame["sample_weight"], errors="coerce")
+        bad = weights.isna() | (weights < 0)
+        if bad.any():
+            problems.add(f"{origin}: sample_weight must be a number >= 0; bad rows: {rows(frame.index[bad])}")
+        else:
             frame["sample_weight"] = weights.astype("float32")
 
 
