@@ -309,9 +309,18 @@ def test_autotrain_hub_keys_inside_params(autotrain):
     assert config.hub.push is False and config.hub.repo_id == "bob/my-autotrain-bert"
 
 
-def test_autotrain_remote_backend_is_rejected(autotrain):
-    autotrain["backend"] = "spaces-a10g-large"
-    assert "trainforge runs locally" in problems(autotrain)["backend"]
+@pytest.mark.parametrize("backend", ["spaces-a10g-large", "ep-aws-useast1-m", "dgx-a100", "nvcf-h100x1"])
+def test_autotrain_hosted_backend_runs_locally_with_a_note(autotrain, capsys, backend):
+    # The reference's own examples (llm_finetuning/llama3-8b-orpo-space.yml) name a hosted backend: they must run
+    # unchanged, here, on the local machine.
+    autotrain["backend"] = backend
+    config = load_config(autotrain)
+    assert config.task == "text_classification"
+    assert f"backend {backend!r} names the reference's hosted hardware; trainforge trains locally" in (
+        capsys.readouterr().err
+    )
+    autotrain["backend"] = "my-cluster"
+    assert "not a reference backend; use 'local'" in problems(autotrain)["backend"]
 
 
 def test_autotrain_unknown_param_is_rejected(autotrain):

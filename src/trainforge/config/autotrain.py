@@ -41,6 +41,8 @@ TRAINING_PARAMS = {
     "disable_gradient_checkpointing": "training.gradient_checkpointing",
 }
 _LOCAL_BACKENDS = {"local", "local-cli", "local-ui"}
+# The reference's hosted backends (src/autotrain/backends/base.py: Spaces, Endpoints, NGC/DGX, NVCF).
+_REMOTE_BACKEND_PREFIXES = ("spaces-", "ep-", "dgx-", "ngc-", "nvcf-")
 _MARKERS = {"base_model", "project_name", "backend", "log"}
 
 # The top-level keys the reference's parser reads (src/autotrain/parser.py), and those inside data/hub.
@@ -229,9 +231,17 @@ def translate(raw: dict, source: str | None = None) -> dict:
     if "log" in raw:
         out["output"]["report_to"] = _report_to(raw["log"])
     backend = raw.get("backend", "local")
-    if backend not in _LOCAL_BACKENDS:
+    if isinstance(backend, str) and backend.startswith(_REMOTE_BACKEND_PREFIXES):
+        # The reference's examples name the hardware they were written for (e.g. llama3-8b-orpo-space.yml): the
+        # config itself is valid, so it runs here, on this machine, instead of being refused.
+        _note(f"backend {backend!r} names the reference's hosted hardware; trainforge trains locally on this machine")
+    elif not isinstance(backend, str) or backend not in _LOCAL_BACKENDS:
         problems.append(
-            ("backend", f"{backend!r} runs on Hugging Face infrastructure; trainforge runs locally (use 'local')")
+            (
+                "backend",
+                f"{backend!r} is not a reference backend; use 'local' (hosted ones such as 'spaces-a10g-large' are "
+                "accepted and run locally)",
+            )
         )
 
     data = raw.get("data") or {}

@@ -20,6 +20,7 @@ from trainforge.config.loading import write_resolved
 from trainforge.config.schema import RunConfig
 from trainforge.data.loading import Splits, load_splits
 from trainforge.errors import ConfigError, TrainforgeError
+from trainforge.models.config_checks import check_against_model_config
 from trainforge.tasks import get_task
 from trainforge.tasks.spec import LabelInfo, TaskSpec
 
@@ -57,8 +58,10 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     """
     spec = get_task(config.task)
     check_extras(spec)
+    model_notes: list[str] = []
     if spec.native_trainer is None:  # native (tabular) tasks load no pretrained model and use no torch precision
         check_model_source(config)
+        model_notes = check_against_model_config(config, spec)  # its config.json only: no weights load
         from trainforge.training.arguments import resolve_precision
 
         resolve_precision(config.training.precision)
@@ -69,7 +72,7 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     labels = spec.analyze(splits, config)
-    notes = list(labels.notes)
+    notes = list(labels.notes) + model_notes
     read = len(splits.train) + (0 if splits.eval is None else len(splits.eval))
     if sample_rows is not None and read >= sample_rows:
         notes.append(

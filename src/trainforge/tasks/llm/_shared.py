@@ -463,11 +463,22 @@ def trl_config(config_class, args, **fields):
     return config_class(**values, **fields)
 
 
+# TRL trainers that compute log-probabilities from the output layer's weight directly (trl 1.16) and so refuse a LoRA
+# adapter on that layer; trainforge leaves the layer out of their targets (validate notes it: models/config_checks.py).
+OUTPUT_LAYER_REFUSED_BY = ("SFTTrainer", "DPOTrainer")
+
+
 class LLMTrainerMixin:
     """Added to each TRL trainer: perplexity in evaluation, and the merged model beside the adapter on save."""
 
     run_config = None
     report_perplexity = False
+
+    def __init__(self, *args, **kwargs):  # noqa: D107
+        refuses = any(cls.__name__ in OUTPUT_LAYER_REFUSED_BY for cls in type(self).__mro__)
+        if refuses and kwargs.get("peft_config") is not None and hasattr(kwargs.get("model"), "named_modules"):
+            kwargs["peft_config"] = without_output_layer(kwargs["peft_config"], kwargs["model"])
+        super().__init__(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):  # noqa: D102
         metrics = super().evaluate(*args, **kwargs)
@@ -485,6 +496,19 @@ class LLMTrainerMixin:
             return
         if self.run_config is not None and self.run_config.params.merge_adapter:
             merge_adapter(self.model, self.processing_class, self.run_config, Path(output_dir))
+
+
+def without_output_layer(peft_config, model):
+    """``peft_config`` without the target names that match ``model``'s output layer (when others remain)."""
+    targets = peft_config.target_modules
+    output = model.get_output_embeddings()
+    if output is None or isinstance(targets, str) or not targets:
+        return peft_config
+    name = next((n for n, module in model.named_modules() if module is output), None)
+    kept = {t for t in targets if name is None or not (name == t or name.endswith(f".{t}"))}
+    if not kept or kept == set(targets):  # nothing else to adapt: validate already refused such a config
+        return peft_config
+    return dataclasses.replace(peft_config, target_modules=kept)
 
 
 def trainer_class(base):

@@ -1,0 +1,1 @@
+"""What trainforge knows about base models before loading their weights."""
