@@ -178,6 +178,7 @@ def test_regression_single_and_multi_target_with_holdout(tmp_path):
 def test_resume_continues_an_interrupted_study(tmp_path):
     cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), num_trials=2)
     cfg["params"]["families"] = ["ridge", "lasso"]
+    cfg["output"]["keep_checkpoints"] = True  # a finished run deletes them; this one stands in for an interrupted one
     run_dir = trainforge.train(cfg).output_dir
     # An interrupted run: trials and study on disk, no final files.
     for name in ("metrics.json", "model.joblib", "leaderboard.csv"):

@@ -164,6 +164,12 @@ def _complete(checkpoint: Path) -> bool:
 
 # Keys whose change alters which rows are trained on or which model is trained: resuming across one would mix runs.
 _RESUME_FIXED = ("task", "model", "data", "params", "training.seed", "peft")
+# Task params that set a budget or how a finished model is used, not what it learns: they may change on resume
+# (like training.max_steps), e.g. a tabular search continued with more trials.
+_RESUME_FREE = frozenset(
+    f"params.{name}"
+    for name in ("num_trials", "time_limit", "n_jobs", "threshold", "max_new_tokens", "temperature", "top_p")
+)
 
 
 def resume_differences(config: RunConfig, run_dir: Path, fingerprint: dict[str, str]) -> list[str]:
@@ -188,7 +194,7 @@ def resume_differences(config: RunConfig, run_dir: Path, fingerprint: dict[str, 
     changed = sorted(
         k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k) and k not in ignored
     )
-    fixed = [k for k in changed if k.startswith(_RESUME_FIXED)]
+    fixed = [k for k in changed if k.startswith(_RESUME_FIXED) and k not in _RESUME_FREE]
     started = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "run_started"]
     before = started[0].get("data_fingerprint") if started else None
     if before:
