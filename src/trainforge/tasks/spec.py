@@ -114,7 +114,7 @@ class TaskSpec:
     load_processor: Callable[[RunConfig], Any]
     prepare: Callable[[Splits, RunConfig, LabelInfo, Any], Prepared]
     build_model: Callable[[RunConfig, LabelInfo], Any]
-    compute_metrics: Callable[[LabelInfo], Callable[[Any], dict[str, float]]]
+    compute_metrics: Callable[[LabelInfo, RunConfig], Callable[[Any], dict[str, float]] | None]
     best_metric: Callable[[LabelInfo], Metric]
     predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
     pipeline_tag: str
@@ -131,3 +131,6 @@ class TaskSpec:
     default_model: str | None = None  # model.name when the config has no model section
     model_card: Callable[[Path, RunConfig], str] | None = None  # task section of README.md (replaces the usage block)
     library_name: str = "transformers"  # model card front matter
+    # After training, with the kept model: store what predict needs beyond the weights (decision thresholds tuned on
+    # the eval split); (config, labels, trainer, prepared, run_dir) -> notes for the user.
+    finish: Callable[..., list[str]] | None = None

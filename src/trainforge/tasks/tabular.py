@@ -312,7 +312,7 @@ def best_metric(labels: LabelInfo) -> Metric:
     return Metric("rmse" if labels.problem_type == "regression" else "log_loss", greater_is_better=False)
 
 
-def compute_metrics(labels: LabelInfo):
+def compute_metrics(labels: LabelInfo, config):
     """Tabular metrics are computed by the trainer's ``evaluate`` (see ``tabular/scoring.py``)."""
     from trainforge.tabular.scoring import report
 

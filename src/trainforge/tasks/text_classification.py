@@ -13,7 +13,9 @@ Run it with ``trainforge train examples/text_classification/sentiment.yaml``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,8 @@ from trainforge.data.labels import (
 )
 from trainforge.errors import DataError
 from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Prepared, TaskParams, TaskSpec
+
+THRESHOLDS_FILE = "thresholds.json"  # multi-label decision thresholds, read by predict
 
 # ---------------------------------------------------------------------------------------------------- params
 
@@ -64,7 +68,19 @@ class TextClassificationParams(TaskParams):
         0.5,
         gt=0,
         lt=1,
-        description="Multi-label: probability above which a label is predicted.",
+        description=(
+            "Multi-label: probability above which a label is predicted, when threshold_tuning is none or there is "
+            "no evaluation split."
+        ),
+        json_schema_extra={"tier": "advanced"},
+    )
+    threshold_tuning: Literal["global", "per_label", "none"] = Field(
+        "global",
+        description=(
+            "Multi-label: choose the decision threshold that maximises F1 on the evaluation split (one value, or "
+            "one per label). Metrics are reported at it (and at 0.5 beside), and it is stored with the model "
+            "(thresholds.json) for predict."
+        ),
         json_schema_extra={"tier": "advanced"},
     )
 
@@ -274,9 +290,13 @@ def build_model(config, labels: LabelInfo):
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
-def compute_metrics(labels: LabelInfo):
-    """EvalPrediction -> metrics dict, for the problem type in ``labels``."""
-    from trainforge.metrics.classification import multi_label_metrics, sigmoid, single_label_metrics, softmax
+def compute_metrics(labels: LabelInfo, config):
+    """EvalPrediction -> metrics dict, for the problem type in ``labels``.
+
+    Multi-label metrics are computed at the decision thresholds that predict will use (``decision_thresholds``),
+    so the reported F1 is the F1 of the served model.
+    """
+    from trainforge.metrics.classification import sigmoid, single_label_metrics, softmax, tuned_multi_label_metrics
     from trainforge.metrics.regression import regression_metrics
 
     def compute(prediction) -> dict[str, float]:
@@ -285,10 +305,52 @@ def compute_metrics(labels: LabelInfo):
         if labels.problem_type == "regression":
             return regression_metrics(truth, logits.reshape(-1))
         if labels.problem_type == "multi_label_classification":
-            return multi_label_metrics(truth, sigmoid(logits))
+            probabilities = sigmoid(logits)
+            return tuned_multi_label_metrics(truth, probabilities, decision_thresholds(truth, probabilities, config))
         return single_label_metrics(truth, softmax(logits))
 
     return compute
+
+
+def decision_thresholds(truth: np.ndarray, probabilities: np.ndarray, config) -> np.ndarray:
+    """Per-label thresholds, shape (num_labels,): tuned on these rows (``params.threshold_tuning``) or fixed."""
+    from trainforge.metrics.classification import tune_thresholds
+
+    if config.params.threshold_tuning == "none":
+        return np.full(probabilities.shape[1], config.params.threshold)
+    return tune_thresholds(truth, probabilities, per_label=config.params.threshold_tuning == "per_label")
+
+
+def finish(config, labels: LabelInfo, trainer, prepared: Prepared, run_dir: Path) -> list[str]:
+    """Multi-label: store the decision thresholds of the kept model (``thresholds.json``) for predict.
+
+    They are tuned again on the kept model's evaluation predictions, which is the computation that produced the
+    reported metrics, so predict reproduces them. Returns notes (a model that predicts no label for most rows).
+    """
+    if labels.problem_type != "multi_label_classification":
+        return []
+    from trainforge.metrics.classification import sigmoid
+
+    thresholds = np.full(labels.num_labels, config.params.threshold)
+    notes = []
+    if prepared.eval is not None:
+        output = trainer.predict(prepared.eval)
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        probabilities = sigmoid(logits)
+        thresholds = decision_thresholds(output.label_ids, probabilities, config)
+        empty = float((probabilities < thresholds).all(axis=1).mean()) if len(probabilities) else 0.0
+        if empty > 0.5:
+            notes.append(
+                f"the model predicts no label for {empty:.0%} of the evaluation rows (threshold "
+                f"{float(thresholds.mean()):.2f}): it has not learned the labels yet; train longer or on more data"
+            )
+    mode = config.params.threshold_tuning if prepared.eval is not None else "none"
+    (run_dir / THRESHOLDS_FILE).write_text(
+        json.dumps(
+            {"mode": mode, "thresholds": dict(zip(labels.names, map(float, thresholds), strict=True))}, indent=2
+        )
+    )
+    return notes
 
 
 def best_metric(labels: LabelInfo) -> Metric:
@@ -331,10 +393,19 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
             )
             outputs.append(model(**batch).logits.float().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels))
-    return _predictions_frame(frame, logits, model.config, config)
+    return _predictions_frame(frame, logits, model.config, config, run_dir)
 
 
-def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, config) -> pd.DataFrame:
+def stored_thresholds(run_dir: Path, names: list[str], config) -> np.ndarray:
+    """The thresholds the run stored (``thresholds.json``), else ``params.threshold`` (runs from before they were)."""
+    path = run_dir / THRESHOLDS_FILE
+    if not path.is_file():
+        return np.full(len(names), config.params.threshold)
+    stored = json.loads(path.read_text())["thresholds"]
+    return np.array([stored[name] for name in names])
+
+
+def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, config, run_dir: Path) -> pd.DataFrame:
     from trainforge.metrics.classification import sigmoid, softmax
 
     out = frame.copy()
@@ -344,7 +415,7 @@ def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, co
         return out
     if model_config.problem_type == "multi_label_classification":
         probabilities = sigmoid(logits)
-        chosen = probabilities >= config.params.threshold
+        chosen = probabilities >= stored_thresholds(run_dir, names, config)
         joiner = config.params.label_delimiter or "|"
         out["prediction"] = [joiner.join(n for n, keep in zip(names, row, strict=True) if keep) for row in chosen]
     else:
@@ -371,6 +442,7 @@ SPEC = TaskSpec(
     compute_metrics=compute_metrics,
     best_metric=best_metric,
     predict=predict,
+    finish=finish,
     pipeline_tag="text-classification",
     stratify_column="label",
     example={

@@ -169,7 +169,8 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
 
     spec, splits, labels = checked.spec, checked.splits, checked.labels
     if spec.native_trainer is None:
-        trainer, has_eval, processor = _hf_trainer(config, checked, run_dir, events)
+        trainer, prepared, processor = _hf_trainer(config, checked, run_dir, events)
+        has_eval = prepared.eval is not None
     else:
         processor = spec.load_processor(config)
         prepared = spec.prepare(splits, config, labels, processor)
@@ -194,6 +195,10 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
     if kept is not None:
         events.write("best_checkpoint", **kept)
         metrics["best_global_step"] = kept["step"]
+    if spec.finish is not None:
+        for note in spec.finish(config, labels, trainer, prepared, run_dir):
+            print(f"note: {note}", file=sys.stderr)
+            events.write("note", message=note)
     if has_eval:
         # Task trainers (TRL) may add metrics in evaluate(); only the plain Trainer's log is complete.
         final = (_recorded_eval(trainer) if spec.make_trainer is None and spec.native_trainer is None else None) or (
@@ -307,10 +312,10 @@ def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
     else:
         from trainforge.training.hf_trainer import make_trainer
     trainer = make_trainer(
-        model, args, prepared, processor, spec.compute_metrics(labels) if has_eval else None, callbacks
+        model, args, prepared, processor, spec.compute_metrics(labels, config) if has_eval else None, callbacks
     )
     trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
-    return trainer, has_eval, processor
+    return trainer, prepared, processor
 
 
 def _is_speed(key: str) -> bool:

@@ -140,7 +140,7 @@ def best_metric(labels) -> Metric:
     return Metric("loss", greater_is_better=False)
 
 
-def no_metrics(labels):
+def no_metrics(labels, config):
     """LLM metrics come from the TRL trainers' own evaluation (loss, rewards, accuracy) plus perplexity."""
     return None
 
