@@ -70,7 +70,7 @@ def run_trainforge(model: str, rows: int, out: Path) -> dict:
     )
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"accuracy": metrics["accuracy"], "wall_s": wall}
+    return {"accuracy": metrics["eval_accuracy"], "wall_s": wall}
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 >>> import trainforge
 >>> result = trainforge.train("sst2.yaml", ["training.num_train_epochs=1"])
->>> result.output_dir, result.metrics["accuracy"]
+>>> result.output_dir, result.metrics["eval_accuracy"]
 """
 
 from __future__ import annotations

@@ -287,7 +287,7 @@ def test_models_lists_models_dir_and_bundled_minilm(tmp_path, tiny_bert):
 
 def test_finished_run_endpoints(finished):
     client, job = finished
-    assert job["metrics"]["accuracy"] >= 0 and job["progress"]["step"] == job["progress"]["max_steps"]
+    assert job["metrics"]["eval_accuracy"] >= 0 and job["progress"]["step"] == job["progress"]["max_steps"]
     assert job["playground"] == {
         "kind": "form",
         "inputs": [{"name": "text", "column": "review", "help": "the input text"}],

@@ -119,7 +119,7 @@ def test_train_from_the_browser(server, tiny_bert, tmp_path):
         page.click("#start-btn")
         page.wait_for_selector("#run-detail:not(.hidden)")
         page.wait_for_selector("#run-status.succeeded", timeout=180_000)
-        page.wait_for_selector("#run-metrics tr[data-metric='accuracy']")
+        page.wait_for_selector("#run-metrics tr[data-metric='eval_accuracy']")
         assert float(page.locator("#loss-chart svg").get_attribute("data-points")) >= 2
         assert page.locator("#loss-chart polyline").count() == 1
         assert float(page.locator("#eval-chart svg").get_attribute("data-points")) >= 1

@@ -166,7 +166,7 @@ def test_autotrain_llm_sft_config_runs_unchanged(tiny_llama, tmp_path, monkeypat
     assert main(["train", str(path)]) == 0
     run_dir = tmp_path / "autotrain-run"
     assert (run_dir / "adapter_config.json").is_file() and (run_dir / "merged" / "config.json").is_file()
-    assert json.loads((run_dir / "metrics.json").read_text())["loss"] > 0
+    assert json.loads((run_dir / "metrics.json").read_text())["eval_loss"] > 0
 
 
 BAD_INPUTS = [

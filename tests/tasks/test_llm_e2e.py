@@ -43,7 +43,7 @@ def test_sft_lora_merge_reload_chat_predict(tiny_llama, tmp_path, capsys):  # no
     result = trainforge.train(config)
     run_dir = result.output_dir
     _assert_learned(run_dir, result.metrics)
-    assert result.metrics["perplexity"] > 1 and "loss" in result.metrics
+    assert result.metrics["eval_perplexity"] > 1 and "eval_loss" in result.metrics
     _adapter_changed(run_dir)
     card = (run_dir / "README.md").read_text()
     assert "LoRA adapter" in card and "PeftModel.from_pretrained" in card and f"{run_dir}/merged" in card
@@ -106,7 +106,7 @@ def test_generic_blocks(tiny_llama, tmp_path):  # noqa: F811
     result = trainforge.train(llm_config("llm_generic", tiny_llama, data, tmp_path / "run", peft=True, block_size=32))
     _assert_learned(result.output_dir, result.metrics)
     _adapter_changed(result.output_dir)
-    assert result.metrics["perplexity"] > 1
+    assert result.metrics["eval_perplexity"] > 1
 
 
 @pytest.mark.parametrize("task", ["llm_dpo", "llm_orpo"])
@@ -116,7 +116,7 @@ def test_preference_alignment(task, tiny_llama, tmp_path):  # noqa: F811
     result = trainforge.train(config)
     _assert_learned(result.output_dir, result.metrics)
     _adapter_changed(result.output_dir)
-    assert 0.0 <= result.metrics["rewards/accuracies"] <= 1.0 and "rewards/margins" in result.metrics
+    assert 0.0 <= result.metrics["eval_rewards/accuracies"] <= 1.0 and "eval_rewards/margins" in result.metrics
     frame = trainforge.sdk.predict(
         result.output_dir, write_jsonl(tmp_path / "p.jsonl", [{"prompt": "what colour is the apple?"}])
     )
@@ -127,7 +127,7 @@ def test_reward_model(tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "pairs.jsonl", preference_rows(48))
     result = trainforge.train(llm_config("llm_reward", tiny_llama, data, tmp_path / "run", peft=True))
     _assert_learned(result.output_dir, result.metrics)
-    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and "margin" in result.metrics
+    assert 0.0 <= result.metrics["eval_accuracy"] <= 1.0 and "eval_margin" in result.metrics
     rows = [{"prompt": "what colour is the apple?", "completion": "the apple is red."}]
     frame = trainforge.sdk.predict(result.output_dir, write_jsonl(tmp_path / "s.jsonl", rows))
     assert isinstance(frame["score"][0], float)

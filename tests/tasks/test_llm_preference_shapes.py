@@ -229,4 +229,4 @@ def test_autotrain_sft_config_with_older_and_lenient_params_trains(capsys, tiny_
         assert fragment in err
     run_dir = tmp_path / "run"
     assert (run_dir / "model.safetensors").is_file() and not (run_dir / "merged").exists()
-    assert "loss" in json.loads((run_dir / "metrics.json").read_text())
+    assert "eval_loss" in json.loads((run_dir / "metrics.json").read_text())

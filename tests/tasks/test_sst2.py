@@ -36,8 +36,16 @@ def test_sst2_slice(tiny_bert, tmp_path):
     assert result.train_rows == 400
     assert result.eval_rows == sum(1 for _ in (SST2 / "test.tsv").open()) - 1
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
-    for key in ("accuracy", "f1", "precision", "recall", "roc_auc", "loss", "train_loss"):
+    for key in (
+        "eval_accuracy",
+        "eval_f1",
+        "eval_precision",
+        "eval_recall",
+        "eval_roc_auc",
+        "eval_loss",
+        "train_loss",
+    ):
         assert math.isfinite(metrics[key]), key
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     model_config = json.loads((result.output_dir / "config.json").read_text())
     assert model_config["id2label"] == {"0": "negative", "1": "positive"}

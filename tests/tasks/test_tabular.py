@@ -115,8 +115,8 @@ def test_binary_with_weights_reloads_in_fresh_process(tmp_path):
         "roc_auc",
         "log_loss",
     ):
-        assert key in metrics
-    assert metrics["accuracy"] > 0.7
+        assert f"eval_{key}" in metrics
+    assert metrics["eval_accuracy"] > 0.7
     rows = mixed_frame(6, seed=5).drop(columns=NOT_FEATURES)
     rows.loc[0, "plan"] = "enterprise"  # unseen category
     rows.loc[1, "signup"] = "not a date"
@@ -142,7 +142,7 @@ def test_multiclass_single_family_no_ensemble_keeps_integer_labels(tmp_path):
     cfg = config(tmp_path, "tabular_classification", ["tier"], others("tier"), model="lightgbm", ensemble=False)
     result = trainforge.train(cfg)
     metrics = check_run(result.output_dir)
-    assert metrics["accuracy"] > 0.5
+    assert metrics["eval_accuracy"] > 0.5
     board = pd.read_csv(result.output_dir / "leaderboard.csv")
     assert set(board["family"]) == {"lightgbm"}
     predicted = trainforge.predict(result.output_dir, mixed_frame(10, seed=3).drop(columns=NOT_FEATURES))
@@ -155,7 +155,7 @@ def test_multi_label_two_target_columns(tmp_path):
     result = trainforge.train(cfg)
     assert result.labels.problem_type == "multi_label_classification"
     metrics = check_run(result.output_dir)
-    assert "churned.accuracy" in metrics and "upsell.accuracy" in metrics
+    assert "eval_churned.accuracy" in metrics and "eval_upsell.accuracy" in metrics
     predicted = trainforge.predict(result.output_dir, mixed_frame(8, seed=4).drop(columns=NOT_FEATURES))
     assert {"prediction_churned", "prediction_upsell", "prob_churned_yes", "prob_upsell_y"} <= set(predicted.columns)
 
@@ -164,13 +164,13 @@ def test_regression_single_and_multi_target_with_holdout(tmp_path):
     cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), validation="holdout")
     cfg["params"]["families"] = ["ridge", "lightgbm", "extra_trees"]
     metrics = check_run(trainforge.train(cfg).output_dir)
-    assert set(metrics) >= {"rmse", "mae", "r2", "mape"} and metrics["r2"] > 0.8
+    assert set(metrics) >= {"eval_rmse", "eval_mae", "eval_r2", "eval_mape"} and metrics["eval_r2"] > 0.8
     cfg = config(tmp_path, "tabular_regression", ["spend", "visits"], others("spend", "visits"), metric="mae")
     cfg["params"]["families"] = ["ridge", "hist_gradient_boosting"]
     cfg["output"]["dir"] = str(tmp_path / "run2")
     result = trainforge.train(cfg)
     metrics = check_run(result.output_dir)
-    assert "spend.r2" in metrics and "visits.r2" in metrics and "train_validation_mae" in metrics
+    assert "eval_spend.r2" in metrics and "eval_visits.r2" in metrics and "train_validation_mae" in metrics
     predicted = trainforge.predict(result.output_dir, mixed_frame(5, seed=9).drop(columns=NOT_FEATURES))
     assert predicted[["prediction_spend", "prediction_visits"]].notna().all().all()
 

@@ -79,9 +79,9 @@ def trained(tmp_path_factory) -> dict:
 
 def test_question_marks_train_like_empty_cells_with_a_note(trained):
     qmark, empty = trained["qmark"], trained["empty"]
-    assert qmark.metrics["accuracy"] == empty.metrics["accuracy"]
-    assert qmark.metrics["log_loss"] == pytest.approx(empty.metrics["log_loss"])
-    assert qmark.metrics["accuracy"] >= 0.9
+    assert qmark.metrics["eval_accuracy"] == empty.metrics["eval_accuracy"]
+    assert qmark.metrics["eval_log_loss"] == pytest.approx(empty.metrics["eval_log_loss"])
+    assert qmark.metrics["eval_accuracy"] >= 0.9
     note = next(n for n in qmark.labels.notes if "'spend'" in n)
     assert "column 'spend' holds numbers and" in note and "('?')" in note and "read as missing" in note
     # Every '?' is named: in the train split or the eval split, by its 1-based row of the file.

@@ -16,7 +16,7 @@ from conftest import make_sentiment_frame
 from trainforge.cli.main import main
 from trainforge.training.events import read_events
 
-RUNTIME_KEYS = {"train_runtime_s", "runtime", "samples_per_second", "steps_per_second"}
+RUNTIME_KEYS = {"train_runtime"}
 
 
 def make_config(model: str, source: Path, out: Path, **sections) -> dict:
@@ -74,7 +74,7 @@ def binary(tiny_bert, tmp_path_factory):
 
 def test_binary_loss_is_finite_and_falls(binary):
     assert_loss_falls(binary.output_dir)
-    assert math.isfinite(binary.metrics["train_loss"]) and math.isfinite(binary.metrics["loss"])
+    assert math.isfinite(binary.metrics["train_loss"]) and math.isfinite(binary.metrics["eval_loss"])
 
 
 def test_binary_parameters_changed(binary, tiny_bert):
@@ -119,9 +119,17 @@ def test_binary_events(binary):
 def test_binary_metrics_json(binary):
     metrics = json.loads((binary.output_dir / "metrics.json").read_text())
     assert metrics == pytest.approx(binary.metrics)
-    for key in ("accuracy", "f1", "precision", "recall", "roc_auc", "loss", "train_loss"):
+    for key in (
+        "eval_accuracy",
+        "eval_f1",
+        "eval_precision",
+        "eval_recall",
+        "eval_roc_auc",
+        "eval_loss",
+        "train_loss",
+    ):
         assert math.isfinite(metrics[key]), key
-    assert metrics["accuracy"] >= 0.75  # the sentiment words decide the label
+    assert metrics["eval_accuracy"] >= 0.75  # the sentiment words decide the label
 
 
 def test_binary_model_card(binary):
@@ -131,6 +139,11 @@ def test_binary_model_card(binary):
     assert front["pipeline_tag"] == "text-classification"
     assert front["library_name"] == "transformers" and "text_classification" in front["tags"]
     assert "| accuracy |" in text and "Labels: negative, positive." in text
+    (index,) = front["model-index"]  # built by huggingface_hub's ModelCardData: the Hub shows these scores
+    (result,) = index["results"]
+    assert result["task"]["type"] == "text-classification"
+    scores = {m["type"]: m["value"] for m in result["metrics"]}
+    assert scores["accuracy"] == pytest.approx(binary.metrics["eval_accuracy"]) and "loss" in scores
 
 
 def test_binary_resolved_config_reproduces_the_run(binary):
@@ -187,7 +200,13 @@ def test_multiclass(tiny_bert, tmp_path):
     result = trainforge.train(config)
     assert result.labels.names == ("negative", "neutral", "positive")
     assert_loss_falls(result.output_dir)
-    assert {"f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_weighted"} <= set(result.metrics)
+    assert {
+        "eval_f1_macro",
+        "eval_f1_micro",
+        "eval_f1_weighted",
+        "eval_precision_macro",
+        "eval_recall_weighted",
+    } <= set(result.metrics)
     assert json.loads((result.output_dir / "config.json").read_text())["id2label"]["1"] == "neutral"
     predictions = trainforge.predict(result.output_dir, make_sentiment_frame(9, seed=3, classes=3))
     assert [c for c in predictions.columns if c.startswith("prob_")] == [
@@ -214,7 +233,7 @@ def tagged_frame(rows: int = 160) -> pd.DataFrame:
 def assert_multi_label_run(result) -> None:
     assert result.labels.problem_type == "multi_label_classification"
     assert result.labels.names == ("negative", "plot", "positive")
-    assert {"f1_micro", "f1_macro", "subset_accuracy", "hamming_loss"} <= set(result.metrics)
+    assert {"eval_f1_micro", "eval_f1_macro", "eval_subset_accuracy", "eval_hamming_loss"} <= set(result.metrics)
     assert_loss_falls(result.output_dir)
     model_config = json.loads((result.output_dir / "config.json").read_text())
     assert model_config["problem_type"] == "multi_label_classification"
@@ -279,7 +298,7 @@ def test_evaluation_only_at_the_end(tiny_bert, tmp_path, capsys):
     assert main(["train", str(tmp_path / "run.yaml")]) == 0, capsys.readouterr().err
     events = read_events(tmp_path / "run" / "events.jsonl")
     assert len([e for e in events if e["event"] == "eval"]) == 1
-    assert "accuracy" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "eval_accuracy" in json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
 def test_same_seed_same_metrics(tiny_bert, tmp_path):
@@ -327,8 +346,8 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_bert, tmp_path):
     stopped = [e for e in events if e["event"] == "early_stopped"]
     assert len(stopped) == 1 and stopped[0]["step"] == during[-1]["step"] < stopped[0]["max_steps"]
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
-    assert metrics["accuracy"] == best["metrics"]["accuracy"] and metrics["best_global_step"] == best["step"]
-    assert metrics["loss"] == pytest.approx(best["metrics"]["loss"], rel=1e-5)
+    assert metrics["eval_accuracy"] == best["metrics"]["accuracy"] and metrics["best_global_step"] == best["step"]
+    assert metrics["eval_loss"] == pytest.approx(best["metrics"]["loss"], rel=1e-5)
     assert f"step {best['step']}" in (result.output_dir / "README.md").read_text()
 
 
@@ -367,4 +386,4 @@ def test_failed_run_then_resume(tiny_bert, tmp_path, monkeypatch, capsys):
     assert resumed["start_step"] == 2
     assert events[-1]["event"] == "run_finished"
     assert [e["step"] for e in events if e["event"] == "step"][-4:] == [3, 4, 5, 6]
-    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] >= 0
+    assert json.loads((run_dir / "metrics.json").read_text())["eval_accuracy"] >= 0

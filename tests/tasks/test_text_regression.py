@@ -17,7 +17,7 @@ from conftest import make_sentiment_frame
 from trainforge.cli.main import main
 from trainforge.training.events import read_events
 
-REGRESSION_METRICS = ("mse", "mae", "rmse", "r2", "explained_variance")
+REGRESSION_METRICS = ("eval_mse", "eval_mae", "eval_rmse", "eval_r2", "eval_explained_variance")
 
 
 def make_config(model: str, source: Path, out: Path, **training) -> dict:
@@ -52,8 +52,8 @@ def test_metrics(regression):
     assert metrics == pytest.approx(regression.metrics)
     for key in REGRESSION_METRICS:
         assert math.isfinite(metrics[key]), key
-    assert metrics["rmse"] == pytest.approx(math.sqrt(metrics["mse"]), rel=1e-5)
-    assert metrics["r2"] > 0.5  # the sentiment words decide the score
+    assert metrics["eval_rmse"] == pytest.approx(math.sqrt(metrics["eval_mse"]), rel=1e-5)
+    assert metrics["eval_r2"] > 0.5  # the sentiment words decide the score
     assert regression.labels.problem_type == "regression"
 
 

@@ -290,17 +290,11 @@ def write_model_card(
     if len(steps) >= 2:
         (run_dir / "loss_curve.svg").write_text(loss_curve_svg(steps), encoding="utf-8")
         curve = "\n## Training loss\n\n![training loss](loss_curve.svg)\n"
-    base_is_local = Path(config.model.name).exists()
-    front = {
-        "library_name": library_name,
-        "pipeline_tag": pipeline_tag,
-        "tags": ["trainforge", config.task],
-        # Only a Hub model id is a base model the Hub can link (tabular model families are not).
-        **({"base_model": config.model.name} if library_name == "transformers" and not base_is_local else {}),
-        **({"datasets": [config.data.source]} if not Path(config.data.source).exists() else {}),
-    }
+    front = card_metadata(run_dir, config, pipeline_tag, metrics, library_name)
+    # Evaluation numbers by their metric name (the section says they are evaluation results); train_* as named.
     rows = "\n".join(
-        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items())
+        f"| {k.removeprefix('eval_')} | {v:.4f} |" if isinstance(v, float) else f"| {k.removeprefix('eval_')} | {v} |"
+        for k, v in sorted(metrics.items())
     )
     table = (
         f"| metric | value |\n|---|---|\n{rows}"
@@ -332,7 +326,7 @@ print(classifier("an example input"))
         else f"Trained with {tool} for **{config.task}** (model: `{config.model.name}`)."
     )
     card = f"""---
-{yaml.safe_dump(front, sort_keys=False).strip()}
+{front.strip()}
 ---
 
 # {run_dir.name}
@@ -347,6 +341,50 @@ print(classifier("an example input"))
 Reproduce with `trainforge train {run_dir}/config.resolved.yaml`.
 """
     (run_dir / "README.md").write_text(card, encoding="utf-8")
+
+
+def card_metadata(run_dir: Path, config: RunConfig, pipeline_tag: str, metrics: dict, library_name: str) -> str:
+    """The model card's YAML front matter, built with ``huggingface_hub``'s card tools (``model-index`` included).
+
+    Every ``eval_*`` number becomes an ``EvalResult`` (metric name without the prefix) on the evaluation data, so the
+    Hub shows the scores; runtimes and counters are left out.
+    """
+    from huggingface_hub import EvalResult, ModelCardData
+
+    source = config.data.source
+    on_hub = not Path(source).exists()
+    dataset = source if on_hub else Path(source).name
+    split = config.data.eval_split or (
+        f"{config.data.eval_fraction:g} hold-out" if config.data.eval_fraction else None
+    )
+    results = [
+        EvalResult(
+            task_type=pipeline_tag,
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split=split,
+            metric_type=name.removeprefix("eval_"),
+            metric_value=float(value),
+        )
+        for name, value in sorted(metrics.items())
+        if name.startswith("eval_") and isinstance(value, int | float) and not _is_counter(name)
+    ]
+    base_is_local = Path(config.model.name).exists()
+    data = ModelCardData(
+        library_name=library_name,
+        pipeline_tag=pipeline_tag,
+        tags=["trainforge", config.task],
+        # Only a Hub model id is a base model the Hub can link (tabular model families are not).
+        base_model=config.model.name if library_name == "transformers" and not base_is_local else None,
+        datasets=[source] if on_hub else None,
+        model_name=run_dir.name,
+        eval_results=results or None,
+    )
+    return data.to_yaml()
+
+
+def _is_counter(name: str) -> bool:
+    return name.endswith(("_runtime", "_per_second", "_samples", "_steps"))
 
 
 def loss_curve_svg(points: list[tuple[int, float]], width: int = 480, height: int = 200) -> str:

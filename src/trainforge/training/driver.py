@@ -186,7 +186,8 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
             events.write("note", message=note)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     # Training summaries (train_loss, a search's validation score) are kept; speeds stay in events.jsonl.
-    metrics = {"train_runtime_s": output.metrics["train_runtime"]}
+    # Hugging Face's names (as trainer.evaluate() and all_results.json): train_*, eval_*; seconds for runtimes.
+    metrics = {"train_runtime": output.metrics["train_runtime"]}
     metrics.update({k: v for k, v in output.metrics.items() if k.startswith("train_") and not _is_speed(k)})
     if checkpoint is not None and "train_loss" in metrics:
         # The Trainer averages only the steps it ran in this process; the run's loss covers every step.
@@ -205,9 +206,7 @@ def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: b
             trainer.evaluate()
         )
         # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
-        metrics.update(
-            {k.removeprefix("eval_"): v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)}
-        )
+        metrics.update({k: v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
     trainer.save_model(str(run_dir))
     if processor is not None:
         processor.save_pretrained(str(run_dir))
