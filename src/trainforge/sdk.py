@@ -15,7 +15,7 @@ import pandas as pd
 
 from trainforge.config.loading import load_config
 from trainforge.config.schema import RunConfig
-from trainforge.errors import DataError, RunDirError
+from trainforge.errors import ConfigError, DataError, RunDirError
 
 
 @dataclass
@@ -137,6 +137,14 @@ def predict(
     # A resolved config holds values, never ${VAR} references to read: one left there came from a config that was
     # not interpolated on purpose (the web app's), and reading the environment now would leak it.
     config = load_config(resolved, list(overrides), interpolate=False)
+    if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
+        raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
+    from trainforge.training.driver import check_weight_files
+
+    try:
+        check_weight_files(run_dir, "run_dir")
+    except ConfigError as exc:
+        raise RunDirError(f"the run's model cannot be read: {exc.problems[0][1]}") from None
     frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs))
     result = get_task(config.task).predict(run_dir, frame, config)
     if output is not None:

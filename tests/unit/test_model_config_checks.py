@@ -80,7 +80,8 @@ def test_default_max_length_beyond_a_tiny_model_is_a_note(capsys, tmp_path, tiny
     # The default (128) is not the user's choice; `trainforge init` writes it out, and its output must validate.
     code, output = validate(capsys, tmp_path, tc_config(tiny_bert, long_reviews, tmp_path))
     assert code == 0, output
-    assert "params.max_length (default 128)" in output and "Set params.max_length to 64 or less" in output
+    assert "params.max_length (default 128) is beyond the model's 64 positions" in output
+    assert "inputs are cut at 64 tokens" in output  # training and predict cut them (tasks' effective_max_length)
 
 
 def test_block_size_beyond_rotary_positions_is_a_note(capsys, tmp_path, tiny_llama, no_weights):  # noqa: F811

@@ -127,11 +127,11 @@ def _check_length(
     name: str, value: int, params: Any, model_config: Any, problems: list[tuple[str, str]], notes: list[str]
 ) -> None:
     """A length beyond the model's positions: an error for absolute embeddings, a note for rotary/relative ones."""
-    limit, source = _position_limit(model_config)
+    limit, source = position_limit(model_config)
     if limit is None or value <= limit:
         return
     key = f"params.{name}"
-    kind = _relative_positions(model_config)
+    kind = relative_positions(model_config)
     if kind is not None:
         notes.append(
             f"{key} {value} is beyond the {limit} positions the model was trained on ({source}); its {kind} position "
@@ -148,12 +148,15 @@ def _check_length(
     if field is not None and value == field.default:
         # Not the user's choice: every released encoder has at least 512 positions, so only tiny test models fall
         # below the default, and refusing the `trainforge init` output for them would block nothing real.
-        notes.append(f"{key} (default {value}): {message}")
+        notes.append(
+            f"{key} (default {value}) is beyond the model's {limit} positions ({source}): inputs are cut at {limit} "
+            "tokens"
+        )
         return
     problems.append((key, message))
 
 
-def _position_limit(model_config: Any) -> tuple[int | None, str]:
+def position_limit(model_config: Any) -> tuple[int | None, str]:
     """The most tokens the model's position embeddings hold, and where that figure comes from (for messages)."""
     # GPT-2 and others map max_position_embeddings onto their own attribute (n_positions): name the one in the file.
     attribute = getattr(model_config, "attribute_map", {}).get("max_position_embeddings", "max_position_embeddings")
@@ -168,7 +171,7 @@ def _position_limit(model_config: Any) -> tuple[int | None, str]:
     return size, source
 
 
-def _relative_positions(model_config: Any) -> str | None:
+def relative_positions(model_config: Any) -> str | None:
     """'rotary', 'ALiBi' or 'relative' when positions are not an absolute table (longer inputs still run)."""
     rotary = ("rope_parameters", "rope_theta", "rope_scaling", "rotary_dim")
     if any(getattr(model_config, name, None) for name in rotary):

@@ -14,6 +14,7 @@ Run it with ``trainforge train examples/text_classification/sentiment.yaml``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +36,7 @@ from trainforge.data.labels import (
     require_text,
     rows,
 )
-from trainforge.errors import DataError
+from trainforge.errors import DataError, RunDirError
 from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Prepared, TaskParams, TaskSpec
 
 THRESHOLDS_FILE = "thresholds.json"  # multi-label decision thresholds, read by predict
@@ -240,10 +241,15 @@ def load_tokenizer(config):
 def prepare(splits, config, labels: LabelInfo, tokenizer) -> Prepared:
     """Tokenise texts (no padding: the collator pads each batch to its longest) and encode labels."""
     from datasets import Dataset
-    from transformers import DataCollatorWithPadding
+    from transformers import AutoConfig, DataCollatorWithPadding
+
+    model_config = AutoConfig.from_pretrained(
+        config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
+    )
+    max_length = effective_max_length(config, model_config)
 
     def encode(frame: pd.DataFrame) -> Dataset:
-        columns = dict(tokenizer(list(frame["text"]), truncation=True, max_length=config.params.max_length))
+        columns = dict(tokenizer(list(frame["text"]), truncation=True, max_length=max_length))
         columns["labels"] = _encode_labels(frame, labels)
         if "sample_weight" in frame:
             columns["sample_weight"] = frame["sample_weight"].tolist()
@@ -251,6 +257,20 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> Prepared:
 
     eval_set = encode(splits.eval) if splits.eval is not None else None
     return Prepared(encode(splits.train), eval_set, DataCollatorWithPadding(tokenizer))
+
+
+def effective_max_length(config, model_config) -> int:
+    """``params.max_length``, cut to the model's absolute position embeddings.
+
+    Validate refuses a larger value the user set; only the untouched default can exceed them (tiny test models), and
+    predict's ``--set params.max_length`` may: both are cut, so no input stops with a tensor-shape error.
+    """
+    from trainforge.models.config_checks import position_limit, relative_positions
+
+    limit, _ = position_limit(model_config)
+    if limit is None or relative_positions(model_config) is not None:  # rotary/relative positions run longer
+        return config.params.max_length
+    return min(config.params.max_length, limit)
 
 
 def _encode_labels(frame: pd.DataFrame, labels: LabelInfo) -> list:
@@ -381,18 +401,31 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
     tokenizer = AutoTokenizer.from_pretrained(run_dir)
     model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
     texts = frame[text_column].tolist()
+    max_length = effective_max_length(config, model.config)
+    if max_length < config.params.max_length:
+        print(
+            f"note: params.max_length {config.params.max_length} is beyond the model's {max_length} positions: "
+            f"inputs are cut at {max_length} tokens",
+            file=sys.stderr,
+        )
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(texts), 64):
             batch = tokenizer(
                 texts[start : start + 64],
                 truncation=True,
-                max_length=config.params.max_length,
+                max_length=max_length,
                 padding=True,
                 return_tensors="pt",
             )
             outputs.append(model(**batch).logits.float().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels))
+    broken = int((~np.isfinite(logits)).any(axis=-1).sum())
+    if broken:
+        raise RunDirError(
+            f"the model in {run_dir} outputs NaN/inf for {broken} of {len(logits)} input(s): its weights are broken "
+            "(a training run that diverged); retrain it with a lower training.learning_rate"
+        )
     return _predictions_frame(frame, logits, model.config, config, run_dir)
 
 

@@ -45,6 +45,11 @@ class NonFiniteLossGuard(TrainerCallback):
             _check_weights(model, args, state)
 
 
+# No trained network holds a weight near 1e8 (they are O(1)-O(100)); at that size activations overflow float32 within
+# a few layers, so the model answers NaN although every weight is still finite.
+DIVERGED_WEIGHT = 1e8
+
+
 def _check_weights(model, args, state) -> None:
     """Raise when a trained (requires_grad) weight holds NaN/inf; frozen weights cannot have diverged.
 
@@ -56,10 +61,18 @@ def _check_weights(model, args, state) -> None:
     import torch
 
     for name, parameter in model.named_parameters():
-        if parameter.requires_grad and parameter.numel() and not bool(torch.isfinite(parameter).all()):
+        if not parameter.requires_grad or not parameter.numel():
+            continue
+        if not bool(torch.isfinite(parameter).all()):
             raise TrainingDivergedError(
                 f"training diverged: weight {name} is NaN/inf after step {state.global_step} "
                 f"of {state.max_steps}. {_advice(args)}"
+            )
+        largest = float(parameter.detach().abs().max())
+        if largest > DIVERGED_WEIGHT:
+            raise TrainingDivergedError(
+                f"training diverged: weight {name} reached {largest:.3g} after step {state.global_step} of "
+                f"{state.max_steps} (outputs overflow to NaN). {_advice(args)}"
             )
 
 

@@ -19,7 +19,10 @@ class ConsoleDisplay:
     def __call__(self, event: dict) -> None:
         """Render one event."""
         kind = event["event"]
-        if kind == "train_started":
+        if kind == "run_started":
+            for note in event.get("notes") or []:  # what validate says about the data, before training starts
+                self._line(f"note: {note}")
+        elif kind == "train_started":
             self.started = time.monotonic()
         elif kind == "step":
             self.loss = event.get("loss")
