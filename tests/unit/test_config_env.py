@@ -108,3 +108,32 @@ def test_yaml_anchors_within_bounds_still_work(config, tmp_path):
     text = yaml.safe_dump(config) + "common: &c {num_train_epochs: 2}\n"
     text = text.replace("common: &c {num_train_epochs: 2}\n", "") + "training: &t {num_train_epochs: 2}\n"
     assert load_config(str(write(tmp_path, text))).training.num_train_epochs == 2
+
+
+def test_fields_a_task_does_not_read_are_refused_by_name(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"a": range(20), "b": [i % 3 for i in range(20)], "y": [i % 2 for i in range(20)]}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    config = {
+        "task": "tabular_regression",
+        "data": {"source": str(tmp_path / "t.csv")},
+        "params": {"target_columns": ["y"]},
+        "training": {"learning_rate": 0.1, "precision": "fp32", "seed": 3},
+        "model": {"name": "auto", "trust_remote_code": True},
+    }
+    path = write(tmp_path, yaml.safe_dump(config))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    for key in ("training.learning_rate", "training.precision", "model.trust_remote_code"):
+        assert f"{key}: does not apply to task tabular_regression" in err
+    assert "training.seed" not in err.split("What applies")[0]  # the seed is shared by every task
+    del config["training"]["learning_rate"], config["training"]["precision"], config["model"]["trust_remote_code"]
+    loaded = load_config(config)
+    assert loaded.training.seed == 3
+    assert load_config(yaml.safe_load(yaml.safe_dump(__import__("trainforge").config.loading.dump_resolved(loaded))))
+    from trainforge.config.json_schema import task_schema
+    from trainforge.tasks import get_task
+
+    training = task_schema(get_task("tabular_regression"))["properties"]["training"]["properties"]
+    assert list(training) == ["seed"]  # the form offers only what applies

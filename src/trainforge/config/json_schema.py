@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainforge.config.template import SECTIONS
+from trainforge.config.template import SECTIONS, applies
 
 
 def task_schema(spec) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def task_schema(spec) -> dict[str, Any]:
     for section, model in (*SECTIONS, ("params", spec.params)):
         schema = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
+        schema["properties"] = {n: p for n, p in schema.get("properties", {}).items() if applies(spec, section, n)}
         for name, prop in schema.get("properties", {}).items():
             if section == "training" and name in spec.training_defaults:
                 prop["default"] = spec.training_defaults[name]

@@ -59,6 +59,11 @@ def load_config(
         raw = _interpolate(raw, "", problems, unset_hub)
         _drop_unset_hub_values(raw, unset_hub, problems)
     if problems:
+        if is_autotrain_config(raw):  # an unsupported task is the first thing to say, not an unset variable
+            try:
+                translate(raw, source)
+            except ConfigError as exc:
+                problems = exc.problems + problems
         raise ConfigError(problems, source)
     if is_autotrain_config(raw):
         raw = translate(raw, source)
@@ -80,6 +85,16 @@ def _plain(value: Any) -> Any:
 
 def read_yaml(path: Path) -> dict:
     """Parse a YAML config file into a dict, with errors that name the file and line."""
+    if path.is_dir():
+        try:
+            configs = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
+        except OSError:
+            configs = []
+        holds = f"; it holds {', '.join(configs[:5])}{' ...' if len(configs) > 5 else ''}" if configs else ""
+        message = f"{path} is a folder, not a config file: give the path of a YAML config file{holds}"
+        raise ConfigError([("", message + " (trainforge init TASK writes one)")])
+    if path.exists() and not path.is_file():
+        raise ConfigError([("", f"{path} is not a regular file: give the path of a YAML config file")])
     if not path.is_file():
         raise ConfigError([("", f"config file not found: {path}")])
     try:

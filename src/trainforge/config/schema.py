@@ -103,11 +103,33 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
         raise ConfigError(problems, source)
     assert config is not None and params is not None
     config = config.model_copy(update={"params": params})
+    ignored = _ignored_fields(config, spec)
+    if ignored:
+        raise ConfigError(ignored, source)
     if spec.check_config is not None:
         spec_problems = spec.check_config(config)
         if spec_problems:
             raise ConfigError(spec_problems, source)
     return config
+
+
+def _ignored_fields(config: RunConfig, spec) -> list[tuple[str, str]]:
+    """Fields of shared sections that the task does not read, set to something other than their default."""
+    problems = []
+    for section_name, used in spec.applies.items():
+        section = getattr(config, section_name)
+        default = type(section).model_construct()
+        for name, info in type(section).model_fields.items():
+            if name in used or info.is_required() or getattr(section, name) == getattr(default, name):
+                continue
+            problems.append(
+                (
+                    f"{section_name}.{name}",
+                    f"does not apply to task {spec.name}{f' ({spec.applies_why})' if spec.applies_why else ''}; "
+                    f"remove it. What applies in {section_name}: {', '.join(sorted(used)) or 'nothing'}",
+                )
+            )
+    return problems
 
 
 def _apply_task_defaults(raw: dict, spec) -> None:

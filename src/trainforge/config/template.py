@@ -18,11 +18,19 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
 )
 
 
+def applies(spec, section: str, name: str) -> bool:
+    """Whether the task reads ``section.name`` (``TaskSpec.applies``); only fields that apply are offered."""
+    used = spec.applies.get(section)
+    return used is None or name in used
+
+
 def field_rows(spec) -> list[tuple[str, str, str, str]]:
     """``(dotted key, tier, default, help)`` for every field a config of this task can hold."""
     rows = []
     for section, model in (*SECTIONS, ("params", spec.params)):
         for name, field in model.model_fields.items():
+            if not applies(spec, section, name):
+                continue
             default = "required" if field.is_required() else _scalar(field.get_default(call_default_factory=True))
             if section == "training" and name in spec.training_defaults:
                 default = _scalar(spec.training_defaults[name])
@@ -51,6 +59,8 @@ def render_template(spec) -> str:
         lines.append(f"{section}:")
         example = spec.example.get(section, {})
         for name, field in model.model_fields.items():
+            if not applies(spec, section, name):
+                continue
             value = example.get(name, spec.training_defaults.get(name) if section == "training" else None)
             if value is None and not field.is_required():
                 value = field.get_default(call_default_factory=True)

@@ -134,3 +134,8 @@ class TaskSpec:
     # After training, with the kept model: store what predict needs beyond the weights (decision thresholds tuned on
     # the eval split); (config, labels, trainer, prepared, run_dir) -> notes for the user.
     finish: Callable[..., list[str]] | None = None
+    # Shared sections the task reads only in part: section -> the fields it uses. A field it ignores, set to anything
+    # but its default, is a config error naming the task (a silently ignored learning rate is a wrong result).
+    # Sections not listed apply whole.
+    applies: dict[str, frozenset[str]] = field(default_factory=dict)
+    applies_why: str = ""  # why the others do not apply, for that message

@@ -414,6 +414,9 @@ _COMMON = dict(
     library_name="sklearn",
     default_model="auto",
     extras=(("xgboost", "tabular"), ("lightgbm", "tabular"), ("optuna", "tabular"), ("joblib", "tabular")),
+    # The search sets each model family's own hyperparameters (params.*); only the seed is shared.
+    applies={"training": frozenset({"seed"}), "model": frozenset({"name"})},
+    applies_why="it searches scikit-learn, XGBoost and LightGBM models, no neural network: tune it with params.*",
 )
 
 SPEC = TaskSpec(
