@@ -145,7 +145,8 @@ def predict(
         check_weight_files(run_dir, "run_dir")
     except ConfigError as exc:
         raise RunDirError(f"the run's model cannot be read: {exc.problems[0][1]}") from None
-    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs))
+    # Predict has no data.format: an unknown extension is answered with the extensions it reads.
+    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs), format_key=None)
     result = get_task(config.task).predict(run_dir, frame, config)
     if output is not None:
         write_table(result, Path(output))

@@ -94,6 +94,14 @@ class DataSection(Section):
             named.setdefault(user.strip(), []).append(logical)
         shared = {user: logicals for user, logicals in named.items() if len(logicals) > 1}
         if shared:
+            # A key that is no task's column (a typo: txt) is reported as an unknown key of the task, with a "did
+            # you mean"; it is left out here rather than said twice. The registry is loaded by then (parse_config).
+            from trainforge.tasks import list_tasks
+
+            known = {column.name for spec in list_tasks() for column in spec.columns}
+            shared = {user: [name for name in names if name in known] for user, names in shared.items()}
+            shared = {user: names for user, names in shared.items() if len(names) > 1}
+        if shared:
             listing = "; ".join(
                 f"{', '.join(logicals[:-1])} and {logicals[-1]} {'both' if len(logicals) == 2 else 'all'} map to "
                 f"{user!r}"

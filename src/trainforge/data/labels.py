@@ -81,6 +81,52 @@ def require_no_missing(frame: pd.DataFrame, column: str, origin: str, file_colum
         )
 
 
+def finite_numbers(values: pd.Series, what: str, origin: str, where: str = "") -> pd.Series:
+    """``values`` as floats, or an error naming the rows that hold no number and those that are not finite.
+
+    For regression targets: text is "not a number", an infinity (``inf``, ``-Infinity``) is "not finite". Values
+    are shown as the file has them (``-inf``, ``'high'``), not as numpy reprs. Empty cells are the caller's check
+    (``require_no_missing``); one left here counts as no number.
+
+    Args:
+        values: One split's cells.
+        what: The column in the user's terms (``target 'price'``, ``the target column``).
+        origin: File, split or input named in the message.
+        where: Appended to the message, e.g. ``of_the_data(...)``.
+
+    Raises:
+        DataError: Some cells hold no finite number (both kinds of problem in one message).
+    """
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    text = numbers.isna()
+    infinite = ~text & ~np.isfinite(numbers)
+    if not (text.any() or infinite.any()):
+        return numbers
+    problems = []
+    if text.any():
+        problems.append(f"must be numeric for regression; non-numbers at {_examples(values, text)}")
+    if infinite.any():
+        problems.append(f"values that are not finite at {_examples(values, infinite)}")
+    if not text.any():
+        problems[0] = f"must hold finite numbers for regression; {problems[0]}"
+    raise DataError(
+        f"{origin}: {what} {'; and '.join(problems)}{where}. Regression needs a finite number in every row: fix or "
+        "drop those rows."
+    )
+
+
+def _examples(values: pd.Series, bad: pd.Series) -> str:
+    """``row 4: 'high', row 9: -inf``: the first five bad cells as the file has them (1-based data rows)."""
+    shown = [f"row {int(i) + 1}: {_shown(values.loc[i])}" for i in list(values.index[bad])[:5]]
+    more = f" (and {int(bad.sum()) - 5} more)" if bad.sum() > 5 else ""
+    return ", ".join(shown) + more
+
+
+def _shown(value) -> str:
+    """A cell as Python shows a plain value: ``-inf`` and ``42``, not ``np.float64(-inf)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def of_the_data(column: str, file_column: str | None) -> str:
     """`` (column 'sentiment' of the data)`` when the user's name differs from the task's, else nothing."""
     return f" (column {file_column!r} of the data)" if file_column and file_column != column else ""

@@ -112,7 +112,11 @@ def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | 
 
 
 def read_table(
-    path: Path, fmt: str = "auto", max_rows: int | None = None, text_column: str | None = None
+    path: Path,
+    fmt: str = "auto",
+    max_rows: int | None = None,
+    text_column: str | None = None,
+    format_key: str | None = "data.format",
 ) -> pd.DataFrame:
     """Read one local file into a DataFrame, naming the file in every error.
 
@@ -128,6 +132,9 @@ def read_table(
             (a JSON array is the exception: it has to be parsed whole).
         text_column: A column of a CSV/TSV file to read as text, as written (``01`` stays ``01``); empty cells
             stay missing. Other formats keep the types they store.
+        format_key: The setting that names the format when the extension does not, for the message about an
+            unknown extension; None where there is no such setting (predict's inputs): the message then asks for
+            a file name with a known extension.
 
     Raises:
         DataError: Unknown format, missing file, an encoding that cannot be read, a header naming a column twice,
@@ -136,7 +143,13 @@ def read_table(
     if fmt == "auto":
         fmt = EXTENSIONS.get(path.suffix.lower(), "")
         if not fmt:
-            raise DataError(f"cannot tell the format of {path}: use one of {', '.join(EXTENSIONS)} or set data.format")
+            known = ", ".join(EXTENSIONS)
+            if format_key is None:
+                raise DataError(
+                    f"cannot tell the format of {path} from its extension ({path.suffix or 'none'}): save or rename "
+                    f"it as a file ending in one of {known} (e.g. {path.stem}.csv for comma-separated text)"
+                )
+            raise DataError(f"cannot tell the format of {path}: use one of {known} or set {format_key}")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if fmt not in EXTENSIONS.values():
@@ -153,10 +166,9 @@ def read_table(
     except (ValueError, TypeError, pd.errors.ParserError, OSError) as exc:
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{path} is empty: it has no header and no rows") from None
+        problem = _json_problem(path, fmt, encoding) if fmt in ("jsonl", "json") else None
         reason = " ".join(str(exc).split())[:300]
-        if fmt in ("jsonl", "json"):
-            reason = _bad_json_line(path, encoding) or reason
-        raise DataError(f"could not parse {path} as {fmt.upper()}: {reason}") from None
+        raise DataError(problem or f"could not parse {path} as {fmt.upper()}: {reason}") from None
     _require_unique_columns(list(frame.columns), path)
     return _trim_column_names(frame, path)
 
@@ -339,6 +351,11 @@ def _read_json_records(path: Path, fmt: str, max_rows: int | None, head: _Head) 
     start = head.text.lstrip()
     if not start and head.complete:
         raise DataError(f"{path} is empty: it holds no records")
+    # pandas reads a file of other JSON values (a string, numbers, lists) as a table with columns 0, 1, ... without
+    # a word: the first record must be an object (later ones that are not make pandas fail, and are named then).
+    first = start[1:].lstrip()[:1] if start.startswith("[") else start[:1]
+    if first not in ("{", "]", ""):
+        raise DataError(_json_problem(path, fmt, head.encoding) or f"{path} does not hold JSON objects: {_TABLE}")
     if start.startswith("["):
         frame = pd.read_json(path, dtype=False, encoding=head.encoding)
         return frame if max_rows is None else frame.iloc[:max_rows]
@@ -377,20 +394,106 @@ def _trim_column_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame
 
 
-def _bad_json_line(path: Path, encoding: str = "utf-8") -> str | None:
+_TABLE = "write an array of objects ([{...}, {...}]) or JSON lines (one object per line)"
+_KINDS = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list"), (dict, "an object"))
+
+
+def _json_kind(value) -> str:
+    """A JSON value's kind in the user's terms: an object, a list, a string, a number, a boolean, null."""
+    return next((kind for types, kind in _KINDS if isinstance(value, types)), "null")
+
+
+def _example_record(record: dict | None) -> str:
+    """``{"review": ..., "sentiment": ...}``: the shape of a good record (the file's own keys where it has one)."""
+    keys = list(record)[:3] if record else ["text", "label"]
+    more = ", ..." if len(record or ()) > 3 else ""
+    return "{" + ", ".join(f"{json.dumps(str(key))}: ..." for key in keys) + more + "}"
+
+
+def _json_problem(path: Path, fmt: str, encoding: str = "utf-8") -> str | None:
+    """Why a JSON / JSON Lines file is not a table of records, naming the line or element; None when not found.
+
+    The shape is the file's, whatever its extension: an array (first character ``[``), one JSON value that is not
+    a table (a string, a number, an object spread over several lines), or one record per line.
+    """
+    with path.open(encoding=encoding, errors="replace") as handle:
+        head = handle.read(HEAD_BYTES)
+        complete = not handle.read(1)
+    if head.lstrip().startswith("["):
+        return _bad_json_element(path, fmt, encoding)
+    if complete:
+        try:
+            value = json.loads(head)
+        except json.JSONDecodeError:
+            pass  # several lines (JSON Lines) or invalid JSON: named line by line below
+        else:
+            preview = json.dumps(value, ensure_ascii=False)
+            if not isinstance(value, dict):
+                return (
+                    f"{path} holds a single JSON value, {_json_kind(value)} ({preview[:80]}), not a table of "
+                    f"records: {_TABLE}"
+                )
+            lines = sum(1 for line in head.splitlines() if line.strip())
+            if lines > 1:
+                return (
+                    f"{path} holds one JSON object spread over {lines} lines, not a table of records: "
+                    f"{_TABLE}, such as {_example_record(value)}"
+                )
+            return None
+    return _bad_json_line(path, fmt, encoding)
+
+
+def _bad_json_element(path: Path, fmt: str, encoding: str = "utf-8") -> str | None:
+    """For a JSON array, name the first element that is not an object (1-based), or where the JSON is invalid."""
+    with path.open(encoding=encoding, errors="replace") as handle:
+        text = handle.read()
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # more after the first value: JSON Lines whose first line is not an object?
+            first = next((line for line in text.splitlines() if line.strip()), "")
+            try:
+                json.loads(first)
+            except json.JSONDecodeError:
+                return (
+                    f"could not parse {path} as {fmt.upper()}: the JSON array ends before line {exc.lineno}, "
+                    f"column {exc.colno}, where more follows; {_TABLE}"
+                )
+            return _bad_json_line(path, fmt, encoding)
+        where = f"line {exc.lineno}, column {exc.colno}"
+        return f"could not parse {path} as {fmt.upper()}: not valid JSON at {where} ({exc.msg})"
+    if not isinstance(records, list):
+        return None
+    example = next((record for record in records if isinstance(record, dict)), None)
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            preview = json.dumps(record, ensure_ascii=False)[:80]
+            return (
+                f"could not parse {path} as {fmt.upper()}: element {number} of the array (counting from 1) is not a "
+                f"JSON object: {preview} is {_json_kind(record)}. Every element must be one record, an object such "
+                f"as {_example_record(example)}; fix or remove element {number}."
+            )
+    return None
+
+
+def _bad_json_line(path: Path, fmt: str = "jsonl", encoding: str = "utf-8") -> str | None:
     """For one-record-per-line files, name the first line that is not a JSON object (pandas gives a byte offset)."""
+    example = None
     with path.open(encoding=encoding, errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            if line.lstrip().startswith("["):
-                return None  # a JSON array: pandas' own message applies
+            where = f"could not parse {path} as {fmt.upper()}: line {number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                return f"line {number} is not valid JSON ({exc.msg}): {line.strip()[:80]!r}"
+                return f"{where} is not valid JSON ({exc.msg}): {line.strip()[:80]!r}"
             if not isinstance(record, dict):
-                return f"line {number} is not a JSON object: {line.strip()[:80]!r}"
+                return (
+                    f"{where} is not a JSON object: {line.strip()[:80]!r} is {_json_kind(record)}. Every line must "
+                    f"hold one record, an object such as {_example_record(example)}; fix or remove line {number}."
+                )
+            example = example or record
     return None
 
 
@@ -474,11 +577,9 @@ def _read_sources(
         train = read_table(path, data.format, max_rows, text_column)
         if data.eval_split is None:
             return train, str(path), None, None
-        eval_path = Path(data.eval_split)
+        eval_path = Path(os.path.expanduser(data.eval_split))
         if not eval_path.is_file():
-            raise DataError(
-                f"data.eval_split {data.eval_split!r}: with a file as source, eval_split must be a file path"
-            )
+            raise DataError(_missing_eval_file(data.eval_split, eval_path))
         if eval_path.resolve() == path.resolve():
             raise DataError(f"data.eval_split is the training file {path}; evaluate on other rows (or eval_fraction)")
         return train, str(path), read_table(eval_path, data.format, max_rows, text_column), str(eval_path)
@@ -489,6 +590,27 @@ def _read_sources(
     train = read_table(train_path, data.format, max_rows, text_column)
     eval_frame = read_table(eval_path, data.format, max_rows, text_column) if eval_path else None
     return train, str(train_path), eval_frame, None if eval_path is None else str(eval_path)
+
+
+def _missing_eval_file(eval_split: str, eval_path: Path) -> str:
+    """Why ``data.eval_split`` names no evaluation file, when ``data.source`` is a file."""
+    if eval_path.is_dir():
+        return (
+            f"data.eval_split {eval_split!r} is a folder; with a file as data.source, eval_split must be a file path: "
+            "the evaluation file"
+        )
+    looks_like_path = eval_path.suffix or any(sep in eval_split for sep in ("/", os.sep)) or eval_split[:1] in "~."
+    if looks_like_path:
+        resolved = str(eval_path.resolve())
+        looked = "" if resolved == eval_split else f" (looked for {resolved})"
+        return (
+            f"data.eval_split {eval_split!r} does not exist{looked}: fix the path, or drop data.eval_split and set "
+            "data.eval_fraction to hold out training rows"
+        )
+    return (
+        f"data.eval_split {eval_split!r}: with a file as source, eval_split must be a file path (a single file has "
+        "no named splits): give the path of the evaluation file, or set data.eval_fraction instead"
+    )
 
 
 def _split_file(folder: Path, split: str, fmt: str) -> Path:

@@ -195,8 +195,10 @@ def analyze(splits, config) -> LabelInfo:
     )
     problems = Problems()
     present = True
-    for frame, origin in frames:
+    checked = _target_frames(splits, config)
+    for frame, origin in checked:
         present &= problems.check(checks.check_targets_present, frame, params.target_columns, origin, config)
+    for frame, origin in frames:
         problems.check(checks.check_weights, frame, origin)
     train = splits.train
     reserved = _reserved(config)
@@ -212,7 +214,7 @@ def analyze(splits, config) -> LabelInfo:
     except DataError as exc:
         problems.add(str(exc))
     if present:  # the values of the targets are worth reading only where every target has one in every row
-        notes += _read_targets(splits, frames, params.target_columns, kind, problems)
+        notes += _read_targets(splits, frames, checked, params.target_columns, kind, problems)
     problems.raise_if_any()
     names: list[str] = []
     if kind == "classification":
@@ -230,18 +232,34 @@ def analyze(splits, config) -> LabelInfo:
     return LabelInfo("single_label_classification", tuple(names), tuple(notes))
 
 
-def _read_targets(splits, frames, targets: list[str], kind: str, problems) -> list[str]:
-    """Regression targets as numbers, class labels by the shared rule; problems are collected. Returns notes."""
+def _target_frames(splits, config) -> list[tuple[pd.DataFrame, str]]:
+    """The rows whose targets are checked, each with its origin.
+
+    A hold-out (``data.eval_fraction``) is rows of the training file: they are checked with the file's other rows,
+    so each problem is reported once, by the file's row numbers, rather than once per split.
+    """
+    if splits.eval is None:
+        return [(splits.train, splits.train_origin)]
+    if config.data.eval_split is None:  # held out by load_splits: indexes are the rows as loaded, never repeated
+        return [(pd.concat([splits.train, splits.eval]).sort_index(), splits.train_origin)]
+    return [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]
+
+
+def _read_targets(splits, frames, checked, targets: list[str], kind: str, problems) -> list[str]:
+    """Regression targets as finite numbers, class labels by the shared rule; problems are collected. Returns notes.
+
+    ``checked`` are the rows whose problems are reported (``_target_frames``), ``frames`` the splits converted.
+    """
+    from trainforge.data.labels import finite_numbers
     from trainforge.tabular import checks
 
     notes: list[str] = []
     for target in targets:
         if kind == "regression":
-            for frame, origin in frames:
-                try:
-                    frame[target] = checks.numeric_target(frame, target, origin)
-                except DataError as exc:
-                    problems.add(str(exc))
+            what = f"target {target!r}"
+            if all([problems.check(finite_numbers, frame[target], what, origin) for frame, origin in checked]):
+                for frame, origin in frames:
+                    frame[target] = finite_numbers(frame[target], what, origin)
         else:
             notes.extend(checks.read_classes(splits, target))
         values = splits.train[target]
