@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,7 @@ class ValidationReport:
     labels: tuple[str, ...]
     problem_type: str
     notes: list[str]
+    facts: dict = field(default_factory=dict)  # what the analysis derived (e.g. an LLM's data format)
 
     def summary(self) -> str:
         """Human-readable lines for the CLI."""
@@ -38,8 +39,8 @@ class ValidationReport:
             f"train: {self.train_rows} rows from {self.train_origin}",
             f"eval:  {self.eval_rows} rows from {self.eval_origin}" if self.eval_origin else "eval:  none",
             f"{self.problem_type}: {len(self.labels)} label(s): {', '.join(self.labels[:20])}"
-            if self.problem_type not in ("causal_lm", "preference")
-            else f"{self.problem_type}: data format {', '.join(self.labels)}",
+            if self.labels
+            else f"{self.problem_type}: data format {self.facts.get('data_format', 'n/a')}",
         ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
@@ -51,6 +52,7 @@ class ValidationReport:
             "eval_rows": self.eval_rows,
             "labels": list(self.labels),
             "problem_type": self.problem_type,
+            "facts": self.facts,
             "notes": self.notes,
             "summary": self.summary(),
         }
@@ -88,6 +90,7 @@ def validate(
         checked.labels.names,
         checked.labels.problem_type,
         checked.notes,
+        dict(checked.labels.facts),
     )
 
 

@@ -34,7 +34,7 @@ def test_formats_detected_and_encoded(shape, tiny_llama, tmp_path):  # noqa: F81
     row, expected = SHAPES[shape]
     data = write_jsonl(tmp_path / "d.jsonl", [row] * 10)
     checked = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run"))
-    assert checked.labels.names == (expected,)
+    assert checked.labels.facts["data_format"] == expected
     assert any(n.startswith("example") for n in checked.notes)
     frame = checked.splits.train
     ids, labels = frame["input_ids"].iloc[0], frame["labels"].iloc[0]
@@ -83,7 +83,7 @@ def test_builtin_template_on_tokenizer_without_one(tiny_llama_plain, tmp_path): 
         tokenizer, _ = tokenizer_for(config, "messages")
         ids, labels = checked.splits.train["input_ids"].iloc[0], checked.splits.train["labels"].iloc[0]
         assert [t for t, label in zip(ids, labels, strict=True) if label != -100][-1] == tokenizer.eos_token_id
-        model = build_causal_lm(config, checked.labels)
+        model = build_causal_lm(checked.ctx)  # the run's one tokenizer, set up by the analysis
         assert model.get_input_embeddings().num_embeddings >= len(tokenizer) > 300 - 1
 
 
@@ -111,12 +111,12 @@ def test_preference_shapes(tiny_llama, tmp_path):  # noqa: F811
     ]
     data = write_jsonl(tmp_path / "conv.jsonl", full)
     checked = _check(llm_config("llm_dpo", tiny_llama, data, tmp_path / "r1"))
-    assert checked.labels.names == ("conversational",)
+    assert checked.labels.facts["data_format"] == "conversational"
     first = checked.splits.train.iloc[0]
     assert first["prompt"].endswith("<|im_start|>assistant\n") and first["chosen"].endswith("<|im_end|>")
     strings = write_jsonl(tmp_path / "s.jsonl", preference_rows(10))
-    assert _check(llm_config("llm_orpo", tiny_llama, strings, tmp_path / "r2")).labels.names == (
-        "prompt_chosen_rejected",
+    assert _check(llm_config("llm_orpo", tiny_llama, strings, tmp_path / "r2")).labels.facts["data_format"] == (
+        "prompt_chosen_rejected"
     )
 
 

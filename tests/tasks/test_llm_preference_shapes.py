@@ -61,7 +61,7 @@ def hh_rlhf_text(rows: int) -> list[dict]:
 def test_reference_shape_prompt_beside_whole_conversations(task, tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "pairs.jsonl", reference_rows(20))
     checked = _check(llm_config(task, tiny_llama, data, tmp_path / "run"))
-    assert checked.labels.names == ("conversational",)
+    assert checked.labels.facts["data_format"] == "conversational"
     assert any("whole conversations" in n and "prompt column is not used" in n for n in checked.notes)
     first = checked.splits.train.iloc[0]
     question = reference_rows(20)[int(checked.splits.train.index[0])]["prompt"]
@@ -85,7 +85,7 @@ def test_hh_rlhf_conversations_without_prompt_column(tiny_llama, tmp_path):  # n
 def test_hh_rlhf_text_without_prompt_column(tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "hh.jsonl", hh_rlhf_text(20))
     checked = _check(llm_config("llm_orpo", tiny_llama, data, tmp_path / "run", chat_template="none"))
-    assert checked.labels.names == ("prompt_chosen_rejected",)
+    assert checked.labels.facts["data_format"] == "prompt_chosen_rejected"
     first = checked.splits.train.iloc[0]
     assert first["prompt"].startswith("\n\nHuman: what colour is the") and first["prompt"].endswith("Assistant:")
     assert first["chosen"].startswith(" the ") and "Human" not in first["chosen"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,23 +44,82 @@ class Column:
 
 
 @dataclass(frozen=True)
-class LabelInfo:
-    """What the model predicts.
+class Analysis:
+    """What ``analyze`` found in the data, before any model loads; ``validate`` shows it and the run builds on it.
 
-    Class names (classification), target names (regression), or for generative tasks (causal_lm, preference) the
-    detected data format; ``notes`` are findings about the data that ``validate`` shows.
+    ``problem_type`` is open (``single_label_classification``, ``regression``, ``causal_lm``, ``preference``, and
+    whatever a new task needs); ``names`` are the class or target names (empty when there are none); ``facts`` holds
+    anything else a task derives from the data for later steps (e.g. an LLM's data format); ``notes`` are findings
+    for the user.
     """
 
-    problem_type: Literal[
-        "single_label_classification", "multi_label_classification", "regression", "causal_lm", "preference"
-    ]
-    names: tuple[str, ...]
+    problem_type: str
+    names: tuple[str, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
     def num_labels(self) -> int:
-        """Output units of the model head."""
+        """Output units of a classification/regression head."""
         return len(self.names)
+
+
+LabelInfo = Analysis  # the name before core v2; kept for code outside the package that imported it
+
+
+_UNSET: Any = object()
+
+
+@dataclass
+class RunContext:
+    """One run as every spec function sees it: the config, what analysis found, the run directory and events.
+
+    The driver builds it once and hands it to each function, so no function needs its inputs smuggled through
+    another's outputs. ``processor`` (tokenizer, image processor) is loaded on first use and then shared: analysis
+    (rendering an example), data preparation, model building and the trainer all use the same object.
+
+    ``run_dir`` and ``events`` are None while validating (nothing is written then).
+    """
+
+    config: RunConfig
+    spec: TaskSpec
+    analysis: Analysis | None = None
+    run_dir: Path | None = None
+    events: Any = None
+    notes: list[str] = field(default_factory=list)
+    is_main_process: bool = True
+    _processor: Any = _UNSET
+
+    @property
+    def processor(self) -> Any:
+        """The task's processor, loaded once (``spec.load_processor``)."""
+        if self._processor is _UNSET:
+            self._processor = self.spec.load_processor(self)
+        return self._processor
+
+    @property
+    def labels(self) -> Analysis:
+        """The analysis (set by the check phase); raises if a function runs before it."""
+        if self.analysis is None:
+            raise RuntimeError("the run context has no analysis yet: analyze runs first")
+        return self.analysis
+
+
+@dataclass
+class TrainerInputs:
+    """Everything a trainer factory receives; it builds its own arguments class from ``args``.
+
+    ``args`` holds ``transformers.TrainingArguments`` keyword arguments (the driver's translation of ``training:``
+    and ``output:``); a TRL, sentence-transformers or Seq2Seq factory passes them to its own config class with its
+    additions, a tabular factory ignores them (and ``model``, which is None).
+    """
+
+    ctx: RunContext
+    model: Any
+    prepared: Prepared
+    args: dict[str, Any]
+    callbacks: list[Any]
+    compute_metrics: Callable[[Any], dict[str, float]] | None
 
 
 @dataclass
@@ -104,36 +163,44 @@ class AutoTrainShape:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything the driver, CLI, docs and UI need to know about one task."""
+    """Everything the driver, CLI, docs and UI need to know about one task.
+
+    Every function receives the run's ``RunContext`` (config, analysis, processor, run directory, events). The driver
+    calls them in this order: ``analyze`` (check phase; reads only), ``load_processor`` (on first use), ``prepare``,
+    ``build_model``, ``compute_metrics``/``best_metric``, ``make_trainer``, ``finish``.
+    """
 
     name: str
     summary: str
     params: type[TaskParams]
     columns: tuple[Column, ...]
-    analyze: Callable[[Splits, RunConfig], LabelInfo]
-    load_processor: Callable[[RunConfig], Any]
-    prepare: Callable[[Splits, RunConfig, LabelInfo, Any], Prepared]
-    build_model: Callable[[RunConfig, LabelInfo], Any]
-    compute_metrics: Callable[[LabelInfo, RunConfig], Callable[[Any], dict[str, float]] | None]
-    best_metric: Callable[[LabelInfo], Metric]
+    analyze: Callable[[RunContext, Splits], Analysis]  # every data check; no model loads
+    load_processor: Callable[[RunContext], Any]
+    prepare: Callable[[RunContext, Splits], Prepared]
+    build_model: Callable[[RunContext], Any]  # None for tasks without a pretrained model (tabular)
+    compute_metrics: Callable[[RunContext], Callable[[Any], dict[str, float]] | None]
+    best_metric: Callable[[RunContext], Metric]
     predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
     pipeline_tag: str
+    make_trainer: Callable[[TrainerInputs], TrainerLike] | None = None  # None: transformers.Trainer (hf_trainer.py)
     example: dict[str, Any] = field(default_factory=dict)  # model/data/params shown by `trainforge init`
     stratify_column: str | Callable[[RunConfig], str | None] | None = None  # a callable picks it from the config
     training_defaults: dict[str, Any] = field(default_factory=dict)
     check_config: Callable[[RunConfig], list[tuple[str, str]]] | None = None
     autotrain: AutoTrainShape | None = None
-    make_trainer: Callable[..., TrainerLike] | None = None  # None: transformers.Trainer (training/hf_trainer.py)
     extras: tuple[tuple[str, str], ...] = ()  # (importable module, pip extra) checked before any data loads
-    # Tasks trained without transformers (tabular): (config, prepared, labels, run_dir, events) -> TrainerLike. The
-    # driver then skips the pretrained-model check, precision, build_model, TrainingArguments and HF callbacks.
-    native_trainer: Callable[..., TrainerLike] | None = None
+    # False for tasks trained without a pretrained transformers model (tabular): the driver then skips the model
+    # source and precision checks and the Trainer-only callbacks; the factory gets no model.
+    pretrained_model: bool = True
+    # The plain Trainer's logged evaluation of the kept checkpoint is complete, so the final metrics reuse it; TRL
+    # trainers add metrics in evaluate() (and a generation eval would be costly to repeat only where it is complete).
+    reuse_logged_eval: bool = False
     default_model: str | None = None  # model.name when the config has no model section
     model_card: Callable[[Path, RunConfig], str] | None = None  # task section of README.md (replaces the usage block)
     library_name: str = "transformers"  # model card front matter
     # After training, with the kept model: store what predict needs beyond the weights (decision thresholds tuned on
-    # the eval split); (config, labels, trainer, prepared, run_dir) -> notes for the user.
-    finish: Callable[..., list[str]] | None = None
+    # the eval split); (ctx, trainer, prepared) -> notes for the user.
+    finish: Callable[[RunContext, Any, Prepared], list[str]] | None = None
     # Shared sections the task reads only in part: section -> the fields it uses. A field it ignores, set to anything
     # but its default, is a config error naming the task (a silently ignored learning rate is a wrong result).
     # Sections not listed apply whole.

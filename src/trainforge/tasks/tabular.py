@@ -35,13 +35,15 @@ from trainforge.config.choices import (
 from trainforge.errors import DataError
 from trainforge.tasks.spec import (
     AUTOTRAIN_DROP,
+    Analysis,
     AutoTrainShape,
     Column,
-    LabelInfo,
     Metric,
     Prepared,
+    RunContext,
     TaskParams,
     TaskSpec,
+    TrainerInputs,
 )
 
 BASIC, ADVANCED = {"tier": "basic"}, {"tier": "advanced"}
@@ -176,7 +178,7 @@ def _stratify(config) -> str | None:
 # ---------------------------------------------------------------------------------------------------- analyze
 
 
-def analyze(splits, config) -> LabelInfo:
+def analyze(ctx: RunContext, splits) -> Analysis:
     """Check targets, weights and features before any model: every problem names its column, rows and fix.
 
     Missing-value markers (``?``, ``NA``, ``-``, ...) in a column of numbers are read as missing, with a note;
@@ -189,6 +191,7 @@ def analyze(splits, config) -> LabelInfo:
     from trainforge.data.labels import Problems
     from trainforge.tabular import checks, features
 
+    config = ctx.config
     params, kind = config.params, _kind(config)
     frames = [(splits.train, splits.train_origin)] + (
         [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
@@ -226,10 +229,10 @@ def analyze(splits, config) -> LabelInfo:
     notes += [f"column {c!r} left out: {why}" for c, why in plan.dropped.items()]
     targets = tuple(params.target_columns)
     if kind == "regression":
-        return LabelInfo("regression", targets, tuple(notes))
+        return Analysis("regression", targets, notes=tuple(notes))
     if len(targets) > 1:
-        return LabelInfo("multi_label_classification", targets, tuple(notes))
-    return LabelInfo("single_label_classification", tuple(names), tuple(notes))
+        return Analysis("multi_label_classification", targets, notes=tuple(notes))
+    return Analysis("single_label_classification", tuple(names), notes=tuple(notes))
 
 
 def _target_frames(splits, config) -> list[tuple[pd.DataFrame, str]]:
@@ -278,13 +281,14 @@ def _reserved(config) -> set[str]:
 # ---------------------------------------------------------------------------------------------------- prepare
 
 
-def load_processor(config) -> None:
+def load_processor(ctx: RunContext) -> None:
     """Tabular models carry their preprocessing inside the pipeline: no separate processor."""
     return None
 
 
-def prepare(splits, config, labels: LabelInfo, processor) -> Prepared:
+def prepare(ctx: RunContext, splits) -> Prepared:
     """Encode targets and collect features: ``Prepared(train=Problem, eval=(X, Y, weight) or None)``."""
+    config = ctx.config
     from sklearn.preprocessing import LabelEncoder
 
     from trainforge.tabular import features
@@ -318,19 +322,20 @@ def prepare(splits, config, labels: LabelInfo, processor) -> Prepared:
 # ---------------------------------------------------------------------------------------------------- trainer
 
 
-def make_trainer(config, prepared, labels, run_dir, events):
-    """The trainer the driver runs for tabular tasks: ``tabular/trainer.py`` (no transformers involved)."""
+def make_trainer(inputs: TrainerInputs):
+    """The trainer the driver runs for tabular tasks: ``tabular/trainer.py`` (no model, no training arguments)."""
     from trainforge.tabular.trainer import TabularTrainer
 
-    return TabularTrainer(config, prepared, labels, run_dir, events)
+    ctx = inputs.ctx
+    return TabularTrainer(ctx.config, inputs.prepared, ctx.labels, ctx.run_dir, ctx.events)
 
 
-def best_metric(labels: LabelInfo) -> Metric:
+def best_metric(ctx: RunContext) -> Metric:
     """Log loss (classification) or RMSE (regression): the defaults of ``params.metric``."""
-    return Metric("rmse" if labels.problem_type == "regression" else "log_loss", greater_is_better=False)
+    return Metric("rmse" if ctx.labels.problem_type == "regression" else "log_loss", greater_is_better=False)
 
 
-def compute_metrics(labels: LabelInfo, config):
+def compute_metrics(ctx: RunContext):
     """Tabular metrics are computed by the trainer's ``evaluate`` (see ``tabular/scoring.py``)."""
     from trainforge.tabular.scoring import report
 
@@ -421,13 +426,14 @@ _COMMON = dict(
     analyze=analyze,
     load_processor=load_processor,
     prepare=prepare,
-    build_model=lambda config, labels: None,
+    build_model=lambda ctx: None,
     compute_metrics=compute_metrics,
     best_metric=best_metric,
     predict=predict,
     check_config=check_config,
     stratify_column=_stratify,
-    native_trainer=make_trainer,
+    make_trainer=make_trainer,
+    pretrained_model=False,
     model_card=model_card,
     library_name="sklearn",
     default_model="auto",

@@ -1,6 +1,6 @@
 """Text classification (binary, multi-class, multi-label) and text regression on any encoder.
 
-Example (``examples/text_classification/sentiment.yaml``)::
+Example (``examples/text_classification/minilm_sentiment.yaml``)::
 
     task: text_classification
     model: {name: sentence-transformers/all-MiniLM-L6-v2}
@@ -8,11 +8,12 @@ Example (``examples/text_classification/sentiment.yaml``)::
     training: {num_train_epochs: 3, learning_rate: 5.0e-5}
     params: {max_length: 128}
 
-Run it with ``trainforge train examples/text_classification/sentiment.yaml``.
+Run it with ``trainforge train examples/text_classification/minilm_sentiment.yaml``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ from trainforge.data.labels import (
     rows,
 )
 from trainforge.errors import DataError, RunDirError
-from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, Metric, Prepared, TaskParams, TaskSpec
+from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, Metric, Prepared, RunContext, TaskParams, TaskSpec
 
 THRESHOLDS_FILE = "thresholds.json"  # multi-label decision thresholds, read by predict
 
@@ -114,7 +115,7 @@ REGRESSION_COLUMNS = (
 # ---------------------------------------------------------------------------------------------------- analyze
 
 
-def analyze_classification(splits, config) -> LabelInfo:
+def analyze_classification(ctx: RunContext, splits) -> Analysis:
     """Check texts, labels and weights, and derive the label set (before any model loads).
 
     Labels are the strings the user wrote (see ``read_label_names``): ``01`` stays ``01``, and ``1``/``1.0``
@@ -124,6 +125,7 @@ def analyze_classification(splits, config) -> LabelInfo:
         DataError: Every problem of the rows (texts, labels, weights) of both splits in one message; or a label
             set unfit for classification (a single class, eval labels never seen in training).
     """
+    config = ctx.config
     params = config.params
     problems = Problems()
     frames = _frames(splits)
@@ -175,15 +177,16 @@ def analyze_classification(splits, config) -> LabelInfo:
                 f"cannot predict them; first rows: {rows(offending)}. Add training examples or remove those rows."
             )
     problem = "multi_label_classification" if multi else "single_label_classification"
-    return LabelInfo(problem, tuple(names), reading.notes)
+    return Analysis(problem, tuple(names), notes=tuple(reading.notes))
 
 
-def analyze_regression(splits, config) -> LabelInfo:
+def analyze_regression(ctx: RunContext, splits) -> Analysis:
     """Check texts, weights and that every target is a finite number.
 
     Raises:
         DataError: Every problem of the rows (texts, targets, weights) of both splits in one message.
     """
+    config = ctx.config
     problems = Problems()
     frames = _frames(splits)
     file_column = config.data.columns.get("target", "target")
@@ -202,7 +205,7 @@ def analyze_regression(splits, config) -> LabelInfo:
             continue
         frame["target"] = numbers.astype("float32")
     problems.raise_if_any()
-    return LabelInfo("regression", ("target",))
+    return Analysis("regression", ("target",))
 
 
 def _frames(splits) -> list[tuple[pd.DataFrame, str]]:
@@ -226,10 +229,11 @@ def _check_common(frame: pd.DataFrame, origin: str, config, problems: Problems) 
 # ---------------------------------------------------------------------------------------------------- prepare
 
 
-def load_tokenizer(config):
+def load_tokenizer(ctx: RunContext):
     """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models)."""
     from transformers import AutoTokenizer
 
+    config = ctx.config
     tokenizer = AutoTokenizer.from_pretrained(
         config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
     )
@@ -238,11 +242,12 @@ def load_tokenizer(config):
     return tokenizer
 
 
-def prepare(splits, config, labels: LabelInfo, tokenizer) -> Prepared:
+def prepare(ctx: RunContext, splits) -> Prepared:
     """Tokenise texts (no padding: the collator pads each batch to its longest) and encode labels."""
     from datasets import Dataset
     from transformers import AutoConfig, DataCollatorWithPadding
 
+    config, labels, tokenizer = ctx.config, ctx.labels, ctx.processor
     model_config = AutoConfig.from_pretrained(
         config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
     )
@@ -273,7 +278,7 @@ def effective_max_length(config, model_config) -> int:
     return min(config.params.max_length, limit)
 
 
-def _encode_labels(frame: pd.DataFrame, labels: LabelInfo) -> list:
+def _encode_labels(frame: pd.DataFrame, labels: Analysis) -> list:
     if labels.problem_type == "regression":
         return frame["target"].astype(float).tolist()
     index = {name: i for i, name in enumerate(labels.names)}
@@ -288,10 +293,11 @@ def _encode_labels(frame: pd.DataFrame, labels: LabelInfo) -> list:
 # ---------------------------------------------------------------------------------------------------- model
 
 
-def build_model(config, labels: LabelInfo):
+def build_model(ctx: RunContext):
     """A sequence-classification head on the base encoder, with the label names in its config."""
     from transformers import AutoModelForSequenceClassification
 
+    config, labels = ctx.config, ctx.labels
     names = labels.names
     if config.task == "text_classification" and config.params.label_names:
         names = tuple(config.params.label_names[int(n)] for n in names)
@@ -310,7 +316,7 @@ def build_model(config, labels: LabelInfo):
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
-def compute_metrics(labels: LabelInfo, config):
+def compute_metrics(ctx: RunContext):
     """EvalPrediction -> metrics dict, for the problem type in ``labels``.
 
     Multi-label metrics are computed at the decision thresholds that predict will use (``decision_thresholds``),
@@ -318,6 +324,8 @@ def compute_metrics(labels: LabelInfo, config):
     """
     from trainforge.metrics.classification import sigmoid, single_label_metrics, softmax, tuned_multi_label_metrics
     from trainforge.metrics.regression import regression_metrics
+
+    config, labels = ctx.config, ctx.labels
 
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
@@ -341,12 +349,13 @@ def decision_thresholds(truth: np.ndarray, probabilities: np.ndarray, config) ->
     return tune_thresholds(truth, probabilities, per_label=config.params.threshold_tuning == "per_label")
 
 
-def finish(config, labels: LabelInfo, trainer, prepared: Prepared, run_dir: Path) -> list[str]:
+def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
     """Multi-label: store the decision thresholds of the kept model (``thresholds.json``) for predict.
 
     They are tuned again on the kept model's evaluation predictions, which is the computation that produced the
     reported metrics, so predict reproduces them. Returns notes (a model that predicts no label for most rows).
     """
+    config, labels, run_dir = ctx.config, ctx.labels, ctx.run_dir
     if labels.problem_type != "multi_label_classification":
         return []
     from trainforge.metrics.classification import sigmoid
@@ -373,8 +382,9 @@ def finish(config, labels: LabelInfo, trainer, prepared: Prepared, run_dir: Path
     return notes
 
 
-def best_metric(labels: LabelInfo) -> Metric:
+def best_metric(ctx: RunContext) -> Metric:
     """F1 (binary), macro F1 (multi-class), micro F1 (multi-label), RMSE (regression)."""
+    labels = ctx.labels
     if labels.problem_type == "regression":
         return Metric("rmse", greater_is_better=False)
     if labels.problem_type == "multi_label_classification":
@@ -477,6 +487,7 @@ SPEC = TaskSpec(
     predict=predict,
     finish=finish,
     pipeline_tag="text-classification",
+    reuse_logged_eval=True,
     stratify_column="label",
     example={
         "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
@@ -494,19 +505,16 @@ SPEC = TaskSpec(
     ),
 )
 
-REGRESSION_SPEC = TaskSpec(
+# Same model, data path and trainer as classification: only the head (one output), checks and metrics differ.
+REGRESSION_SPEC = dataclasses.replace(
+    SPEC,
     name="text_regression",
     summary="Predict a number from a text (scores, ratings) by fine-tuning an encoder.",
     params=TextRegressionParams,
     columns=REGRESSION_COLUMNS,
     analyze=analyze_regression,
-    load_processor=load_tokenizer,
-    prepare=prepare,
-    build_model=build_model,
-    compute_metrics=compute_metrics,
-    best_metric=best_metric,
-    predict=predict,
-    pipeline_tag="text-classification",
+    finish=None,
+    stratify_column=None,
     example={
         "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
         "data": {"source": "data/train.csv", "columns": {"text": "text", "target": "score"}},

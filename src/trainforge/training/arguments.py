@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from trainforge.config.schema import RunConfig
 from trainforge.errors import ConfigError
@@ -41,8 +42,13 @@ def auto_logging_steps(train_rows: int, config: RunConfig) -> int:
     return int(min(25, max(1, steps // 50)))
 
 
-def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metric: Metric, train_rows: int):
-    """Build ``TrainingArguments`` for this run.
+def training_arguments(
+    config: RunConfig, run_dir: Path, has_eval: bool, metric: Metric, train_rows: int
+) -> dict[str, Any]:
+    """``transformers.TrainingArguments`` keyword arguments for this run (the one translation of our sections).
+
+    A dict, not an instance: each trainer factory builds its own arguments class from it (``TrainingArguments``,
+    TRL's configs, ``Seq2SeqTrainingArguments``...) without copying fields out of another instance.
 
     Args:
         config: The validated config.
@@ -50,9 +56,10 @@ def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metr
         has_eval: Whether an evaluation split exists (else no eval, best-model or early stopping).
         metric: The task's default metric for selecting the best checkpoint.
         train_rows: Training rows, for the automatic logging interval.
-    """
-    from transformers import TrainingArguments
 
+    Raises:
+        ConfigError: A precision this machine cannot run.
+    """
     training, output = config.training, config.output
     precision = resolve_precision(training.precision)
     eval_strategy = training.eval_strategy if has_eval else "no"
@@ -62,7 +69,7 @@ def to_training_arguments(config: RunConfig, run_dir: Path, has_eval: bool, metr
     greater = GREATER_IS_BETTER.get(metric_name, metric.greater_is_better)
     import torch
 
-    return TrainingArguments(
+    return dict(
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=training.num_train_epochs,
         max_steps=training.max_steps,

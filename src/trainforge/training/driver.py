@@ -1,9 +1,13 @@
-"""THE driver: the same steps for every task, from a validated config to a finished run directory.
+"""THE driver: the same phases for every task, from a validated config to a finished run directory.
 
-1. resolve the task spec and check its extras;  2. load splits and check them (no model yet);
-3. prepare the run directory and event log;      4. tokenise / prepare data;
-5. build the model;                              6. build TrainingArguments;
-7. train and evaluate through the task's trainer; 8. save model, metrics, card; push when asked.
+    check  -> every check that needs no model weights (config against the data and the model's config.json)
+    start  -> the run directory, resolved config, event log and ``run_started``
+    prepare -> the task's data preparation (its processor loaded once, in the run context)
+    fit    -> model, training arguments, callbacks, the task's trainer, ``train()``
+    finish -> the task's finish step, final metrics, model, card, Hub push
+
+``run`` calls them in order and records failures; search and launch wrap the same phases. Each task's functions
+receive the run's ``RunContext`` (tasks/spec.py), so the driver holds no task-specific branch.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from trainforge.config.loading import write_resolved
 from trainforge.config.schema import RunConfig
 from trainforge.data.loading import Splits, load_splits
-from trainforge.errors import ConfigError, TrainforgeError
+from trainforge.errors import TrainforgeError
 from trainforge.models.config_checks import check_against_model_config
+from trainforge.models.source import check_model_source, check_weight_files
 from trainforge.tasks import get_task
-from trainforge.tasks.spec import LabelInfo, TaskSpec
+from trainforge.tasks.spec import Analysis, Prepared, RunContext, TaskSpec, TrainerInputs
+
+__all__ = ["Checked", "RunResult", "check", "check_model_source", "check_weight_files", "run"]
 
 
 @dataclass
@@ -31,7 +39,7 @@ class RunResult:
 
     output_dir: Path
     metrics: dict[str, float]
-    labels: LabelInfo
+    labels: Analysis
     train_rows: int
     eval_rows: int
     duration_s: float = 0.0
@@ -42,37 +50,51 @@ class RunResult:
 class Checked:
     """A config whose data passed every check: what ``validate`` reports and ``train`` continues from."""
 
-    spec: TaskSpec
+    ctx: RunContext
     splits: Splits
-    labels: LabelInfo
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's spec."""
+        return self.ctx.spec
+
+    @property
+    def labels(self) -> Analysis:
+        """What the task's analysis found."""
+        return self.ctx.labels
 
 
 def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
-    """Run every check that needs no model: extras, model source, data, columns and labels.
+    """Run every check that needs no model weights: extras, model source and config, data, columns and labels.
 
-    ``sample_rows`` checks only the first N rows of each file (the web app's bound on memory); a note says so.
+    Args:
+        config: The validated config.
+        sample_rows: Check only the first N rows of each file (the web app's bound on memory); a note says so.
+
+    Returns:
+        The run context (with the analysis), the loaded splits and the notes for the user.
 
     Raises:
         TrainforgeError: With a message naming the key, file, column or rows at fault.
     """
+    from trainforge.training.artifacts import check_hub_token, check_output_dir
+
     spec = get_task(config.task)
     check_extras(spec)
-    model_notes: list[str] = []
-    if spec.native_trainer is None:  # native (tabular) tasks load no pretrained model and use no torch precision
+    ctx = RunContext(config, spec)
+    if spec.pretrained_model:  # tabular loads no pretrained model and uses no torch precision
         check_model_source(config)
-        model_notes = check_against_model_config(config, spec)  # its config.json only: no weights load
+        ctx.notes += check_against_model_config(config, spec)  # its config.json only: no weights load
         from trainforge.training.arguments import resolve_precision
 
         resolve_precision(config.training.precision)
-    from trainforge.training.artifacts import check_hub_token, check_output_dir
-
     check_output_dir(config)
     check_hub_token(config)
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
-    labels = spec.analyze(splits, config)
-    notes = list(labels.notes) + model_notes
+    ctx.analysis = spec.analyze(ctx, splits)
+    notes = list(ctx.analysis.notes) + ctx.notes
     read = len(splits.train) + (0 if splits.eval is None else len(splits.eval))
     if sample_rows is not None and read >= sample_rows:
         notes.append(
@@ -81,11 +103,11 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
         )
     if splits.eval is None:
         notes.append("no evaluation split: no eval metrics, best-checkpoint selection or early stopping")
-    return Checked(spec, splits, labels, notes)
+    return Checked(ctx, splits, notes)
 
 
 def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunResult:
-    """Train one run end to end.
+    """Train one run end to end: check, start, prepare, fit, finish.
 
     Args:
         config: The validated config.
@@ -99,38 +121,14 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         TrainforgeError: Bad config/data/run directory, before anything trains.
         Exception: Any training failure, after a ``run_failed`` event was recorded.
     """
-    from trainforge.training.artifacts import data_fingerprint, library_versions, prepare_run_dir, resume_differences
-    from trainforge.training.events import EventLog
-
     started = time.monotonic()
     checked = check(config)
-    target = prepare_run_dir(config, resume)
-    run_dir = target.path
-    fingerprint = data_fingerprint(config)
-    if resume:
-        for note in resume_differences(config, run_dir, fingerprint):
-            print(f"note: {note}", file=sys.stderr)
-            checked.notes.append(note)
-    events = EventLog(run_dir / "events.jsonl", listeners)
+    target = start(checked, resume, listeners)
+    run_dir, events = target.path, checked.ctx.events
     try:
-        write_resolved(config, run_dir / "config.resolved.yaml")
-        splits, labels = checked.splits, checked.labels
-        events.write(
-            "run_started",
-            task=config.task,
-            model=config.model.name,
-            output_dir=str(run_dir),
-            resume=resume,
-            train_rows=len(splits.train),
-            eval_rows=0 if splits.eval is None else len(splits.eval),
-            train_origin=splits.train_origin,
-            eval_origin=splits.eval_origin,
-            labels=list(labels.names),
-            notes=checked.notes,
-            data_fingerprint=fingerprint,
-            versions=library_versions(),
-        )
-        result = _train(config, checked, run_dir, events, resume)
+        prepared = prepare(checked)
+        trainer, metrics = fit(checked, prepared, resume)
+        result = finish(checked, trainer, prepared, metrics)
         result.duration_s = time.monotonic() - started
         events.write(
             "run_finished",
@@ -164,58 +162,156 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         events.close()
 
 
-def _train(config: RunConfig, checked: Checked, run_dir: Path, events, resume: bool) -> RunResult:
-    from trainforge.training import artifacts
+def start(checked: Checked, resume: bool, listeners: tuple = ()):
+    """Prepare the run directory (see ``artifacts.prepare_run_dir``), write the resolved config, open the events.
 
-    spec, splits, labels = checked.spec, checked.splits, checked.labels
-    if spec.native_trainer is None:
-        trainer, prepared, processor = _hf_trainer(config, checked, run_dir, events)
-        has_eval = prepared.eval is not None
+    Returns:
+        The ``RunDir`` (commit it when the run succeeded, roll it back when it failed); ``checked.ctx`` then holds
+        ``run_dir`` and ``events``.
+
+    Raises:
+        RunDirError: The directory holds a run that would be lost or mixed, or --resume cannot continue it.
+    """
+    from trainforge.training.artifacts import data_fingerprint, library_versions, prepare_run_dir, resume_differences
+    from trainforge.training.events import EventLog
+
+    ctx, splits, config = checked.ctx, checked.splits, checked.ctx.config
+    target = prepare_run_dir(config, resume)
+    run_dir = target.path
+    fingerprint = data_fingerprint(config)
+    if resume:
+        for note in resume_differences(config, run_dir, fingerprint):
+            print(f"note: {note}", file=sys.stderr)
+            checked.notes.append(note)
+    ctx.run_dir, ctx.events = run_dir, EventLog(run_dir / "events.jsonl", listeners)
+    write_resolved(config, run_dir / "config.resolved.yaml")
+    ctx.events.write(
+        "run_started",
+        task=config.task,
+        model=config.model.name,
+        output_dir=str(run_dir),
+        resume=resume,
+        train_rows=len(splits.train),
+        eval_rows=0 if splits.eval is None else len(splits.eval),
+        train_origin=splits.train_origin,
+        eval_origin=splits.eval_origin,
+        labels=list(ctx.labels.names),
+        notes=checked.notes,
+        data_fingerprint=fingerprint,
+        versions=library_versions(),
+    )
+    return target
+
+
+def prepare(checked: Checked) -> Prepared:
+    """The task's model-ready data, seeded; the processor is loaded here once (or was, by the analysis)."""
+    if checked.spec.pretrained_model:
+        from transformers import set_seed
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
+        set_seed(checked.ctx.config.training.seed)  # before the model exists: a new head's init is seeded too
+    return checked.spec.prepare(checked.ctx, checked.splits)
+
+
+def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[str, float]]:
+    """Build the model and the task's trainer, train (from the last complete checkpoint on resume).
+
+    Returns:
+        The trainer (holding the kept model) and the training summary metrics (``train_*``).
+    """
+    from trainforge.training.arguments import training_arguments
+    from trainforge.training.artifacts import last_checkpoint
+
+    ctx = checked.ctx
+    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.run_dir, ctx.events
+    model = spec.build_model(ctx)
+    processor = ctx.processor if spec.pretrained_model else None
+    if model is not None and getattr(model.config, "pad_token_id", 0) is None:
+        if getattr(processor, "pad_token_id", None) is not None:
+            model.config.pad_token_id = processor.pad_token_id
+    has_eval = prepared.eval is not None
+    args, callbacks = {}, []  # a task without a pretrained model (tabular) runs its own search: no Trainer settings
+    if spec.pretrained_model:
+        args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train))
+        callbacks = _callbacks(ctx, has_eval)
+    if spec.make_trainer is not None:
+        make_trainer = spec.make_trainer
     else:
-        processor = spec.load_processor(config)
-        prepared = spec.prepare(splits, config, labels, processor)
-        has_eval = prepared.eval is not None
-        trainer = spec.native_trainer(config, prepared, labels, run_dir, events)
+        from trainforge.training.hf_trainer import make_trainer
+    compute_metrics = spec.compute_metrics(ctx) if has_eval else None
+    trainer = make_trainer(TrainerInputs(ctx, model, prepared, args, callbacks, compute_metrics))
+    if spec.pretrained_model:
+        from transformers.trainer_callback import PrinterCallback
 
+        trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
     checkpoint = None
     if resume:
         skipped: list[str] = []
-        checkpoint = artifacts.last_checkpoint(run_dir, skipped)
+        checkpoint = last_checkpoint(run_dir, skipped)
         for note in skipped:
             print(f"note: {note}", file=sys.stderr)
             events.write("note", message=note)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    # Training summaries (train_loss, a search's validation score) are kept; speeds stay in events.jsonl.
     # Hugging Face's names (as trainer.evaluate() and all_results.json): train_*, eval_*; seconds for runtimes.
     metrics = {"train_runtime": output.metrics["train_runtime"]}
     metrics.update({k: v for k, v in output.metrics.items() if k.startswith("train_") and not _is_speed(k)})
     if checkpoint is not None and "train_loss" in metrics:
         # The Trainer averages only the steps it ran in this process; the run's loss covers every step.
         metrics["train_loss"] = _logged_train_loss(trainer, metrics["train_loss"])
+    return trainer, metrics
+
+
+def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str, float]) -> RunResult:
+    """The task's finish step, final metrics (the logged evaluation of the kept model when complete), model, card."""
+    from trainforge.training import artifacts
+
+    ctx, splits = checked.ctx, checked.splits
+    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.run_dir, ctx.events
     kept = _kept_checkpoint(trainer)
     if kept is not None:
         events.write("best_checkpoint", **kept)
         metrics["best_global_step"] = kept["step"]
     if spec.finish is not None:
-        for note in spec.finish(config, labels, trainer, prepared, run_dir):
+        for note in spec.finish(ctx, trainer, prepared):
             print(f"note: {note}", file=sys.stderr)
             events.write("note", message=note)
-    if has_eval:
-        # Task trainers (TRL) may add metrics in evaluate(); only the plain Trainer's log is complete.
-        final = (_recorded_eval(trainer) if spec.make_trainer is None and spec.native_trainer is None else None) or (
-            trainer.evaluate()
-        )
+    if prepared.eval is not None:
+        final = (_recorded_eval(trainer) if spec.reuse_logged_eval else None) or trainer.evaluate()
         # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
         metrics.update({k: v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
     trainer.save_model(str(run_dir))
-    if processor is not None:
-        processor.save_pretrained(str(run_dir))
+    if spec.pretrained_model and ctx.processor is not None:
+        ctx.processor.save_pretrained(str(run_dir))
     artifacts.write_metrics(run_dir, metrics)
     card = spec.model_card(run_dir, config) if spec.model_card is not None else None
-    artifacts.write_model_card(run_dir, config, spec.pipeline_tag, labels, metrics, spec.library_name, card)
+    artifacts.write_model_card(run_dir, config, spec.pipeline_tag, ctx.labels, metrics, spec.library_name, card)
     hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
     eval_rows = 0 if splits.eval is None else len(splits.eval)
-    return RunResult(run_dir, metrics, labels, len(splits.train), eval_rows, hub_url=hub_url)
+    return RunResult(run_dir, metrics, ctx.labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+def _callbacks(ctx: RunContext, has_eval: bool) -> list[Any]:
+    """Divergence guard, tie-break, events, TensorBoard and early stopping, for every Trainer-based task."""
+    from transformers.integrations import TensorBoardCallback
+
+    from trainforge.training.callbacks import EarlyStoppingEvents, EventsCallback, NonFiniteLossGuard, TieBreakOnLoss
+
+    config = ctx.config
+    # The guard comes first: a NaN loss fails the run before it reaches the events and the display.
+    callbacks: list[Any] = [NonFiniteLossGuard(), TieBreakOnLoss(), EventsCallback(ctx.events)]
+    if "tensorboard" in config.output.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(ctx.run_dir / "tensorboard"))))
+    if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
+        from transformers import EarlyStoppingCallback
+
+        stopper = EarlyStoppingCallback(
+            config.training.early_stopping_patience, config.training.early_stopping_threshold
+        )
+        callbacks += [stopper, EarlyStoppingEvents(ctx.events, config.training.early_stopping_patience)]
+    return callbacks
 
 
 def _kept_checkpoint(trainer) -> dict | None:
@@ -273,70 +369,8 @@ def _recorded_eval(trainer) -> dict | None:
     return None
 
 
-def _hf_trainer(config: RunConfig, checked: Checked, run_dir: Path, events):
-    """The transformers path: seeded model, TrainingArguments, callbacks and the task's Trainer."""
-    from transformers import set_seed
-    from transformers.integrations import TensorBoardCallback
-    from transformers.trainer_callback import PrinterCallback
-    from transformers.utils import logging as hf_logging
-
-    from trainforge.training.arguments import to_training_arguments
-    from trainforge.training.callbacks import EarlyStoppingEvents, EventsCallback, NonFiniteLossGuard, TieBreakOnLoss
-
-    spec, splits, labels = checked.spec, checked.splits, checked.labels
-    hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
-    set_seed(config.training.seed)  # before the model exists: the new head's initialisation is seeded too
-    processor = spec.load_processor(config)
-    prepared = spec.prepare(splits, config, labels, processor)
-    model = spec.build_model(config, labels)
-    if getattr(model.config, "pad_token_id", 0) is None and getattr(processor, "pad_token_id", None) is not None:
-        model.config.pad_token_id = processor.pad_token_id
-    has_eval = prepared.eval is not None
-    args = to_training_arguments(config, run_dir, has_eval, spec.best_metric(labels), len(prepared.train))
-    # The guard comes first: a NaN loss fails the run before it reaches the events and the display.
-    callbacks = [NonFiniteLossGuard(), TieBreakOnLoss(), EventsCallback(events)]
-    if "tensorboard" in config.output.report_to:
-        from torch.utils.tensorboard import SummaryWriter
-
-        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "tensorboard"))))
-    if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
-        from transformers import EarlyStoppingCallback
-
-        stopper = EarlyStoppingCallback(
-            config.training.early_stopping_patience, config.training.early_stopping_threshold
-        )
-        callbacks += [stopper, EarlyStoppingEvents(events, config.training.early_stopping_patience)]
-    if spec.make_trainer is not None:
-        make_trainer = spec.make_trainer
-    else:
-        from trainforge.training.hf_trainer import make_trainer
-    trainer = make_trainer(
-        model, args, prepared, processor, spec.compute_metrics(labels, config) if has_eval else None, callbacks
-    )
-    trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
-    return trainer, prepared, processor
-
-
 def _is_speed(key: str) -> bool:
     return key.endswith(("_runtime", "_per_second"))
-
-
-def check_weight_files(folder: Path, key: str) -> None:
-    """Every ``*.safetensors`` file in ``folder`` must have a readable header (read without loading the weights).
-
-    Raises:
-        ConfigError: Naming ``key`` and the unreadable file (a truncated download, or not a safetensors file).
-    """
-    from safetensors import SafetensorError, safe_open
-
-    for weights in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), framework="np"):
-                pass
-        except (SafetensorError, OSError) as exc:
-            raise ConfigError(
-                [(key, f"{weights} is not a readable safetensors file ({exc}); re-download or re-save the model")]
-            ) from None
 
 
 def check_extras(spec: TaskSpec) -> None:
@@ -346,42 +380,4 @@ def check_extras(spec: TaskSpec) -> None:
         extras = sorted({extra for _, extra in missing})
         raise TrainforgeError(
             f"task {spec.name} needs {', '.join(m for m, _ in missing)}: pip install 'trainforge[{','.join(extras)}]'"
-        )
-
-
-def check_model_source(config: RunConfig) -> None:
-    """The base model must be a local folder/file, or a Hub id that is reachable or already cached."""
-    name = config.model.name
-    path = Path(name).expanduser()
-    if path.exists():
-        if path.is_dir() and not (path / "config.json").exists() and not any(path.glob("*.gguf")):
-            raise ConfigError([("model.name", f"{path} is a folder without config.json: not a saved model")])
-        if path.is_dir():
-            check_weight_files(path, "model.name")
-        return
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ConfigError([("model.name", f"{name!r} is neither an existing local path nor a Hub id (org/name)")])
-    from huggingface_hub import constants, try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError as exc:
-        reason = str(exc).split(".")[0]
-        raise ConfigError(
-            [("model.name", f"{name!r} is neither an existing local path nor a valid Hub id (org/name): {reason}")]
-        ) from None
-
-    if constants.HF_HUB_OFFLINE and not isinstance(
-        try_to_load_from_cache(name, "config.json", revision=config.model.revision), str
-    ):
-        raise ConfigError(
-            [
-                (
-                    "model.name",
-                    f"{name!r} is not a local folder and not in the Hub cache, "
-                    "and the Hub is offline (HF_HUB_OFFLINE=1)",
-                )
-            ]
         )

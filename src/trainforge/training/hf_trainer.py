@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import Trainer
 
+from trainforge.tasks.spec import TrainerInputs
+
 
 class WeightedLossTrainer(Trainer):
     """A Trainer that honours a ``sample_weight`` column in the batch (the reference could not)."""
@@ -36,15 +38,18 @@ def weighted_loss(
     return (per_row * weights).sum() / weights.sum().clamp_min(torch.finfo(per_row.dtype).tiny)
 
 
-def make_trainer(model, args, prepared, processor, compute_metrics, callbacks):
-    """The Trainer used by every HF-model task unless its spec supplies another."""
+def make_trainer(inputs: TrainerInputs) -> WeightedLossTrainer:
+    """The Trainer used by every transformers task unless its spec supplies another factory."""
+    from transformers import TrainingArguments
+
+    prepared = inputs.prepared
     return WeightedLossTrainer(
-        model=model,
-        args=args,
+        model=inputs.model,
+        args=TrainingArguments(**inputs.args),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
         data_collator=prepared.collator,
-        processing_class=processor,
-        compute_metrics=compute_metrics if prepared.eval is not None else None,
-        callbacks=callbacks,
+        processing_class=inputs.ctx.processor,
+        compute_metrics=inputs.compute_metrics if prepared.eval is not None else None,
+        callbacks=inputs.callbacks,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
-from trainforge.tasks.llm._shared import configure_tokenizer, require_template_for, tokenizer_for
-from trainforge.tasks.spec import Column, LabelInfo
+from trainforge.tasks.llm._base import LLM_SPEC
+from trainforge.tasks.llm._shared import LLMPrepared, added_token_ids, require_template_for, set_up_tokenizer
+from trainforge.tasks.spec import Analysis, Column, RunContext
 
 COLUMNS = (
     Column(
@@ -30,14 +33,16 @@ EXAMPLE = {
 TRAINING_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_start": True}
 
 
-def analyze(splits, config) -> LabelInfo:
+def analyze(ctx: RunContext, splits) -> Analysis:
     """Check every pair, render it with the run's template and count pairs longer than block_size."""
+    config = ctx.config
     train = _data.normalize_preference(splits.train, splits.train_origin)
     splits.train, conversational = train.frame, train.conversational
     data_format = "conversational" if conversational else "prompt_chosen_rejected"
     require_template_for(config, data_format)
-    tokenizer, notes = tokenizer_for(config, "messages" if conversational else "preference")
-    notes = [f"data format: preference pairs ({'lists of turns' if conversational else 'strings'})"] + notes
+    notes = [f"data format: preference pairs ({'lists of turns' if conversational else 'strings'})"]
+    notes += set_up_tokenizer(ctx, "messages" if conversational else "preference")
+    tokenizer = ctx.processor
     notes += train.notes
     if splits.eval is not None:
         evaluation = _data.normalize_preference(splits.eval, splits.eval_origin)
@@ -75,24 +80,26 @@ def analyze(splits, config) -> LabelInfo:
                     :700
                 ]
             )
-    return LabelInfo("preference", (data_format,), notes=tuple(notes))
+    return Analysis("preference", facts={"data_format": data_format}, notes=tuple(notes))
 
 
-def configure(tokenizer, config, labels: LabelInfo) -> None:
-    """Set the driver's tokenizer up as ``analyze`` did."""
-    configure_tokenizer(tokenizer, config, "messages" if labels.names[0] == "conversational" else "preference")
-
-
-def template_format(labels: LabelInfo) -> str:
-    """The format name ``configure_tokenizer`` decides templates by."""
-    return "messages" if labels.names[0] == "conversational" else "preference"
-
-
-def datasets(splits):
-    """Train/eval ``Dataset``s of rendered prompt/chosen/rejected strings."""
+def prepare(ctx: RunContext, splits) -> LLMPrepared:
+    """Rendered prompt/chosen/rejected strings (by ``analyze``), as datasets; TRL tokenizes them (DPO, ORPO)."""
     from datasets import Dataset
 
     def make(frame):
         return Dataset.from_dict({k: list(frame[k]) for k in ("prompt", "chosen", "rejected")})
 
-    return make(splits.train), make(splits.eval) if splits.eval is not None else None
+    eval_set = make(splits.eval) if splits.eval is not None else None
+    return LLMPrepared(make(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
+
+
+# DPO, ORPO and reward modelling read the same pairs the same way; each replaces its params, trainer and metrics.
+PREFERENCE_SPEC = dataclasses.replace(
+    LLM_SPEC,
+    columns=COLUMNS,
+    analyze=analyze,
+    prepare=prepare,
+    example=EXAMPLE,
+    training_defaults=TRAINING_DEFAULTS,
+)

@@ -135,12 +135,12 @@ def check_config(config) -> list[tuple[str, str]]:
     return problems
 
 
-def best_metric(labels) -> Metric:
+def best_metric(ctx) -> Metric:
     """Every LLM task selects checkpoints (and stops early) on the evaluation loss."""
     return Metric("loss", greater_is_better=False)
 
 
-def no_metrics(labels, config):
+def no_metrics(ctx):
     """LLM metrics come from the TRL trainers' own evaluation (loss, rewards, accuracy) plus perplexity."""
     return None
 
@@ -269,6 +269,11 @@ def model_location(name: str) -> tuple[str, str | None]:
         if found:
             return str(path), found[0].name
     return name, None
+
+
+def load_processor(ctx):
+    """The run's tokenizer, loaded once per run (``RunContext.processor``); ``analyze`` installs its template."""
+    return load_tokenizer(ctx.config)
 
 
 def load_tokenizer(config):
@@ -437,30 +442,72 @@ def lora_config(config, task_type: str, new_token_ids: list[int]):
     )
 
 
-def added_token_ids(tokenizer, config) -> list[int]:
+def set_up_tokenizer(ctx, template_format: str) -> list[str]:
+    """Install the run's template on the run's tokenizer (once, by ``analyze``); returns the setup notes.
+
+    The base vocabulary size is kept in ``ctx`` so that ``prepare`` knows which ids the template added.
+    """
+    tokenizer = ctx.processor
+    ctx.base_vocab_size = len(tokenizer)
+    return configure_tokenizer(tokenizer, ctx.config, template_format)
+
+
+def added_token_ids(ctx) -> list[int]:
     """Ids beyond the base vocabulary (added by a built-in template)."""
-    base = load_tokenizer(config)
-    return list(range(len(base), len(tokenizer)))
+    return list(range(getattr(ctx, "base_vocab_size", len(ctx.processor)), len(ctx.processor)))
 
 
 # ---------------------------------------------------------------------------------------------------- TRL configs
 
 
-def trl_config(config_class, args, **fields):
-    """A TRL config holding every value of the driver's ``TrainingArguments`` plus TRL's own ``fields``.
+def trl_config(config_class, args: dict[str, Any], **fields):
+    """A TRL config from the driver's ``TrainingArguments`` keyword arguments plus TRL's own ``fields``.
 
     TRL configs subclass ``TrainingArguments`` but change defaults (bf16 on, gradient checkpointing on, another
-    learning rate); copying each field explicitly keeps ours, so ``training.*`` means the same for every task.
+    learning rate); ``TrainingArguments``' own defaults are passed for every field the driver leaves unset, so
+    ``training.*`` means the same for every task.
     """
-    values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(args)
-        if f.init and not f.name.startswith("_") and hasattr(args, f.name)
-    }
-    values["bf16"], values["fp16"] = bool(args.bf16), bool(args.fp16)
+    from transformers import TrainingArguments
+
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainingArguments):
+        if not f.init or f.name.startswith("_"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            values[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            values[f.name] = f.default_factory()
+    values.update(args)
     known = {f.name for f in dataclasses.fields(config_class)}
-    values = {k: v for k, v in values.items() if k in known}
-    return config_class(**values, **fields)
+    return config_class(**{k: v for k, v in values.items() if k in known}, **fields)
+
+
+def trl_trainer(inputs, trainer_base, config_class, peft_task: str = "CAUSAL_LM", perplexity: bool = False, **fields):
+    """The task's TRL trainer (with ``LLMTrainerMixin``) on the prepared data, its config built from the run's.
+
+    Args:
+        inputs: The driver's ``TrainerInputs`` (context, model, prepared data, arguments, callbacks).
+        trainer_base: The TRL trainer class (``SFTTrainer``, ``DPOTrainer``...).
+        config_class: Its config class (``SFTConfig``...), given the run's arguments plus ``fields``.
+        peft_task: PEFT task type of the LoRA adapter (``CAUSAL_LM``; ``SEQ_CLS`` for reward models).
+        perplexity: Add ``eval_perplexity`` (exp of the evaluation loss) to evaluations.
+        **fields: TRL config fields of this method (beta, max_length...); ``trainer_kwargs`` is passed to the
+            trainer itself (e.g. a reference model).
+    """
+    ctx, prepared = inputs.ctx, inputs.prepared
+    trainer_kwargs = fields.pop("trainer_kwargs", {})
+    trainer = trainer_class(trainer_base)(
+        model=inputs.model,
+        args=trl_config(config_class, inputs.args, **fields),
+        train_dataset=prepared.train,
+        eval_dataset=prepared.eval,
+        processing_class=ctx.processor,
+        callbacks=inputs.callbacks,
+        peft_config=lora_config(ctx.config, peft_task, prepared.new_token_ids),
+        **trainer_kwargs,
+    )
+    trainer.run_config, trainer.report_perplexity = ctx.config, perplexity
+    return trainer
 
 
 # TRL trainers that compute log-probabilities from the output layer's weight directly (trl 1.16) and so refuse a LoRA
@@ -518,23 +565,24 @@ def trainer_class(base):
 
 @dataclasses.dataclass
 class LLMPrepared(Prepared):
-    """``Prepared`` plus what the TRL trainer factories need from the run."""
+    """``Prepared`` plus the token ids the run's template added (their embeddings train under LoRA)."""
 
-    config: Any = None
     new_token_ids: list[int] = dataclasses.field(default_factory=list)
 
 
 def tokenizer_for(config, data_format: str):
-    """A tokenizer set up exactly as the run's (template, special tokens, EOS), with the setup notes."""
+    """A tokenizer set up exactly as a run's (template, special tokens, EOS), with the setup notes.
+
+    For code outside a run (inspecting a config); a run sets up its one tokenizer with ``set_up_tokenizer``.
+    """
     tokenizer = load_tokenizer(config)
     notes = configure_tokenizer(tokenizer, config, data_format)
     return tokenizer, notes
 
 
-def build_causal_lm(config, labels):
+def build_causal_lm(ctx):
     """The base causal LM, its embeddings resized for tokens the run's template adds."""
-    tokenizer, _ = tokenizer_for(config, labels.names[0])
-    return load_base_model(config, vocab_size=len(tokenizer))
+    return load_base_model(ctx.config, vocab_size=len(ctx.processor))
 
 
 def require_template_for(config, data_format: str) -> None:

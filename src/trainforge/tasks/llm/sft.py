@@ -15,13 +15,15 @@ each assistant turn ends with EOS, and eval loss plus perplexity are reported on
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import pandas as pd
 from pydantic import Field
 
 from trainforge.errors import DataError
-from trainforge.tasks.llm import _data, _inference
+from trainforge.tasks.llm import _data
+from trainforge.tasks.llm._base import LLM_SPEC
 from trainforge.tasks.llm._shared import (
     ADVANCED,
     AUTOTRAIN_PARAMS,
@@ -30,20 +32,11 @@ from trainforge.tasks.llm._shared import (
     LLMPrepared,
     added_token_ids,
     autotrain_value,
-    best_metric,
-    build_causal_lm,
-    check_config,
-    configure_tokenizer,
-    load_tokenizer,
-    lora_config,
-    model_card,
-    no_metrics,
     require_template_for,
-    tokenizer_for,
-    trainer_class,
-    trl_config,
+    set_up_tokenizer,
+    trl_trainer,
 )
-from trainforge.tasks.spec import AutoTrainShape, Column, LabelInfo, TaskSpec
+from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext, TrainerInputs
 
 # ---------------------------------------------------------------------------------------------------- params
 
@@ -84,16 +77,17 @@ COLUMNS = (
 # ---------------------------------------------------------------------------------------------------- analyze
 
 
-def analyze(splits, config) -> LabelInfo:
+def analyze(ctx: RunContext, splits) -> Analysis:
     """Detect the data shape, check every row, encode with the run's template and count over-long rows."""
+    config = ctx.config
     data_format = _data.detect_sft_format(splits.train, splits.train_origin)
     require_template_for(config, data_format)
     splits.train = _data.normalize_sft(splits.train, data_format, splits.train_origin)
     if splits.eval is not None:
         _data.detect_sft_format(splits.eval, splits.eval_origin)
         splits.eval = _data.normalize_sft(splits.eval, data_format, splits.eval_origin)
-    tokenizer, notes = tokenizer_for(config, data_format)
-    notes = [f"data format: {data_format}"] + notes
+    notes = [f"data format: {data_format}"] + set_up_tokenizer(ctx, data_format)
+    tokenizer = ctx.processor
     for name in ("train", "eval"):
         frame = getattr(splits, name)
         if frame is None:
@@ -117,7 +111,7 @@ def analyze(splits, config) -> LabelInfo:
         notes.append(
             f"packing: {packing_strategy(config.params)} (packing_strategy: {config.params.packing_strategy})"
         )
-    return LabelInfo("causal_lm", (data_format,), notes=tuple(notes))
+    return Analysis("causal_lm", facts={"data_format": data_format}, notes=tuple(notes))
 
 
 def _encode(frame, data_format, tokenizer, config):
@@ -145,11 +139,11 @@ def _count_notes(split: str, counts: dict[str, int], config) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- prepare
 
 
-def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
+def prepare(ctx: RunContext, splits) -> LLMPrepared:
     """Datasets of input_ids/labels (encoded by ``analyze``); packed into block_size sequences when asked."""
     from datasets import Dataset
 
-    configure_tokenizer(tokenizer, config, labels.names[0])
+    config = ctx.config
 
     def dataset(frame):
         data = Dataset.from_dict({"input_ids": list(frame["input_ids"]), "labels": list(frame["labels"])})
@@ -160,9 +154,7 @@ def prepare(splits, config, labels: LabelInfo, tokenizer) -> LLMPrepared:
         return data
 
     eval_set = dataset(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(
-        dataset(splits.train), eval_set, None, config=config, new_token_ids=added_token_ids(tokenizer, config)
-    )
+    return LLMPrepared(dataset(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
 
 
 def packing_strategy(params) -> str:
@@ -183,62 +175,44 @@ def packing_strategy(params) -> str:
 # ---------------------------------------------------------------------------------------------------- trainer
 
 
-def make_trainer(model, args, prepared: LLMPrepared, processor, compute_metrics, callbacks):
+def make_trainer(inputs: TrainerInputs):
     """TRL ``SFTTrainer`` on our encoded data (its own preparation skipped: masks and EOS are ours)."""
     from trl import SFTConfig, SFTTrainer
 
-    config = prepared.config
-    params = config.params
-    sft_args = trl_config(
+    params = inputs.ctx.config.params
+    return trl_trainer(
+        inputs,
+        SFTTrainer,
         SFTConfig,
-        args,
+        perplexity=True,
         max_length=params.block_size,
         packing=params.packing,
         packing_strategy=packing_strategy(params),
         dataset_kwargs={"skip_prepare_dataset": True},
     )
-    trainer = trainer_class(SFTTrainer)(
-        model=model,
-        args=sft_args,
-        train_dataset=prepared.train,
-        eval_dataset=prepared.eval,
-        processing_class=processor,
-        callbacks=callbacks,
-        peft_config=lora_config(config, "CAUSAL_LM", prepared.new_token_ids),
-    )
-    trainer.run_config, trainer.report_perplexity = config, True
-    return trainer
 
 
 # ---------------------------------------------------------------------------------------------------- spec
 
-SPEC = TaskSpec(
+SPEC = dataclasses.replace(
+    LLM_SPEC,
     name="llm_sft",
     summary="Supervised fine-tuning of a causal LM (chat, prompt/completion, alpaca or text), full or LoRA/QLoRA.",
     params=SFTParams,
     columns=COLUMNS,
     analyze=analyze,
-    load_processor=load_tokenizer,
     prepare=prepare,
-    build_model=build_causal_lm,
-    compute_metrics=no_metrics,
-    best_metric=best_metric,
-    predict=_inference.predict_generate,
-    pipeline_tag="text-generation",
-    model_card=model_card,
+    make_trainer=make_trainer,
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
         "data": {"source": "data/chat.jsonl", "columns": {"messages": "messages"}},
         "params": {"peft": True, "block_size": 512},
     },
     training_defaults={"learning_rate": 2e-4, "num_train_epochs": 1.0},
-    check_config=check_config,
     autotrain=AutoTrainShape(
         aliases=("llm-sft", "llm_sft"),
         columns={"text_column": "text"},
         params=AUTOTRAIN_PARAMS,
         values=autotrain_value("sft"),
     ),
-    make_trainer=make_trainer,
-    extras=(("trl", "llm"), ("peft", "llm")),
 )
