@@ -1,0 +1,60 @@
+"""The task contract after core v2: one run context, the processor loaded once, variants derived, not copied."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+import trainforge
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _llm_fixtures import conversations, llm_config, preference_rows, tiny_llama, write_jsonl  # noqa: E402, F401
+
+
+@pytest.mark.parametrize("task", ["llm_sft", "llm_dpo"])
+def test_an_llm_run_loads_its_tokenizer_once_and_sets_its_template_once(tiny_llama, tmp_path, monkeypatch, task):  # noqa: F811
+    pytest.importorskip("trl")
+    from transformers import AutoTokenizer
+
+    from trainforge.tasks.llm import _shared
+
+    loads, setups = [], []
+    original_load = AutoTokenizer.from_pretrained.__func__
+    original_setup = _shared.configure_tokenizer
+
+    def counting_load(cls, *args, **kwargs):
+        loads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+        return original_load(cls, *args, **kwargs)
+
+    def counting_setup(*args, **kwargs):
+        setups.append(1)
+        return original_setup(*args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", classmethod(counting_load))
+    monkeypatch.setattr(_shared, "configure_tokenizer", counting_setup)
+    rows = [{"messages": c} for c in conversations(20)] if task == "llm_sft" else preference_rows(20)
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    config = llm_config(task, tiny_llama, data, tmp_path / "run")
+    config["training"]["num_train_epochs"] = 1
+    trainforge.train(config)
+    assert len(loads) == 1, loads
+    assert len(setups) == 1
+
+
+def test_variants_are_derived_from_their_base_spec():
+    from trainforge.tasks import get_task
+    from trainforge.tasks.llm._base import LLM_SPEC
+    from trainforge.tasks.llm._preference import PREFERENCE_SPEC
+
+    classification, regression = get_task("text_classification"), get_task("text_regression")
+    assert regression.prepare is classification.prepare and regression.build_model is classification.build_model
+    for name in ("llm_dpo", "llm_orpo", "llm_reward"):
+        spec = get_task(name)
+        assert spec.analyze is PREFERENCE_SPEC.analyze and spec.load_processor is LLM_SPEC.load_processor
+    for name in ("llm_sft", "llm_generic", "llm_dpo", "llm_orpo"):
+        assert get_task(name).build_model is LLM_SPEC.build_model
+    # Every registered spec fills the one trainer slot or uses the default Trainer; none carries a second one.
+    assert "native_trainer" not in {f.name for f in dataclasses.fields(type(classification))}
