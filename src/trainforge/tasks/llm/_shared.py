@@ -482,6 +482,25 @@ def trl_config(config_class, args: dict[str, Any], **fields):
     return config_class(**{k: v for k, v in values.items() if k in known}, **fields)
 
 
+def sft_trainer(inputs, **fields):
+    """TRL ``SFTTrainer`` on data this package encoded (its own preparation skipped: masks and EOS are ours).
+
+    ``fields``: more ``SFTConfig`` fields (packing). Shared by ``llm_sft`` and ``llm_generic``.
+    """
+    from trl import SFTConfig, SFTTrainer
+
+    block_size = inputs.ctx.config.params.block_size
+    return trl_trainer(
+        inputs,
+        SFTTrainer,
+        SFTConfig,
+        perplexity=True,
+        max_length=block_size,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        **fields,
+    )
+
+
 def trl_trainer(inputs, trainer_base, config_class, peft_task: str = "CAUSAL_LM", perplexity: bool = False, **fields):
     """The task's TRL trainer (with ``LLMTrainerMixin``) on the prepared data, its config built from the run's.
 

@@ -28,9 +28,9 @@ from trainforge.tasks.llm._shared import (
     autotrain_value,
     require_template_for,
     set_up_tokenizer,
-    trl_trainer,
+    sft_trainer,
 )
-from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext, TrainerInputs
+from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext
 
 
 class GenericParams(LLMParams):
@@ -79,21 +79,6 @@ def prepare(ctx: RunContext, splits) -> LLMPrepared:
     return LLMPrepared(make(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
 
 
-def make_trainer(inputs: TrainerInputs):
-    """TRL ``SFTTrainer`` over ready-made blocks (no further preparation)."""
-    from trl import SFTConfig, SFTTrainer
-
-    block_size = inputs.ctx.config.params.block_size
-    return trl_trainer(
-        inputs,
-        SFTTrainer,
-        SFTConfig,
-        perplexity=True,
-        max_length=block_size,
-        dataset_kwargs={"skip_prepare_dataset": True},
-    )
-
-
 SPEC = dataclasses.replace(
     LLM_SPEC,
     name="llm_generic",
@@ -102,7 +87,7 @@ SPEC = dataclasses.replace(
     columns=COLUMNS,
     analyze=analyze,
     prepare=prepare,
-    make_trainer=make_trainer,
+    make_trainer=sft_trainer,  # over ready-made blocks: no packing, every token trained
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M"},
         "data": {"source": "data/corpus.jsonl", "columns": {"text": "text"}},

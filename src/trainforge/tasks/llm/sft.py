@@ -34,7 +34,7 @@ from trainforge.tasks.llm._shared import (
     autotrain_value,
     require_template_for,
     set_up_tokenizer,
-    trl_trainer,
+    sft_trainer,
 )
 from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext, TrainerInputs
 
@@ -176,20 +176,9 @@ def packing_strategy(params) -> str:
 
 
 def make_trainer(inputs: TrainerInputs):
-    """TRL ``SFTTrainer`` on our encoded data (its own preparation skipped: masks and EOS are ours)."""
-    from trl import SFTConfig, SFTTrainer
-
+    """TRL ``SFTTrainer`` on our encoded data, packed when asked."""
     params = inputs.ctx.config.params
-    return trl_trainer(
-        inputs,
-        SFTTrainer,
-        SFTConfig,
-        perplexity=True,
-        max_length=params.block_size,
-        packing=params.packing,
-        packing_strategy=packing_strategy(params),
-        dataset_kwargs={"skip_prepare_dataset": True},
-    )
+    return sft_trainer(inputs, packing=params.packing, packing_strategy=packing_strategy(params))
 
 
 # ---------------------------------------------------------------------------------------------------- spec
