@@ -58,3 +58,21 @@ def test_variants_are_derived_from_their_base_spec():
         assert get_task(name).build_model is LLM_SPEC.build_model
     # Every registered spec fills the one trainer slot or uses the default Trainer; none carries a second one.
     assert "native_trainer" not in {f.name for f in dataclasses.fields(type(classification))}
+
+
+def test_columns_declare_role_and_kind_and_predict_inputs_follow_them():
+    from trainforge.tasks import get_task, list_tasks
+
+    for spec in list_tasks():
+        assert all(c.role in ("input", "target", "weight", "id", "features") for c in spec.columns), spec.name
+        assert spec.playground in ("form", "chat", "table")
+    classification = get_task("text_classification")
+    assert [(c.name, c.role, c.kind) for c in classification.columns] == [
+        ("text", "input", "text"),
+        ("label", "target", "label"),
+        ("sample_weight", "weight", "number"),
+    ]
+    assert [c.name for c in classification.inputs_to_predict()] == ["text"]
+    # A reward model is trained on pairs but scores one prompt + completion: the playground must ask for those.
+    assert [c.name for c in get_task("llm_reward").inputs_to_predict()] == ["prompt", "completion"]
+    assert get_task("llm_sft").playground == "chat" and get_task("tabular_classification").playground == "table"

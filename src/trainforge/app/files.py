@@ -218,7 +218,7 @@ def guess_mapping(frame, columns) -> dict[str, str | None]:
         if column.name in mapping or not column.required or not free:
             continue
         strings = [c for c in free if not is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
-        if "text" in column.name and strings:
+        if column.kind in ("text", "messages") and strings:
             choice = max(strings, key=lambda c: frame[c].astype(str).str.len().mean())
         else:
             choice = min(free, key=lambda c: frame[c].astype(str).nunique())

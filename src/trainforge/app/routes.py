@@ -32,8 +32,6 @@ from trainforge.training.events import read_events
 
 router = APIRouter(prefix="/api")
 
-# Logical columns a model predicts or weighs rather than reads; the playground asks for the others.
-NOT_INPUTS = frozenset({"label", "labels", "target", "targets", "sample_weight"})
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 VALIDATE_SAMPLE_ROWS = 50_000  # rows of each file the server reads to validate; training checks them all
@@ -375,6 +373,8 @@ def _task_info(spec) -> dict[str, Any]:
                 "required": c.required,
                 "default": c.source_default,
                 "rest": c.rest,  # "every other column": not mapped one to one
+                "role": c.role,
+                "kind": c.kind,
             }
             for c in spec.columns
         ],
@@ -561,24 +561,24 @@ def _progress(events: list[dict]) -> dict[str, Any] | None:
 
 
 def _playground(job: Job) -> dict[str, Any]:
-    """How the playground talks to this run: ``chat`` for text generation, else a ``form`` of input columns.
+    """How the playground talks to this run, as its spec declares (``TaskSpec.playground``).
 
-    The form asks for the task's required columns that a model reads (not labels, targets or weights), under the
-    run's own column names; tasks whose inputs are not fixed columns (tabular features) take pasted CSV rows.
+    ``chat`` for generative models; a ``form`` asking for the columns predict reads (``inputs_to_predict``), under
+    the run's own column names; a table task (tabular features) takes pasted CSV rows (a form without fields).
     """
     from trainforge.tasks import get_task, task_names
 
     if job.task not in task_names():
         return {"kind": "form", "inputs": []}
     spec = get_task(job.task)
-    if spec.pipeline_tag == "text-generation":
+    if spec.playground == "chat":
         return {"kind": "chat", "inputs": []}
+    if spec.playground == "table":
+        return {"kind": "form", "inputs": []}
     mapping = (job.config.get("data") or {}).get("columns") or {}
-    stratify = spec.stratify_column if isinstance(spec.stratify_column, str) else None
     inputs = [
         {"name": c.name, "column": mapping.get(c.name, c.source_default), "help": c.help}
-        for c in spec.columns
-        if c.required and c.name not in NOT_INPUTS and c.name != stratify
+        for c in spec.inputs_to_predict()
     ]
     return {"kind": "form", "inputs": inputs}
 

@@ -29,13 +29,27 @@ class TaskParams(BaseModel):
 
 @dataclass(frozen=True)
 class Column:
-    """A logical column the task reads; ``default`` is the user column name assumed when unmapped."""
+    """A logical column the task reads; ``default`` is the user column name assumed when unmapped.
+
+    ``role`` says what the model does with it: ``input`` (reads it; predict and the playground ask for it),
+    ``target`` (learns to predict it), ``weight`` (weighs rows in the loss), ``id`` (kept out of the features) or
+    ``features`` (stands for every user column no other logical column takes, each kept under its own name).
+    ``kind`` says what a cell holds: ``text``, ``number``, ``label`` (a class, or a list of classes), ``messages``
+    (a conversation), ``category``, ``table``; new tasks add theirs (``image``, ``boxes``...). The web app's column
+    guess, its playground and predict read these instead of guessing from names.
+    """
 
     name: str
     help: str
     required: bool = True
     default: str | None = None
-    rest: bool = False  # stands for every user column no other logical column takes, kept under its own name
+    role: str = "input"
+    kind: str = "text"
+
+    @property
+    def rest(self) -> bool:
+        """Whether this column stands for every otherwise unmapped user column."""
+        return self.role == "features"
 
     @property
     def source_default(self) -> str:
@@ -206,3 +220,13 @@ class TaskSpec:
     # Sections not listed apply whole.
     applies: dict[str, frozenset[str]] = field(default_factory=dict)
     applies_why: str = ""  # why the others do not apply, for that message
+    # How the app's playground talks to a finished run: "form" (one field per predict input), "chat" (a
+    # conversation with a generative model) or "table" (pasted rows: inputs are not fixed columns).
+    playground: str = "form"
+    # The columns predict reads, when they are not the training columns whose role is "input" (a reward model is
+    # trained on pairs but scores one prompt + completion).
+    predict_inputs: tuple[Column, ...] = ()
+
+    def inputs_to_predict(self) -> tuple[Column, ...]:
+        """The columns ``predict`` (and the playground form) asks for."""
+        return self.predict_inputs or tuple(c for c in self.columns if c.role == "input" and c.required)

@@ -148,13 +148,20 @@ class TabularRegressionParams(TabularParams):
 
 
 COLUMNS = (
-    Column("id", "optional row identifier, excluded from the features", required=False),
-    Column("sample_weight", "optional non-negative weight of each row in fitting and metrics", required=False),
+    Column("id", "optional row identifier, excluded from the features", required=False, role="id", kind="category"),
+    Column(
+        "sample_weight",
+        "optional non-negative weight of each row in fitting and metrics",
+        required=False,
+        role="weight",
+        kind="number",
+    ),
     Column(
         "features",
         "every other column (except params.target_columns / ignore_columns): the model's inputs",
         required=False,
-        rest=True,
+        role="features",
+        kind="table",
     ),
 )
 
@@ -434,6 +441,7 @@ _COMMON = dict(
     stratify_column=_stratify,
     make_trainer=make_trainer,
     pretrained_model=False,
+    playground="table",
     model_card=model_card,
     library_name="sklearn",
     default_model="auto",

@@ -103,13 +103,17 @@ class TextRegressionParams(TaskParams):
 
 CLASSIFICATION_COLUMNS = (
     Column("text", "the input text"),
-    Column("label", "the class: a name, an integer, or a list of names for multi-label"),
-    Column("sample_weight", "optional non-negative weight of each row in the loss", required=False),
+    Column("label", "the class: a name, an integer, or a list of names for multi-label", role="target", kind="label"),
+    Column(
+        "sample_weight", "optional non-negative weight of each row in the loss", False, role="weight", kind="number"
+    ),
 )
 REGRESSION_COLUMNS = (
     Column("text", "the input text"),
-    Column("target", "the numeric value to predict"),
-    Column("sample_weight", "optional non-negative weight of each row in the loss", required=False),
+    Column("target", "the numeric value to predict", role="target", kind="number"),
+    Column(
+        "sample_weight", "optional non-negative weight of each row in the loss", False, role="weight", kind="number"
+    ),
 )
 
 # ---------------------------------------------------------------------------------------------------- analyze

@@ -37,6 +37,7 @@ LLM_SPEC = TaskSpec(
     best_metric=best_metric,
     predict=_inference.predict_generate,
     pipeline_tag="text-generation",
+    playground="chat",
     model_card=model_card,
     check_config=check_config,
     make_trainer=_unset,

@@ -16,8 +16,8 @@ COLUMNS = (
         "the prompt: a string or a list of turns (optional when chosen/rejected are whole conversations)",
         required=False,
     ),
-    Column("chosen", "the preferred answer: a string or a list of turns"),
-    Column("rejected", "the dispreferred answer: a string or a list of turns"),
+    Column("chosen", "the preferred answer: a string or a list of turns", role="target"),
+    Column("rejected", "the dispreferred answer: a string or a list of turns", role="target"),
 )
 AUTOTRAIN_COLUMNS = {"text_column": "chosen", "rejected_text_column": "rejected", "prompt_text_column": "prompt"}
 # Shared by llm_dpo, llm_orpo and llm_reward: the `trainforge init` example and their training defaults

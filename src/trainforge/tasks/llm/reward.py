@@ -25,7 +25,7 @@ from trainforge.tasks.llm._shared import (
     load_base_model,
     trl_trainer,
 )
-from trainforge.tasks.spec import AutoTrainShape, RunContext, TrainerInputs
+from trainforge.tasks.spec import AutoTrainShape, Column, RunContext, TrainerInputs
 
 
 class RewardParams(PreferenceParams):
@@ -74,6 +74,12 @@ SPEC = dataclasses.replace(
     make_trainer=make_trainer,
     predict=_inference.predict_score,
     pipeline_tag="text-classification",
+    # Trained on pairs; a finished reward model scores one prompt + completion (or a text).
+    playground="form",
+    predict_inputs=(
+        Column("prompt", "the prompt"),
+        Column("completion", "the answer to score"),
+    ),
     autotrain=AutoTrainShape(
         aliases=("llm-reward", "llm_reward"),
         columns=_preference.AUTOTRAIN_COLUMNS,

@@ -65,13 +65,13 @@ class SFTParams(LLMParams):
 
 
 COLUMNS = (
-    Column("messages", "conversation: list of {role, content} turns, or that list as JSON", required=False),
+    Column("messages", "conversation: list of {role, content} turns, or that list as JSON", False, kind="messages"),
     Column("text", "plain text, or a conversation (list of turns / JSON)", required=False),
     Column("prompt", "prompt of a prompt/completion pair", required=False),
-    Column("completion", "completion of a prompt/completion pair", required=False),
+    Column("completion", "completion of a prompt/completion pair", required=False, role="target"),
     Column("instruction", "alpaca instruction", required=False),
     Column("input", "alpaca input (optional context)", required=False),
-    Column("output", "alpaca output (the answer)", required=False),
+    Column("output", "alpaca output (the answer)", required=False, role="target"),
 )
 
 # ---------------------------------------------------------------------------------------------------- analyze
