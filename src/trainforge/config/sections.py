@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from trainforge.config.choices import DataFormat, EvalStrategy, Optimizer, Precision, ReportTo, Scheduler
 
-BASIC = {"tier": "basic"}
-ADVANCED = {"tier": "advanced"}
+# The form tier of a field (what a form shows first, or hides), one source for every section and task.
+BASIC: JsonDict = {"tier": "basic"}
+ADVANCED: JsonDict = {"tier": "advanced"}
 
 
 class Section(BaseModel):

@@ -32,6 +32,7 @@ from trainforge.config.choices import (
     TabularModel,
     TabularRegressionMetric,
 )
+from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import DataError
 from trainforge.tasks.spec import (
     AUTOTRAIN_DROP,
@@ -45,8 +46,6 @@ from trainforge.tasks.spec import (
     TaskSpec,
     TrainerInputs,
 )
-
-BASIC, ADVANCED = {"tier": "basic"}, {"tier": "advanced"}
 
 # ---------------------------------------------------------------------------------------------------- params
 

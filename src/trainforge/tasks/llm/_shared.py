@@ -14,12 +14,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import ConfigError
 from trainforge.tasks.spec import AUTOTRAIN_DROP as DROP
 from trainforge.tasks.spec import Metric, Prepared, TaskParams
 
-BASIC = {"tier": "basic"}
-ADVANCED = {"tier": "advanced"}
 TemplateName = Literal["tokenizer", "chatml", "zephyr", "llama3", "none"]
 
 # ---------------------------------------------------------------------------------------------------- params
