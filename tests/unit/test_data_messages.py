@@ -144,16 +144,20 @@ def test_missing_eval_split_file_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("columns", "said"),
+    ("task", "columns", "said"),
     [
-        ({"text": "review", "label": "review"}, "text and label both map to 'review'"),
-        ({"text": "review", "label": " review "}, "text and label both map to 'review'"),
-        ({"prompt": "q", "chosen": "q", "rejected": "q"}, "prompt, chosen and rejected all map to 'q'"),
+        ("text_classification", {"text": "review", "label": "review"}, "text and label both map to 'review'"),
+        ("text_classification", {"text": "review", "label": " review "}, "text and label both map to 'review'"),
+        ("llm_dpo", {"prompt": "q", "chosen": "q", "rejected": "q"}, "prompt, chosen and rejected all map to 'q'"),
     ],
 )
-def test_one_column_for_two_logical_columns_is_a_config_error(columns, said):
-    with pytest.raises(ValueError, match=said):
-        DataSection(source="train.csv", columns=columns)
+def test_one_column_for_two_logical_columns_is_a_config_error(task, columns, said):
+    from trainforge.config.loading import load_config
+
+    config = {"task": task, "model": {"name": "m/m"}, "data": {"source": "train.csv", "columns": columns}}
+    with pytest.raises(ConfigError, match=said) as caught:
+        load_config(config)
+    assert ("data.columns", caught.value.problems[0][1]) in caught.value.problems
 
 
 def test_same_column_twice_is_reported_by_validate_for_every_task(tmp_path):

@@ -150,7 +150,7 @@ def _column_problems(raw: dict, spec) -> list[tuple[str, str]]:
     if not isinstance(columns, dict):
         return []
     known = [c.name for c in spec.columns]
-    return [
+    problems = [
         (
             f"data.columns.{key}",
             f"not a column of task {spec.name}{_hint(key, known)}; its columns: {', '.join(known)}",
@@ -158,6 +158,24 @@ def _column_problems(raw: dict, spec) -> list[tuple[str, str]]:
         for key in columns
         if key not in known
     ]
+    # Two logical columns read from one column of the data (text and label: review) train on nonsense, such as every
+    # text its own class; no task reads one column twice. Names are compared as the reader trims them; a key that is
+    # no column of the task is reported above (with a "did you mean"), not here again.
+    named: dict[str, list[str]] = {}
+    for logical, user in columns.items():
+        if logical in known and isinstance(user, str):
+            named.setdefault(user.strip(), []).append(logical)
+    for user, logicals in named.items():
+        if len(logicals) > 1:
+            both = "both" if len(logicals) == 2 else "all"
+            problems.append(
+                (
+                    "data.columns",
+                    f"{', '.join(logicals[:-1])} and {logicals[-1]} {both} map to {user!r}, but each logical column "
+                    "reads a column of its own: map them to different columns of the data",
+                )
+            )
+    return problems
 
 
 def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:

@@ -86,35 +86,6 @@ class DataSection(Section):
     )
     hub_config: str | None = Field(None, description="Hub dataset configuration name.", json_schema_extra=ADVANCED)
 
-    @field_validator("columns")
-    @classmethod
-    def _one_logical_column_per_column(cls, columns: dict[str, str]) -> dict[str, str]:
-        # Two logical columns read from one column of the data (text and label: review) train on nonsense, such
-        # as every text its own class; no task reads one column twice. Names are compared as the reader trims them.
-        named: dict[str, list[str]] = {}
-        for logical, user in columns.items():
-            named.setdefault(user.strip(), []).append(logical)
-        shared = {user: logicals for user, logicals in named.items() if len(logicals) > 1}
-        if shared:
-            # A key that is no task's column (a typo: txt) is reported as an unknown key of the task, with a "did
-            # you mean"; it is left out here rather than said twice. The registry is loaded by then (parse_config).
-            from trainforge.tasks import list_tasks
-
-            known = {column.name for spec in list_tasks() for column in spec.columns}
-            shared = {user: [name for name in names if name in known] for user, names in shared.items()}
-            shared = {user: names for user, names in shared.items() if len(names) > 1}
-        if shared:
-            listing = "; ".join(
-                f"{', '.join(logicals[:-1])} and {logicals[-1]} {'both' if len(logicals) == 2 else 'all'} map to "
-                f"{user!r}"
-                for user, logicals in shared.items()
-            )
-            raise ValueError(
-                f"{listing}, but each logical column reads a column of its own: map them to different columns of the "
-                "data"
-            )
-        return columns
-
     @model_validator(mode="before")
     @classmethod
     def _one_eval_policy(cls, data: Any) -> Any:
