@@ -9,12 +9,23 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["RunConfig", "RunResult", "TaskSpec", "list_tasks", "load_config", "predict", "train", "validate"]
+__all__ = [
+    "RunConfig",
+    "RunResult",
+    "TaskSpec",
+    "list_tasks",
+    "load_config",
+    "load_predictor",
+    "predict",
+    "train",
+    "validate",
+]
 
 _EXPORTS = {
     "train": "trainforge.sdk",
     "validate": "trainforge.sdk",
     "predict": "trainforge.sdk",
+    "load_predictor": "trainforge.sdk",
     "load_config": "trainforge.config.loading",
     "RunConfig": "trainforge.config.schema",
     "RunResult": "trainforge.training.driver",

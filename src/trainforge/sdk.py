@@ -8,14 +8,19 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from trainforge.config.loading import load_config
 from trainforge.config.schema import RunConfig
 from trainforge.errors import ConfigError, DataError, RunDirError
+
+if TYPE_CHECKING:
+    from trainforge.tasks.spec import Predictor
 
 
 @dataclass
@@ -118,6 +123,30 @@ def train(
     return run(config, resume=resume, listeners=(ConsoleDisplay(),) if progress else ())
 
 
+def load_predictor(run_dir: str | os.PathLike, overrides=()) -> Predictor:
+    """Load a finished run once, for many predictions: ``load_predictor(run).predict(frame)``.
+
+    The task's ``load_predictor`` reads the model, tokenizer and whatever else prediction needs (multi-label
+    thresholds) from the run directory; the returned object's ``predict(frame)`` adds the task's output columns, and
+    a text-generation run's also answers ``chat(messages)``. Run directories written by earlier versions load too.
+    Loading is serialised process-wide (see ``_LOAD_LOCK``); predicting is not.
+
+    Args:
+        run_dir: A finished run directory (``config.resolved.yaml``, ``metrics.json`` and the model).
+        overrides: ``dotted.key=value`` strings adjusting the run's resolved config for this predictor only
+            (``params.max_new_tokens=64``, ``params.max_length=256``).
+
+    Returns:
+        The task's ``Predictor`` (``trainforge.tasks.spec.Predictor``; ``ChatPredictor`` for text generation).
+
+    Raises:
+        RunDirError: Not a run directory, an unfinished run, or a model that cannot be read.
+        ConfigError: An override names an unknown key or an invalid value.
+    """
+    run_dir = Path(run_dir)
+    return _load_predictor(run_dir, _finished_run_config(run_dir, overrides))
+
+
 def predict(
     run_dir: str | os.PathLike,
     inputs: pd.DataFrame | str | os.PathLike,
@@ -126,12 +155,50 @@ def predict(
 ) -> pd.DataFrame:
     """Predict with a finished run on a DataFrame or a file; optionally write the result (format by extension).
 
-    ``overrides`` (``params.temperature=0.7``) adjust the run's resolved config for this prediction only.
+    ``overrides`` (``params.temperature=0.7``) adjust the run's resolved config for this prediction only. To predict
+    many times, load the run once with ``load_predictor`` instead: this loads it on every call.
+
+    Raises:
+        RunDirError: As ``load_predictor``; or ``output`` inside the run directory (it is never written into).
+        DataError: The inputs cannot be read, or lack what the model reads.
     """
     from trainforge.data.loading import read_table
-    from trainforge.tasks import get_task
 
     run_dir = Path(run_dir)
+    config = _finished_run_config(run_dir, overrides)  # a bad run directory is named before the inputs are read
+    if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
+        raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
+    # Predict has no data.format: an unknown extension is answered with the extensions it reads.
+    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs), format_key=None)
+    result = _load_predictor(run_dir, config).predict(frame)
+    if output is not None:
+        write_table(result, Path(output))
+    return result
+
+
+# transformers (and each of its model packages) replaces its own sys.modules entry with a lazy module at the end of
+# its first import. A thread that imports it while another thread is still doing so waits, then gets the module
+# object it looked up before waiting: the plain, half-built one, on which `from transformers import AutoModel...`
+# fails ("cannot import name"). Loads, which do those first imports, therefore run one at a time in this process.
+_LOAD_LOCK = threading.RLock()
+
+
+def _load_predictor(run_dir: Path, config: RunConfig) -> Predictor:
+    """The task's predictor for a checked run directory, loaded under ``_LOAD_LOCK``."""
+    from trainforge.tasks import get_task
+
+    with _LOAD_LOCK:
+        return get_task(config.task).load_predictor(run_dir, config)
+
+
+def _finished_run_config(run_dir: Path, overrides=()) -> RunConfig:
+    """The resolved config of a finished run whose weights are readable, with ``overrides`` applied.
+
+    Raises:
+        RunDirError: No ``config.resolved.yaml``, no ``metrics.json``, or unreadable weights.
+    """
+    from trainforge.training.driver import check_weight_files
+
     resolved = run_dir / "config.resolved.yaml"
     if not resolved.is_file():
         raise RunDirError(f"{run_dir} is not a trainforge run directory (no config.resolved.yaml)")
@@ -140,20 +207,11 @@ def predict(
     # A resolved config holds values, never ${VAR} references to read: one left there came from a config that was
     # not interpolated on purpose (the web app's), and reading the environment now would leak it.
     config = load_config(resolved, list(overrides), interpolate=False)
-    if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
-        raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
-    from trainforge.training.driver import check_weight_files
-
     try:
         check_weight_files(run_dir, "run_dir")
     except ConfigError as exc:
         raise RunDirError(f"the run's model cannot be read: {exc.problems[0][1]}") from None
-    # Predict has no data.format: an unknown extension is answered with the extensions it reads.
-    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs), format_key=None)
-    result = get_task(config.task).predict(run_dir, frame, config)
-    if output is not None:
-        write_table(result, Path(output))
-    return result
+    return config
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -15,7 +15,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +38,7 @@ _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 VALIDATE_SAMPLE_ROWS = 50_000  # rows of each file the server reads to validate; training checks them all
 CHILD_TIMEOUT_S = 900
+PREDICTOR_CACHE_SIZE = 2  # loaded models the server keeps (an LLM each, at most): the playground's recent runs
 REMOTE_CODE_REFUSED = (
     "this app does not run a model's own code; to allow it (always in a separate process, never in the server), "
     "restart the app with `trainforge app --allow-remote-code`"
@@ -227,15 +230,16 @@ def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, A
         if not rows:
             raise HTTPException(422, {"errors": [{"key": "inputs", "message": "give inputs (one row), rows or csv"}]})
         frame = pd.DataFrame(rows)
-    result = _predict(job, frame, request.app.state.settings)
+    result = _predict(job, frame, request)
     return {"predictions": [{str(k): _cell(v) for k, v in r.items()} for r in result.to_dict(orient="records")]}
 
 
 @router.post("/runs/{run_id}/chat", summary="Chat with a succeeded text-generation (LLM) run")
 def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
-    """The model's reply to the conversation, through the run's ``predict`` (its chat template, stops at EOS).
+    """The model's reply to the conversation, from the run's predictor (its chat template, stops at EOS).
 
-    A run trained without a chat template has no notion of turns, so it answers the last user message alone.
+    A run trained without a chat template has no notion of turns, so it answers the last user message alone. The
+    predictor stays loaded (``_predictor``): the next message is answered without loading the model again.
     """
     import pandas as pd
 
@@ -247,11 +251,21 @@ def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
     if body.messages[-1].role != "user":
         raise HTTPException(422, {"errors": [{"key": "messages", "message": "the last message must be the user's"}]})
     turns = [m.model_dump() for m in body.messages]
-    if _has_chat_template(job.run_dir):
+    if not _remote_code(job):  # the app's cached predictor: a second message does not load the model again
+        from trainforge.tasks.spec import ChatPredictor
+
+        predictor = _predictor(request, job)
+        if not isinstance(predictor, ChatPredictor):
+            raise HTTPException(409, f"run {run_id} is a {job.task} run, which does not chat: use /predict")
+        try:
+            return {"reply": predictor.chat(turns)}
+        except DataError as exc:
+            raise HTTPException(400, _redact(str(exc))) from None
+    if _has_chat_template(job.run_dir):  # a run with its own code answers in a child process, through predict
         frame = pd.DataFrame({"messages": [json.dumps(turns)]})
     else:
         frame = pd.DataFrame({"prompt": [turns[-1]["content"]]})
-    result = _predict(job, frame, request.app.state.settings)
+    result = _predict(job, frame, request)
     return {"reply": str(result["generation"].iloc[0])}
 
 
@@ -453,17 +467,15 @@ def _validate_in_subprocess(config: dict[str, Any], settings) -> dict[str, Any]:
     return result
 
 
-def _predict(job: Job, frame, settings):
-    """The run's predictions for ``frame``: in this process, or in a child for a run that needs its own code."""
-    from trainforge.sdk import predict
+def _predict(job: Job, frame, request: Request):
+    """The run's predictions for ``frame``: in this process, or in a child for a run that needs its own code.
 
-    resolved = job.run_dir / "config.resolved.yaml"
-    remote = resolved.is_file() and bool(
-        ((yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}).get("model") or {}).get("trust_remote_code")
-    )
-    if not remote:
+    In this process the run's predictor comes from the app's cache (``_predictor``): loaded once, reused after.
+    """
+    settings = request.app.state.settings
+    if not _remote_code(job):
         try:
-            return predict(job.run_dir, frame)
+            return _predictor(request, job).predict(frame)
         except (DataError, RunDirError) as exc:
             raise HTTPException(400, _redact(str(exc))) from None
     if not settings.allow_remote_code:
@@ -480,6 +492,94 @@ def _predict(job: Job, frame, settings):
         if done.returncode != 0:
             raise HTTPException(400 if done.returncode == 2 else 500, _child_error(done))
         return pd.read_json(outputs, lines=True, dtype=False)
+
+
+def _remote_code(job: Job) -> bool:
+    """Whether the run's model needs its own code (``model.trust_remote_code``): it then predicts in a child."""
+    resolved = job.run_dir / "config.resolved.yaml"
+    return resolved.is_file() and bool(
+        ((yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}).get("model") or {}).get("trust_remote_code")
+    )
+
+
+class PredictorCache:
+    """The last ``size`` loaded predictors, by run directory and model files' signature (least recently used out).
+
+    Each key has its own lock, so concurrent first requests for one run load it once and all get it, while other
+    runs' predictors are served meanwhile. A run directory whose files change (retrained in place) loads afresh.
+    """
+
+    def __init__(self, size: int = PREDICTOR_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()  # over _items and _locks, never held while loading
+
+    def get(self, run_dir: Path, load) -> Any:
+        """The cached predictor of ``run_dir``, else ``load()`` (once, however many threads ask at the same time).
+
+        Raises:
+            Whatever ``load`` raises; nothing is cached then, and the next request tries again.
+        """
+        key = (str(run_dir.resolve()), _files_signature(run_dir))
+        with self._guard:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._items:  # loaded by the thread this one waited for
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            predictor = load()
+            with self._guard:
+                self._items[key] = predictor
+                stale = [k for k in self._items if k[0] == key[0] and k != key]  # the same run, older files
+                for old in stale:
+                    del self._items[old]
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._locks.pop(key, None)
+            return predictor
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _files_signature(run_dir: Path) -> tuple:
+    """(name, size, mtime) of the run directory's files and its merged model's: what a reload must follow."""
+    entries = []
+    for folder in (run_dir, run_dir / "merged"):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    stat = path.stat()
+                    entries.append((str(path.relative_to(run_dir)), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
+_CACHE_GUARD = threading.Lock()
+
+
+def _predictor(request: Request, job: Job):
+    """The run's predictor from the app's cache (``app.state.predictors``), loaded on first use.
+
+    Raises:
+        HTTPException: 400 when the run cannot be loaded (``RunDirError``, ``DataError``: bad run directory or
+            weights), with secrets removed from the message.
+    """
+    from trainforge.sdk import load_predictor
+
+    state = request.app.state
+    with _CACHE_GUARD:
+        cache = getattr(state, "predictors", None)
+        if cache is None:
+            cache = state.predictors = PredictorCache()
+    try:
+        return cache.get(job.run_dir, lambda: load_predictor(job.run_dir))
+    except (DataError, RunDirError) as exc:
+        raise HTTPException(400, _redact(str(exc))) from None
 
 
 def _run_child(command: list[str]) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -145,6 +145,78 @@ class Prepared:
     collator: Any | None = None
 
 
+@runtime_checkable
+class Predictor(Protocol):
+    """A finished run loaded once (model, tokenizer, thresholds), then called many times.
+
+    ``TaskSpec.load_predictor(run_dir, config)`` returns one; the CLI, the SDK and the web app call ``predict`` on it
+    as often as they like. Implementations may be used from several threads (the app serves concurrent requests):
+    they serialise whatever is not thread-safe (a fast tokenizer's truncation state, ``generate``) themselves.
+    """
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (n rows, the run's input columns) with the task's output columns added (n rows).
+
+        Raises:
+            DataError: An input column is missing or holds values the model cannot read.
+            RunDirError: The model's outputs are unusable (NaN/inf weights).
+        """
+        ...
+
+
+@runtime_checkable
+class ChatPredictor(Predictor, Protocol):
+    """A text-generation predictor that also answers a conversation (the CLI's ``chat``, the app's chat playground)."""
+
+    def chat(self, messages: list[dict[str, str]], **generation: Any) -> str:
+        """The reply to ``messages`` (``{"role", "content"}`` turns, the last one the user's).
+
+        ``generation`` overrides the run's ``max_new_tokens``, ``temperature`` and ``top_p`` for this reply.
+        """
+        ...
+
+
+def predict_once(load_predictor: Callable[[Path, RunConfig], Predictor]) -> Callable[..., pd.DataFrame]:
+    """A task's ``predict(run_dir, frame, config)`` made from its predictor loader: load, call once.
+
+    For code that calls ``spec.predict`` directly; the returned function carries ``load_predictor``, which
+    ``TaskSpec`` reads when a spec names only ``predict``.
+    """
+
+    def predict(run_dir: Path, frame: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+        return load_predictor(Path(run_dir), config).predict(frame)
+
+    predict.load_predictor = load_predictor  # type: ignore[attr-defined]
+    predict.__doc__ = f"Load the run's predictor ({getattr(load_predictor, '__name__', 'loader')}) and predict once."
+    return predict
+
+
+@dataclass(frozen=True)
+class _PredictPerCall:
+    """The predictor of a spec that gives only a ``predict`` function: it loads the model on every call."""
+
+    function: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
+    run_dir: Path
+    config: RunConfig
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``function(run_dir, frame, config)``."""
+        return self.function(self.run_dir, frame, self.config)
+
+
+def _loader_of(predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]) -> Callable[..., Predictor]:
+    """The predictor loader of a spec that names only ``predict``: the one it carries, else a per-call wrapper."""
+    carried = getattr(predict, "load_predictor", None)
+
+    def load_predictor(run_dir: Path, config: RunConfig) -> Predictor:
+        if carried is not None:
+            return carried(Path(run_dir), config)
+        return _PredictPerCall(predict, Path(run_dir), config)
+
+    load_predictor.derived_from = predict  # type: ignore[attr-defined]
+    return load_predictor
+
+
 class TrainerLike(Protocol):
     """What the driver needs from a trainer; ``transformers.Trainer`` already satisfies it."""
 
@@ -194,9 +266,12 @@ class TaskSpec:
     build_model: Callable[[RunContext], Any]  # None for tasks without a pretrained model (tabular)
     compute_metrics: Callable[[RunContext], Callable[[Any], dict[str, float]] | None]
     best_metric: Callable[[RunContext], Metric]
-    predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]
+    predict: Callable[[Path, pd.DataFrame, RunConfig], pd.DataFrame]  # one call; ``predict_once(load_predictor)``
     pipeline_tag: str
     make_trainer: Callable[[TrainerInputs], TrainerLike] | None = None  # None: transformers.Trainer (hf_trainer.py)
+    # (run_dir, config) -> Predictor: loads the model once for many predict calls. None: the one that ``predict``
+    # carries (``predict_once``), else a wrapper calling ``predict`` each time (specs written before predictors).
+    load_predictor: Callable[[Path, RunConfig], Predictor] | None = None
     example: dict[str, Any] = field(default_factory=dict)  # model/data/params shown by `trainforge init`
     stratify_column: str | Callable[[RunConfig], str | None] | None = None  # a callable picks it from the config
     training_defaults: dict[str, Any] = field(default_factory=dict)
@@ -226,6 +301,12 @@ class TaskSpec:
     # The columns predict reads, when they are not the training columns whose role is "input" (a reward model is
     # trained on pairs but scores one prompt + completion).
     predict_inputs: tuple[Column, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Not given: derived from ``predict``; derived again when a variant (``dataclasses.replace``) changes predict.
+        derived_from = getattr(self.load_predictor, "derived_from", None)
+        if self.load_predictor is None or (derived_from is not None and derived_from is not self.predict):
+            object.__setattr__(self, "load_predictor", _loader_of(self.predict))  # frozen: set once, here
 
     def inputs_to_predict(self) -> tuple[Column, ...]:
         """The columns ``predict`` (and the playground form) asks for."""

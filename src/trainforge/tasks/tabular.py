@@ -351,35 +351,67 @@ def compute_metrics(ctx: RunContext):
 # ---------------------------------------------------------------------------------------------------- predict
 
 
+class TabularPredictor:
+    """A finished tabular run, loaded once: ``model.joblib`` (one estimator per target) and its feature columns."""
+
+    def __init__(self, run_dir: Path, config) -> None:
+        """Load ``run_dir/model.joblib``.
+
+        Raises:
+            OSError: The file is missing or unreadable.
+        """
+        import threading
+
+        import joblib
+
+        self.config = config
+        self.model = joblib.load(Path(run_dir) / "model.joblib")
+        self.voters = self.model.estimators_ if hasattr(self.model, "estimator") else [self.model]
+        self.features = [str(c) for c in self.voters[0].feature_names_in_]
+        self.numeric = _numeric_columns(self.voters[0])
+        self._lock = threading.Lock()  # boosters' predict is not documented as thread-safe
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add ``prediction`` (one target) or ``prediction_<target>`` columns, and ``prob_...`` for classification.
+
+        Args:
+            frame: n rows holding every feature column the model was trained on (others are kept, unread).
+
+        Returns:
+            A copy of ``frame`` (n rows) with the predictions (original labels or numbers) and, for classification,
+            one probability column per class and target.
+
+        Raises:
+            DataError: A feature column is missing, or a numeric one holds text that is no missing-value marker.
+        """
+        from trainforge.tabular.features import check_numbers
+
+        absent = [c for c in self.features if c not in frame.columns]
+        if absent:
+            raise DataError(
+                f"the input lacks the feature columns {absent} the model was trained on; "
+                f"found: {', '.join(map(str, frame.columns))}"
+            )
+        # Missing-value markers are the model's to read; any other text in a numeric column is named here.
+        checked = frame if pd.api.types.is_integer_dtype(frame.index) else frame.reset_index(drop=True)
+        check_numbers(checked, self.numeric, "the input")
+        out = frame.copy()
+        targets = self.config.params.target_columns
+        with self._lock:
+            for target, voter in zip(targets, self.voters, strict=True):
+                name = "prediction" if len(targets) == 1 else f"prediction_{target}"
+                out[name] = voter.predict(frame)
+                if self.config.task == "tabular_classification":
+                    probabilities = voter.predict_proba(frame)
+                    prefix = "prob_" if len(targets) == 1 else f"prob_{target}_"
+                    for i, label in enumerate(voter.classes_):
+                        out[f"{prefix}{label}"] = probabilities[:, i]
+        return out
+
+
 def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
-    """Add ``prediction`` (one target) or ``prediction_<target>`` columns, and ``prob_...`` for classification."""
-    import joblib
-
-    from trainforge.tabular.features import check_numbers
-
-    model = joblib.load(run_dir / "model.joblib")
-    voters = model.estimators_ if hasattr(model, "estimator") else [model]
-    needed = [str(c) for c in voters[0].feature_names_in_]
-    absent = [c for c in needed if c not in frame.columns]
-    if absent:
-        raise DataError(
-            f"the input lacks the feature columns {absent} the model was trained on; "
-            f"found: {', '.join(map(str, frame.columns))}"
-        )
-    # Missing-value markers are the model's to read; any other text in a numeric column is named here.
-    checked = frame if pd.api.types.is_integer_dtype(frame.index) else frame.reset_index(drop=True)
-    check_numbers(checked, _numeric_columns(voters[0]), "the input")
-    out = frame.copy()
-    targets = config.params.target_columns
-    for target, voter in zip(targets, voters, strict=True):
-        name = "prediction" if len(targets) == 1 else f"prediction_{target}"
-        out[name] = voter.predict(frame)
-        if config.task == "tabular_classification":
-            probabilities = voter.predict_proba(frame)
-            prefix = "prob_" if len(targets) == 1 else f"prob_{target}_"
-            for i, label in enumerate(voter.classes_):
-                out[f"{prefix}{label}"] = probabilities[:, i]
-    return out
+    """One prediction: load the run (``TabularPredictor``) and predict ``frame``."""
+    return TabularPredictor(run_dir, config).predict(frame)
 
 
 def _numeric_columns(voter) -> list[str]:
@@ -436,6 +468,7 @@ _COMMON = dict(
     compute_metrics=compute_metrics,
     best_metric=best_metric,
     predict=predict,
+    load_predictor=TabularPredictor,
     check_config=check_config,
     stratify_column=_stratify,
     make_trainer=make_trainer,

@@ -399,48 +399,99 @@ def best_metric(ctx: RunContext) -> Metric:
 # ---------------------------------------------------------------------------------------------------- predict
 
 
-def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
-    """Add ``prediction`` (label names or a number) and per-class ``prob_<label>`` columns to ``frame``."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+class TextClassificationPredictor:
+    """A finished text classification or regression run, loaded once: tokenizer, model, decision thresholds.
 
+    Thread-safe: calls share one fast tokenizer, whose truncation state is not, so batches run one call at a time.
+    """
+
+    def __init__(self, run_dir: Path, config) -> None:
+        """Load the run's tokenizer and model (CPU, eval mode) and, for multi-label, its stored thresholds.
+
+        Raises:
+            OSError: The run directory holds no readable model or tokenizer.
+        """
+        import threading
+
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.run_dir, self.config = Path(run_dir), config
+        self.text_column = config.data.columns.get("text", "text")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.run_dir).eval()
+        self.max_length = effective_max_length(config, self.model.config)
+        if self.max_length < config.params.max_length:
+            print(
+                f"note: params.max_length {config.params.max_length} is beyond the model's {self.max_length} "
+                f"positions: inputs are cut at {self.max_length} tokens",
+                file=sys.stderr,
+            )
+        self.names = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        self.thresholds = (
+            stored_thresholds(self.run_dir, self.names, config)
+            if self.model.config.problem_type == "multi_label_classification"
+            else None
+        )
+        self._lock = threading.Lock()
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add ``prediction`` (label names or a number) and per-class ``prob_<label>`` columns to ``frame``.
+
+        Args:
+            frame: n rows holding the run's text column (``data.columns.text``); other columns are kept.
+
+        Returns:
+            A copy of ``frame`` (n rows) with ``prediction`` and, for classification, one ``prob_<label>`` column
+            per class (probabilities in [0, 1]; softmax for single-label, sigmoid for multi-label).
+
+        Raises:
+            DataError: The text column is missing, empty in a row, or holds values that are not text.
+            RunDirError: The model outputs NaN/inf (a run whose training diverged).
+        """
+        import torch
+
+        check_inputs(frame, self.config)
+        texts = frame[self.text_column].tolist()
+        outputs = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), 64):
+                batch = self.tokenizer(
+                    texts[start : start + 64],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                outputs.append(self.model(**batch).logits.float().numpy())
+        logits = np.concatenate(outputs) if outputs else np.zeros((0, self.model.config.num_labels))
+        broken = int((~np.isfinite(logits)).any(axis=-1).sum())
+        if broken:
+            raise RunDirError(
+                f"the model in {self.run_dir} outputs NaN/inf for {broken} of {len(logits)} input(s): its weights are "
+                "broken (a training run that diverged); retrain it with a lower training.learning_rate"
+            )
+        return _predictions_frame(frame, logits, self.model.config, self.config, self.run_dir, self.thresholds)
+
+
+def check_inputs(frame: pd.DataFrame, config) -> None:
+    """Refuse, before any model loads, an input without the run's text column or with empty or non-text values.
+
+    Raises:
+        DataError: Naming the column and the first offending rows (an empty text or a JSON object would still get
+            a score, so it is refused like training refuses it).
+    """
     text_column = config.data.columns.get("text", "text")
     if text_column not in frame:
-        raise DataError(
-            f"the input has no column {text_column!r} (the run's text column); found: {', '.join(frame.columns)}"
-        )
-    # Refused before the model loads, like training: an empty text or a JSON object would still get a score.
+        found = ", ".join(map(str, frame.columns))
+        raise DataError(f"the input has no column {text_column!r} (the run's text column); found: {found}")
     checked = frame if pd.api.types.is_integer_dtype(frame.index) else frame.reset_index(drop=True)
     require_text(checked, text_column, "the input")
-    tokenizer = AutoTokenizer.from_pretrained(run_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
-    texts = frame[text_column].tolist()
-    max_length = effective_max_length(config, model.config)
-    if max_length < config.params.max_length:
-        print(
-            f"note: params.max_length {config.params.max_length} is beyond the model's {max_length} positions: "
-            f"inputs are cut at {max_length} tokens",
-            file=sys.stderr,
-        )
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), 64):
-            batch = tokenizer(
-                texts[start : start + 64],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            outputs.append(model(**batch).logits.float().numpy())
-    logits = np.concatenate(outputs) if outputs else np.zeros((0, model.config.num_labels))
-    broken = int((~np.isfinite(logits)).any(axis=-1).sum())
-    if broken:
-        raise RunDirError(
-            f"the model in {run_dir} outputs NaN/inf for {broken} of {len(logits)} input(s): its weights are broken "
-            "(a training run that diverged); retrain it with a lower training.learning_rate"
-        )
-    return _predictions_frame(frame, logits, model.config, config, run_dir)
+
+
+def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
+    """One prediction: check the inputs, load the run (``TextClassificationPredictor``) and predict ``frame``."""
+    check_inputs(frame, config)
+    return TextClassificationPredictor(run_dir, config).predict(frame)
 
 
 def stored_thresholds(run_dir: Path, names: list[str], config) -> np.ndarray:
@@ -452,7 +503,10 @@ def stored_thresholds(run_dir: Path, names: list[str], config) -> np.ndarray:
     return np.array([stored[name] for name in names])
 
 
-def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, config, run_dir: Path) -> pd.DataFrame:
+def _predictions_frame(
+    frame: pd.DataFrame, logits: np.ndarray, model_config, config, run_dir: Path, thresholds: np.ndarray | None = None
+) -> pd.DataFrame:
+    """``frame`` with the predictions of ``logits`` (n rows, num_labels); ``thresholds`` default to the stored ones."""
     from trainforge.metrics.classification import sigmoid, softmax
 
     out = frame.copy()
@@ -462,7 +516,9 @@ def _predictions_frame(frame: pd.DataFrame, logits: np.ndarray, model_config, co
         return out
     if model_config.problem_type == "multi_label_classification":
         probabilities = sigmoid(logits)
-        chosen = probabilities >= stored_thresholds(run_dir, names, config)
+        if thresholds is None:
+            thresholds = stored_thresholds(run_dir, names, config)
+        chosen = probabilities >= thresholds
         joiner = config.params.label_delimiter or "|"
         out["prediction"] = [joiner.join(n for n, keep in zip(names, row, strict=True) if keep) for row in chosen]
     else:
@@ -489,6 +545,7 @@ SPEC = TaskSpec(
     compute_metrics=compute_metrics,
     best_metric=best_metric,
     predict=predict,
+    load_predictor=TextClassificationPredictor,
     finish=finish,
     pipeline_tag="text-classification",
     reuse_logged_eval=True,

@@ -1,13 +1,16 @@
-"""Finished LLM runs: merging the adapter, loading the run back, batched generation, ``predict`` and ``chat``."""
+"""Finished LLM runs: merging the adapter, loading the run back, batched generation, predictors and ``chat``."""
 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from trainforge.errors import DataError, RunDirError
+from trainforge.tasks.spec import predict_once
 
 MERGED_DIR = "merged"
 
@@ -136,41 +139,124 @@ def _prompts(frame: pd.DataFrame) -> list:
     return prompts
 
 
-def predict_generate(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
-    """Add a ``generation`` column: the answer to each row's prompt (params max_new_tokens, temperature, top_p)."""
-    params = config.params
-    model, tokenizer = load_run(run_dir, config)
-    out = frame.copy()
-    out["generation"] = generate(
-        model, tokenizer, _prompts(frame), params.max_new_tokens, params.temperature, params.top_p
-    )
-    return out
+GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p")
 
 
-def predict_score(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
-    """Add a ``score`` column: the reward model's scalar for prompt + completion (or text) in each row."""
-    import torch
+class GenerationPredictor:
+    """A finished text-generation run (SFT, generic, DPO, ORPO), loaded once: answers prompts and conversations.
 
-    model, tokenizer = load_run(run_dir, config, head="seq_cls")
-    if "text" in frame:
-        texts = frame["text"].astype(str).tolist()
-    elif {"prompt", "completion"} <= set(frame.columns):
-        texts = [_scored_text(tokenizer, p, c) for p, c in zip(frame["prompt"], frame["completion"], strict=True)]
-    else:
-        raise DataError(
-            "the input needs a text column or prompt + completion columns; "
-            f"found: {', '.join(map(str, frame.columns))}"
-        )
-    scores = []
-    with torch.inference_mode():
-        for text in texts:
-            ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=config.params.block_size).to(
-                model.device
+    Thread-safe: ``generate`` calls on the shared model and tokenizer run one at a time.
+    """
+
+    def __init__(self, run_dir: Path, config) -> None:
+        """Load the run's model and tokenizer (``load_run``: merged model, full model, or base + adapter).
+
+        Raises:
+            RunDirError: The run directory holds no model.
+        """
+        self.run_dir, self.config = Path(run_dir), config
+        self.model, self.tokenizer = load_run(self.run_dir, config)
+        self._lock = threading.Lock()
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the run was trained with a chat template (else prompts are plain text, turns unknown)."""
+        return bool(self.tokenizer.chat_template)
+
+    def generation(self, **overrides: Any) -> dict[str, Any]:
+        """``max_new_tokens``, ``temperature`` and ``top_p``: the run's params, with the non-None ``overrides``."""
+        unknown = set(overrides) - set(GENERATION_KEYS)
+        if unknown:
+            raise DataError(f"unknown generation settings {sorted(unknown)}; known: {', '.join(GENERATION_KEYS)}")
+        params = self.config.params
+        return {k: overrides[k] if overrides.get(k) is not None else getattr(params, k) for k in GENERATION_KEYS}
+
+    def generate(self, prompts: list, **overrides: Any) -> list[str]:
+        """One answer per prompt (a string, or a list of turns for a templated run); see ``generate``."""
+        with self._lock:
+            return generate(self.model, self.tokenizer, prompts, **self.generation(**overrides))
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add a ``generation`` column: the answer to each row's prompt (params max_new_tokens, temperature, top_p).
+
+        Args:
+            frame: n rows with a ``messages`` (list of turns or its JSON), ``prompt`` or ``text`` column.
+
+        Returns:
+            A copy of ``frame`` (n rows) with ``generation`` (str, special tokens removed).
+
+        Raises:
+            DataError: No prompt column, a row without a prompt, or turns for a run trained without a chat template.
+        """
+        out = frame.copy()
+        out["generation"] = self.generate(_prompts(frame))
+        return out
+
+    def chat(self, messages: list[dict[str, str]], **generation: Any) -> str:
+        """The reply to a conversation (``{"role", "content"}`` turns, the last one the user's).
+
+        A run trained without a chat template has no notion of turns: it answers the last user message alone.
+        ``generation`` overrides ``max_new_tokens``, ``temperature`` or ``top_p`` (None keeps the run's value).
+
+        Raises:
+            DataError: No user message to answer.
+        """
+        users = [m for m in messages if m.get("role") == "user"]
+        if not users:
+            raise DataError("the conversation has no user message to answer")
+        prompt = list(messages) if self.has_chat_template else str(users[-1]["content"])
+        return self.generate([prompt], **generation)[0]
+
+
+class ScorePredictor:
+    """A finished reward model, loaded once: scores texts or prompt + completion pairs (a scalar per row)."""
+
+    def __init__(self, run_dir: Path, config) -> None:
+        """Load the run's sequence-classification model and tokenizer.
+
+        Raises:
+            RunDirError: The run directory holds no model.
+        """
+        self.run_dir, self.config = Path(run_dir), config
+        self.model, self.tokenizer = load_run(self.run_dir, config, head="seq_cls")
+        self._lock = threading.Lock()
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add a ``score`` column: the reward model's scalar for prompt + completion (or text) in each row.
+
+        Args:
+            frame: n rows with a ``text`` column, or ``prompt`` and ``completion`` columns.
+
+        Returns:
+            A copy of ``frame`` (n rows) with ``score`` (float; higher is preferred).
+
+        Raises:
+            DataError: Neither a text column nor prompt + completion columns.
+        """
+        import torch
+
+        tokenizer = self.tokenizer
+        if "text" in frame:
+            texts = frame["text"].astype(str).tolist()
+        elif {"prompt", "completion"} <= set(frame.columns):
+            texts = [_scored_text(tokenizer, p, c) for p, c in zip(frame["prompt"], frame["completion"], strict=True)]
+        else:
+            raise DataError(
+                "the input needs a text column or prompt + completion columns; "
+                f"found: {', '.join(map(str, frame.columns))}"
             )
-            scores.append(float(model(**ids).logits[0, 0]))
-    out = frame.copy()
-    out["score"] = scores
-    return out
+        scores = []
+        with self._lock, torch.inference_mode():
+            for text in texts:
+                ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=self.config.params.block_size)
+                scores.append(float(self.model(**ids.to(self.model.device)).logits[0, 0]))
+        out = frame.copy()
+        out["score"] = scores
+        return out
+
+
+predict_generate = predict_once(GenerationPredictor)  # spec.predict of the generation tasks: load, answer, once
+predict_score = predict_once(ScorePredictor)  # spec.predict of llm_reward
 
 
 def _scored_text(tokenizer, prompt: str, completion: str) -> str:
@@ -186,7 +272,16 @@ def _scored_text(tokenizer, prompt: str, completion: str) -> str:
 def chat(
     run_dir: Path, prompt: str | None, system: str | None, overrides: dict, stream_in=None, stream_out=None
 ) -> int:
-    """One answer to ``prompt``, or a conversation read line by line (interactive on a terminal)."""
+    """One answer to ``prompt``, or a conversation read line by line (interactive on a terminal).
+
+    The run's predictor is loaded once for the whole conversation (``trainforge.sdk.load_predictor``).
+
+    Raises:
+        RunDirError: Not a finished run, or a run that does not generate text (a reward model, a classifier).
+    """
+    from trainforge.sdk import load_predictor
+    from trainforge.tasks.spec import ChatPredictor
+
     stream_in = stream_in or sys.stdin
     stream_out = stream_out or sys.stdout
     config = _finished_config(Path(run_dir))
@@ -194,19 +289,16 @@ def chat(
         raise RunDirError(
             f"{run_dir} is a reward model (it scores texts); use `trainforge predict` on prompt/completion rows"
         )
-    params = config.params
-    settings = {
-        k: overrides.get(k) if overrides.get(k) is not None else getattr(params, k)
-        for k in ("max_new_tokens", "temperature", "top_p")
-    }
-    model, tokenizer = load_run(Path(run_dir), config)
+    predictor = load_predictor(run_dir)
+    if not isinstance(predictor, ChatPredictor):
+        raise RunDirError(f"{run_dir} is a {config.task} run, which does not generate text: use `trainforge predict`")
+    settings = {k: overrides.get(k) for k in GENERATION_KEYS}
     history = [{"role": "system", "content": system}] if system else []
 
     def answer(text: str) -> str:
-        turns = history + [{"role": "user", "content": text}]
-        reply = generate(model, tokenizer, [turns if tokenizer.chat_template else text], **settings)[0]
-        if tokenizer.chat_template:
-            history.extend([{"role": "user", "content": text}, {"role": "assistant", "content": reply}])
+        history.append({"role": "user", "content": text})
+        reply = predictor.chat(history, **settings)  # a run without a chat template answers the last turn alone
+        history.append({"role": "assistant", "content": reply})
         return reply
 
     if prompt is not None:
