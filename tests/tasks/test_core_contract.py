@@ -19,11 +19,11 @@ def test_an_llm_run_loads_its_tokenizer_once_and_sets_its_template_once(tiny_lla
     pytest.importorskip("trl")
     from transformers import AutoTokenizer
 
-    from trainforge.tasks.llm import _shared
+    from trainforge.tasks.llm import _tokenizer
 
     loads, setups = [], []
     original_load = AutoTokenizer.from_pretrained.__func__
-    original_setup = _shared.configure_tokenizer
+    original_setup = _tokenizer.configure_tokenizer
 
     def counting_load(cls, *args, **kwargs):
         loads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
@@ -34,7 +34,7 @@ def test_an_llm_run_loads_its_tokenizer_once_and_sets_its_template_once(tiny_lla
         return original_setup(*args, **kwargs)
 
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", classmethod(counting_load))
-    monkeypatch.setattr(_shared, "configure_tokenizer", counting_setup)
+    monkeypatch.setattr(_tokenizer, "configure_tokenizer", counting_setup)
     rows = [{"messages": c} for c in conversations(20)] if task == "llm_sft" else preference_rows(20)
     data = write_jsonl(tmp_path / "data.jsonl", rows)
     config = llm_config(task, tiny_llama, data, tmp_path / "run")

@@ -71,7 +71,8 @@ def test_completion_only_loss_off_trains_every_token(tiny_llama, tmp_path):  # n
 
 def test_builtin_template_on_tokenizer_without_one(tiny_llama_plain, tmp_path):  # noqa: F811
     from trainforge.config.loading import load_config
-    from trainforge.tasks.llm._shared import build_causal_lm, tokenizer_for
+    from trainforge.tasks.llm._models import build_causal_lm
+    from trainforge.tasks.llm._tokenizer import tokenizer_for
 
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": CONV[0]}] * 10)
     for requested in (None, "zephyr", "llama3"):

@@ -45,7 +45,7 @@ _PADDING_OFFSET_MODEL_TYPES = frozenset(
 
 # Tasks whose TRL trainer (trl 1.16: SFTTrainer, DPOTrainer) computes log-probabilities from the output layer's weight
 # directly and so refuses a LoRA adapter on that layer, once the model has loaded; their trainers leave the layer out
-# (OUTPUT_LAYER_REFUSED_BY in tasks/llm/_shared.py: keep the two in step). ORPO (trl.experimental) and the reward
+# (OUTPUT_LAYER_REFUSED_BY in tasks/llm/_trainers.py: keep the two in step). ORPO (trl.experimental) and the reward
 # model's scoring head run the layer normally: an adapter there trains, so they are not listed.
 _FUSED_OUTPUT_TRAINERS = {"llm_sft": "SFTTrainer", "llm_generic": "SFTTrainer", "llm_dpo": "DPOTrainer"}
 
@@ -202,7 +202,7 @@ def _check_lora_targets(
     """Match each target as PEFT does (the full module name, or its last dotted parts) and check what it finds.
 
     The output layer, for a trainer that refuses an adapter there, is left out with a note (the LLM trainers drop it,
-    ``tasks/llm/_shared.py``); an error only when nothing else is left to adapt.
+    ``tasks/llm/_trainers.py``); an error only when nothing else is left to adapt.
     """
     model = _empty_model(model_config, config, spec)
     if model is None:

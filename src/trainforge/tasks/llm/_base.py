@@ -8,15 +8,10 @@ trainer through ``trl_trainer``.
 from __future__ import annotations
 
 from trainforge.tasks.llm import _inference
-from trainforge.tasks.llm._shared import (
-    LLMParams,
-    best_metric,
-    build_causal_lm,
-    check_config,
-    load_processor,
-    model_card,
-    no_metrics,
-)
+from trainforge.tasks.llm._models import build_causal_lm
+from trainforge.tasks.llm._params import LLMParams, check_config
+from trainforge.tasks.llm._tokenizer import load_processor
+from trainforge.tasks.llm._trainers import best_metric, model_card, no_metrics
 from trainforge.tasks.spec import TaskSpec
 
 

@@ -165,7 +165,7 @@ def render(tokenizer, messages, add_generation_prompt: bool = False) -> str:
 
 
 def _ends_turn_with_eos(tokenizer) -> bool:
-    from trainforge.tasks.llm._shared import assistant_turn_end
+    from trainforge.tasks.llm._tokenizer import assistant_turn_end
 
     return assistant_turn_end(tokenizer) == tokenizer.eos_token
 

@@ -10,43 +10,10 @@ from typing import Any
 import pandas as pd
 
 from trainforge.errors import DataError, RunDirError
+from trainforge.tasks.llm._models import MERGED_DIR
 from trainforge.tasks.spec import predict_once
 
-MERGED_DIR = "merged"
-
 # ---------------------------------------------------------------------------------------------------- saving
-
-
-def finish_generation_config(model, tokenizer) -> None:
-    """Generation stops at the run's EOS (the token that closes assistant turns) and pads with its pad token."""
-    target = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(target, "generation_config", None) is not None:
-        target.generation_config.eos_token_id = tokenizer.eos_token_id
-        target.generation_config.pad_token_id = tokenizer.pad_token_id
-
-
-def merge_adapter(model, tokenizer, config, run_dir: Path) -> Path:
-    """Write the adapter merged into the base as a full model in ``run_dir/merged`` (base dtype, sharded safetensors).
-
-    Without quantization the trained model is merged in place (no second copy). A quantized (QLoRA) base is
-    reloaded unquantized on the CPU first, because merging into 4/8-bit weights would lose precision.
-    """
-    from peft import PeftModel
-
-    from trainforge.tasks.llm._shared import load_base_model
-
-    if config.params.quantization:
-        base = load_base_model(config, vocab_size=len(tokenizer), quantize=False)
-        model = PeftModel.from_pretrained(base, str(run_dir))
-    merged = model.merge_and_unload()
-    dtype = getattr(merged.config, "dtype", None)
-    if dtype is not None and merged.dtype != dtype:
-        merged = merged.to(dtype)  # back to the base's own dtype (training may have upcast it)
-    finish_generation_config(merged, tokenizer)
-    folder = run_dir / MERGED_DIR
-    merged.save_pretrained(str(folder), max_shard_size="2GB")
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -65,7 +32,7 @@ def load_run(run_dir: Path, config, head: str = "causal_lm"):
     elif (run_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        from trainforge.tasks.llm._shared import load_base_model
+        from trainforge.tasks.llm._models import load_base_model
 
         base = load_base_model(config, vocab_size=len(tokenizer), head=head, quantize=torch.cuda.is_available())
         model = PeftModel.from_pretrained(base, str(run_dir))

@@ -7,7 +7,8 @@ import dataclasses
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
-from trainforge.tasks.llm._shared import LLMPrepared, added_token_ids, require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._trainers import LLMPrepared
 from trainforge.tasks.spec import Analysis, Column, RunContext
 
 COLUMNS = (

@@ -17,8 +17,10 @@ import dataclasses
 
 from pydantic import Field
 
+from trainforge.config.sections import BASIC
 from trainforge.tasks.llm import _preference
-from trainforge.tasks.llm._shared import AUTOTRAIN_PARAMS, BASIC, PreferenceParams, autotrain_value, trl_trainer
+from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, PreferenceParams, autotrain_value
+from trainforge.tasks.llm._trainers import trl_trainer
 from trainforge.tasks.spec import AutoTrainShape, TrainerInputs
 
 

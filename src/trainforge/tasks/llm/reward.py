@@ -16,15 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 from trainforge.tasks.llm import _inference, _preference
-from trainforge.tasks.llm._shared import (
-    AUTOTRAIN_PARAMS,
-    LLMPrepared,
-    PreferenceParams,
-    added_token_ids,
-    autotrain_value,
-    load_base_model,
-    trl_trainer,
-)
+from trainforge.tasks.llm._models import load_base_model
+from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, PreferenceParams, autotrain_value
+from trainforge.tasks.llm._tokenizer import added_token_ids
+from trainforge.tasks.llm._trainers import LLMPrepared, trl_trainer
 from trainforge.tasks.spec import AutoTrainShape, Column, RunContext, TrainerInputs
 
 

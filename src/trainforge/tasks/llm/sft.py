@@ -21,21 +21,13 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field
 
+from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
-from trainforge.tasks.llm._shared import (
-    ADVANCED,
-    AUTOTRAIN_PARAMS,
-    BASIC,
-    LLMParams,
-    LLMPrepared,
-    added_token_ids,
-    autotrain_value,
-    require_template_for,
-    set_up_tokenizer,
-    sft_trainer,
-)
+from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, LLMParams, autotrain_value
+from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._trainers import LLMPrepared, sft_trainer
 from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext, TrainerInputs
 
 # ---------------------------------------------------------------------------------------------------- params
