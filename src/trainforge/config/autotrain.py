@@ -173,6 +173,7 @@ _TOP_LEVEL_PARAMS = {
     "train_split": ("data", "train_split"),
     "valid_split": ("data", "valid_split"),
 }
+_SKIP = object()  # a legacy switch that is off: it sets nothing
 # Older reference param names (renamed since): read as the current name (and value), with a note.
 _LEGACY = {
     "evaluation_strategy": ("eval_strategy", None),
@@ -182,7 +183,6 @@ _LEGACY = {
     "use_int4": ("quantization", lambda on: "int4" if on else _SKIP),
     "use_int8": ("quantization", lambda on: "int8" if on else _SKIP),
 }
-_SKIP = object()  # a legacy switch that is off: it sets nothing
 # Older reference names with no current meaning in trainforge: accepted with a note saying why nothing changes.
 _LEGACY_UNUSED = {
     "save_strategy": "trainforge saves a checkpoint at each evaluation",
@@ -302,7 +302,7 @@ def _pick_spec(task_value: Any, params: dict, problems: list[tuple[str, str]], s
     if spec is not None:
         return spec
     supported = ", ".join(dict.fromkeys(_reference_alias(s) for s in specs))
-    ours = [alias for s in specs for alias in s.autotrain.aliases] + [s.name for s in specs]
+    ours = [alias for s in specs if s.autotrain is not None for alias in s.autotrain.aliases] + [s.name for s in specs]
     if task_value is None:
         message = f"required; supported tasks: {supported}"
     elif task_value == "llm":

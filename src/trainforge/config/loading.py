@@ -169,7 +169,9 @@ def _drop_unset_hub_values(raw: dict, unset_hub: list[tuple[str, str]], problems
     """
     if not unset_hub:
         return
-    hub = raw.get("hub") if isinstance(raw.get("hub"), dict) else {}
+    hub = raw.get("hub")
+    if not isinstance(hub, dict):
+        hub = {}
     pushes = bool(hub.get("push") or hub.get("push_to_hub") or raw.get("push_to_hub"))
     if pushes:
         problems.extend(

@@ -101,7 +101,7 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
 
     if problems:
         raise ConfigError(problems, source)
-    assert config is not None and params is not None
+    assert spec is not None and config is not None and params is not None  # each missing one added a problem
     config = config.model_copy(update={"params": params})
     ignored = _ignored_fields(config, spec)
     if ignored:

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ def load_splits(
             eval_frame = eval_frame.iloc[: data.max_eval_rows]
         _require_rows(eval_frame, eval_origin)
     # Indexes are kept as loaded so that messages can name the offending rows of the user's file.
-    return Splits(train, eval_frame, train_origin, eval_origin)
+    return Splits(train, eval_frame, train_origin, None if eval_frame is None else eval_origin)
 
 
 def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | None]:
@@ -315,7 +316,10 @@ def _named(sep: str) -> str:
     return DELIMITERS.get(sep, repr(sep))
 
 
-def _quoting(fmt: str, sep: str) -> int:
+_Quoting = Literal[0, 1, 2, 3]  # csv.QUOTE_MINIMAL, QUOTE_ALL, QUOTE_NONNUMERIC, QUOTE_NONE
+
+
+def _quoting(fmt: str, sep: str) -> _Quoting:
     # TSV files (GLUE and most exports) do not quote fields, and a stray quote must not swallow rows.
     return csv.QUOTE_NONE if fmt == "tsv" and sep == "\t" else csv.QUOTE_MINIMAL
 
@@ -336,7 +340,7 @@ def _sniff_delimiter(head: _Head, fmt: str, expected: str) -> str:
     return best
 
 
-def _sample_rows(head: _Head, sep: str, quoting: int) -> list[list[str]]:
+def _sample_rows(head: _Head, sep: str, quoting: _Quoting) -> list[list[str]]:
     reader = csv.reader(io.StringIO(head.text), delimiter=sep, quoting=quoting)
     try:
         rows = [row for row in itertools.islice(reader, SNIFF_ROWS) if row]
@@ -545,7 +549,7 @@ def hold_out(
         n_eval = int(round(len(frame) * fraction))
         return frame.iloc[np.sort(order[n_eval:])], frame.iloc[np.sort(order[:n_eval])]
     keys = frame[stratify].map(lambda v: repr(v))
-    eval_positions = []
+    eval_positions: list[int] = []
     for _, positions in sorted(keys.groupby(keys).indices.items()):
         shuffled = rng.permutation(positions)
         eval_positions.extend(shuffled[: int(round(len(shuffled) * fraction))])
@@ -567,7 +571,8 @@ def _file_column(logical: str, columns, data: DataSection) -> str:
 
 def _read_sources(
     data: DataSection, max_rows: int | None = None, text_column: str | None = None
-) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
+    """The training rows and their origin, the evaluation rows (or None) and theirs ("" when there are none)."""
     path = Path(os.path.expanduser(data.source))
     if data.format == "hub" or (not path.exists() and _looks_like_hub_id(data.source)):
         return _read_hub(data)
@@ -576,7 +581,7 @@ def _read_sources(
     if path.is_file():
         train = read_table(path, data.format, max_rows, text_column)
         if data.eval_split is None:
-            return train, str(path), None, None
+            return train, str(path), None, ""
         eval_path = Path(os.path.expanduser(data.eval_split))
         if not eval_path.is_file():
             raise DataError(_missing_eval_file(data.eval_split, eval_path))
@@ -586,10 +591,10 @@ def _read_sources(
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return _read_disk(path, data)
     train_path = _split_file(path, data.train_split, data.format)
-    eval_path = _split_file(path, data.eval_split, data.format) if data.eval_split else None
+    eval_file = _split_file(path, data.eval_split, data.format) if data.eval_split else None
     train = read_table(train_path, data.format, max_rows, text_column)
-    eval_frame = read_table(eval_path, data.format, max_rows, text_column) if eval_path else None
-    return train, str(train_path), eval_frame, None if eval_path is None else str(eval_path)
+    eval_frame = read_table(eval_file, data.format, max_rows, text_column) if eval_file else None
+    return train, str(train_path), eval_frame, "" if eval_file is None else str(eval_file)
 
 
 def _missing_eval_file(eval_split: str, eval_path: Path) -> str:
@@ -629,14 +634,14 @@ def _split_file(folder: Path, split: str, fmt: str) -> Path:
     return found[0]
 
 
-def _read_disk(path: Path, data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+def _read_disk(path: Path, data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
     import datasets
 
     loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.Dataset):
         if data.eval_split:
             raise DataError(f"{path} holds a single dataset, so data.eval_split {data.eval_split!r} cannot be found")
-        return loaded.to_pandas(), str(path), None, None
+        return loaded.to_pandas(), str(path), None, ""
     names = list(loaded.keys())
     for split in [data.train_split] + ([data.eval_split] if data.eval_split else []):
         if split not in loaded:
@@ -646,7 +651,7 @@ def _read_disk(path: Path, data: DataSection) -> tuple[pd.DataFrame, str, pd.Dat
         loaded[data.train_split].to_pandas(),
         f"{path}[{data.train_split}]",
         eval_frame,
-        data.eval_split and f"{path}[{data.eval_split}]",
+        f"{path}[{data.eval_split}]" if data.eval_split else "",
     )
 
 
@@ -655,7 +660,7 @@ def _looks_like_hub_id(source: str) -> bool:
     return 1 <= len(parts) <= 2 and all(parts) and not source.startswith((".", "~")) and not Path(source).suffix
 
 
-def _read_hub(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str | None]:
+def _read_hub(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None, str]:
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
@@ -678,5 +683,5 @@ def _read_hub(data: DataSection) -> tuple[pd.DataFrame, str, pd.DataFrame | None
         load(data.train_split),
         f"{data.source}[{data.train_split}]",
         eval_frame,
-        data.eval_split and f"{data.source}[{data.eval_split}]",
+        f"{data.source}[{data.eval_split}]" if data.eval_split else "",
     )

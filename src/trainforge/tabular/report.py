@@ -33,7 +33,8 @@ def write_leaderboard(folder: Path, search, selection) -> pd.DataFrame:
         }
     ]
     for trial in study.get_trials(deepcopy=False):
-        finished = trial.datetime_complete is not None and trial.datetime_start is not None
+        started, completed = trial.datetime_start, trial.datetime_complete
+        fit_time_s = (completed - started).total_seconds() if completed is not None and started is not None else None
         rows.append(
             {
                 "model": f"trial{trial.number}",
@@ -41,7 +42,7 @@ def write_leaderboard(folder: Path, search, selection) -> pd.DataFrame:
                 "trial": trial.number,
                 "state": trial.state.name,
                 "score": trial.value,
-                "fit_time_s": (trial.datetime_complete - trial.datetime_start).total_seconds() if finished else None,
+                "fit_time_s": fit_time_s,
                 "ensemble_weight": weights.get(trial.number, 0.0),
                 "params": json.dumps({k: v for k, v in trial.params.items() if k != "family"}),
             }

@@ -119,7 +119,7 @@ class Search:
         import optuna
 
         problem = self.problem
-        oof = [None] * len(problem.targets)
+        parts: list[list[np.ndarray]] = [[] for _ in problem.targets]  # per target, each fold's predictions
         fold_models, started, position = [], time.monotonic(), 0
         for k, (train, valid) in enumerate(self.folds):
             if trial is not None and k and self.outcomes and time.monotonic() > self.deadline:
@@ -127,12 +127,13 @@ class Search:
             fitted = [self.fit_predict(family, hp, train, valid, t) for t in range(len(problem.targets))]
             fold_models.append([pipe for pipe, _ in fitted])
             for t, (_, prediction) in enumerate(fitted):
-                oof[t] = prediction if oof[t] is None else np.concatenate([oof[t], prediction])
+                parts[t].append(prediction)
             position += len(valid)
             if trial is not None and len(self.folds) > 1:
-                trial.report(self._score(oof, self.valid_rows[:position]), step=k)
+                trial.report(self._score([np.concatenate(p) for p in parts], self.valid_rows[:position]), step=k)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {k + 1}")
+        oof = [np.concatenate(p) for p in parts]
         return self._score(oof, self.valid_rows), oof, fold_models, time.monotonic() - started
 
     def _score(self, predictions: list[np.ndarray], rows: np.ndarray) -> float:
@@ -274,7 +275,7 @@ class Search:
 
     def ensemble_score(self, selection: list[tuple[Outcome, float]]) -> float:
         """Validation score of a weighted selection."""
-        mixed = [sum(w * o.oof[t] for o, w in selection) for t in range(len(self.problem.targets))]
+        mixed = [np.asarray(sum(w * o.oof[t] for o, w in selection)) for t in range(len(self.problem.targets))]
         return self._score(mixed, self.valid_rows)
 
 

@@ -6,9 +6,13 @@ import dataclasses
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from trainforge.errors import DataError
 from trainforge.tasks.spec import LabelInfo, Prepared
+
+if TYPE_CHECKING:
+    from trainforge.tabular.search import Outcome, Search
 
 
 class TabularTrainer:
@@ -25,7 +29,9 @@ class TabularTrainer:
         )
         if not self.families:
             raise DataError("no model family is left to search: k-NN cannot use sample weights; widen params.families")
-        self.model = self.search = self.selection = None
+        self.model: Any = None  # the assembled scikit-learn estimator, once trained
+        self.search: Search | None = None
+        self.selection: list[tuple[Outcome, float]] | None = None
 
     def train(self, resume_from_checkpoint: str | None = None):
         """Search, select the ensemble and assemble the final estimator."""
@@ -36,14 +42,14 @@ class TabularTrainer:
         self.events.write(
             "train_started", families=self.families, num_trials=params.num_trials, time_limit=params.time_limit
         )
-        self.search = Search(
+        self.search = search = Search(
             self.problem, params, self.config.training.seed, params.n_jobs, self.families, self.run_dir, self.events
         )
-        self.search.optimize(resume=resume_from_checkpoint is not None)
-        self.selection = self.search.select()
-        self.model = assemble(self.problem, self.selection)
-        value = self.search.ensemble_score(self.selection)
-        members = {f"trial{o.number}_{o.family}": round(w, 4) for o, w in self.selection}
+        search.optimize(resume=resume_from_checkpoint is not None)
+        self.selection = selection = search.select()
+        self.model = assemble(self.problem, selection)
+        value = search.ensemble_score(selection)
+        members = {f"trial{o.number}_{o.family}": round(w, 4) for o, w in selection}
         self.events.write("ensemble", metric=params.metric, score=value, members=members)
         runtime = time.monotonic() - started
         return SimpleNamespace(metrics={"train_runtime": runtime, f"train_validation_{params.metric}": value})
@@ -53,11 +59,13 @@ class TabularTrainer:
         from trainforge.tabular import scoring
         from trainforge.tabular.search import predict_encoded
 
+        if self.prepared.eval is None:
+            raise RuntimeError("the tabular trainer has no evaluation rows to score")
         X, Y, weight = self.prepared.eval
         metrics = scoring.report(
             self.problem.kind, self.problem.targets, Y, predict_encoded(self.model, self.problem, X), weight
         )
-        self.events.write("eval", step=len(self.search.outcomes), metrics=metrics)
+        self.events.write("eval", step=len(self._trained()[0].outcomes), metrics=metrics)
         return {f"eval_{k}": v for k, v in metrics.items()}
 
     def save_model(self, output_dir: str | None = None) -> None:
@@ -67,9 +75,16 @@ class TabularTrainer:
         from trainforge.tabular import report
         from trainforge.tabular.search import assemble
 
+        search, selection = self._trained()
         folder = Path(output_dir or self.run_dir)
         joblib.dump(self.model, folder / "model.joblib")
-        report.write_leaderboard(folder, self.search, self.selection)
-        heaviest = max(self.selection, key=lambda pair: pair[1])[0]
+        report.write_leaderboard(folder, search, selection)
+        heaviest = max(selection, key=lambda pair: pair[1])[0]
         representative = assemble(self.problem, [(dataclasses.replace(heaviest, models=heaviest.models[:1]), 1.0)])
-        report.write_importances(folder, representative, self.search, self.prepared.eval, self.config.training.seed)
+        report.write_importances(folder, representative, search, self.prepared.eval, self.config.training.seed)
+
+    def _trained(self) -> tuple[Search, list[tuple[Outcome, float]]]:
+        """The search and the selected ensemble; raises when ``train`` has not run."""
+        if self.search is None or self.selection is None:
+            raise RuntimeError("the tabular trainer has not trained yet: train runs first")
+        return self.search, self.selection

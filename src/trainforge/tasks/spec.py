@@ -118,6 +118,13 @@ class RunContext:
             raise RuntimeError("the run context has no analysis yet: analyze runs first")
         return self.analysis
 
+    @property
+    def output_dir(self) -> Path:
+        """The run directory, for the steps that write; raises when one runs without it (as while validating)."""
+        if self.run_dir is None:
+            raise RuntimeError("the run context has no run directory: only a training run writes one")
+        return self.run_dir
+
 
 @dataclass
 class TrainerInputs:

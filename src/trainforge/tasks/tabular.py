@@ -19,6 +19,7 @@ return the original labels, loadable with joblib alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -225,6 +226,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     if present:  # the values of the targets are worth reading only where every target has one in every row
         notes += _read_targets(splits, frames, checked, params.target_columns, kind, problems)
     problems.raise_if_any()
+    if plan is None:  # plan_columns failed, and its problem was raised just above
+        raise AssertionError("the column plan is missing although no problem was found")
     names: list[str] = []
     if kind == "classification":
         for target in params.target_columns:
@@ -302,14 +305,13 @@ def prepare(ctx: RunContext, splits) -> Prepared:
 
     params, kind = config.params, _kind(config)
     plan = features.plan_columns(splits.train, params, _reserved(config), splits.train_origin)
-    encoders = [
-        LabelEncoder().fit(splits.train[t]) if kind == "classification" else None for t in params.target_columns
-    ]
+    fitted = [LabelEncoder().fit(splits.train[t]) for t in params.target_columns] if kind == "classification" else []
+    encoders = fitted if kind == "classification" else [None] * len(params.target_columns)
 
     def encode(frame: pd.DataFrame) -> list[np.ndarray]:
         if kind == "regression":
             return [frame[t].to_numpy(dtype=float) for t in params.target_columns]
-        return [enc.transform(frame[t]) for enc, t in zip(encoders, params.target_columns, strict=True)]
+        return [enc.transform(frame[t]) for enc, t in zip(fitted, params.target_columns, strict=True)]
 
     def weight(frame: pd.DataFrame) -> np.ndarray | None:
         return frame["sample_weight"].to_numpy(dtype=float) if "sample_weight" in frame else None
@@ -333,7 +335,7 @@ def make_trainer(inputs: TrainerInputs):
     from trainforge.tabular.trainer import TabularTrainer
 
     ctx = inputs.ctx
-    return TabularTrainer(ctx.config, inputs.prepared, ctx.labels, ctx.run_dir, ctx.events)
+    return TabularTrainer(ctx.config, inputs.prepared, ctx.labels, ctx.output_dir, ctx.events)
 
 
 def best_metric(ctx: RunContext) -> Metric:
@@ -459,7 +461,7 @@ def _reference_shape(kind: str) -> AutoTrainShape:
     )
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     columns=COLUMNS,
     analyze=analyze,
     load_processor=load_processor,

@@ -359,7 +359,7 @@ def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
     They are tuned again on the kept model's evaluation predictions, which is the computation that produced the
     reported metrics, so predict reproduces them. Returns notes (a model that predicts no label for most rows).
     """
-    config, labels, run_dir = ctx.config, ctx.labels, ctx.run_dir
+    config, labels, run_dir = ctx.config, ctx.labels, ctx.output_dir
     if labels.problem_type != "multi_label_classification":
         return []
     from trainforge.metrics.classification import sigmoid

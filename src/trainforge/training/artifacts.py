@@ -416,10 +416,11 @@ def push_to_hub(run_dir: Path, config: RunConfig) -> str:
     """
     from huggingface_hub import HfApi
 
+    repo_id = config.hub.repo_id
+    if not repo_id:  # HubSection requires it when push is on; a config built otherwise gets the same message
+        raise ConfigError([("hub.repo_id", "push: true needs repo_id (e.g. your-name/my-model)")])
     token = config.hub.token.get_secret_value() if config.hub.token else None
     api = HfApi(token=token)
-    repo = api.create_repo(config.hub.repo_id, private=config.hub.private, exist_ok=True)
-    api.upload_folder(
-        folder_path=str(run_dir), repo_id=config.hub.repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"]
-    )
+    repo = api.create_repo(repo_id, private=config.hub.private, exist_ok=True)
+    api.upload_folder(folder_path=str(run_dir), repo_id=repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"])
     return str(repo)

@@ -224,12 +224,13 @@ def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[s
     from trainforge.training.artifacts import last_checkpoint
 
     ctx = checked.ctx
-    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.run_dir, ctx.events
+    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.output_dir, ctx.events
     model = spec.build_model(ctx)
     processor = ctx.processor if spec.pretrained_model else None
     if model is not None and getattr(model.config, "pad_token_id", 0) is None:
-        if getattr(processor, "pad_token_id", None) is not None:
-            model.config.pad_token_id = processor.pad_token_id
+        pad_token_id = getattr(processor, "pad_token_id", None)
+        if pad_token_id is not None:
+            model.config.pad_token_id = pad_token_id
     has_eval = prepared.eval is not None
     args, callbacks = {}, []  # a task without a pretrained model (tabular) runs its own search: no Trainer settings
     if spec.pretrained_model:
@@ -242,8 +243,11 @@ def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[s
     compute_metrics = spec.compute_metrics(ctx) if has_eval else None
     trainer = make_trainer(TrainerInputs(ctx, model, prepared, args, callbacks, compute_metrics))
     if spec.pretrained_model:
+        from transformers import Trainer
         from transformers.trainer_callback import PrinterCallback
 
+        if not isinstance(trainer, Trainer):
+            raise TypeError(f"task {spec.name}: its trainer factory made a {type(trainer).__name__}, not a Trainer")
         trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
     checkpoint = None
     if resume:
@@ -267,7 +271,7 @@ def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str
     from trainforge.training import artifacts
 
     ctx, splits = checked.ctx, checked.splits
-    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.run_dir, ctx.events
+    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.output_dir, ctx.events
     kept = _kept_checkpoint(trainer)
     if kept is not None:
         events.write("best_checkpoint", **kept)
@@ -303,7 +307,7 @@ def _callbacks(ctx: RunContext, has_eval: bool) -> list[Any]:
     if "tensorboard" in config.output.report_to:
         from torch.utils.tensorboard import SummaryWriter
 
-        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(ctx.run_dir / "tensorboard"))))
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(ctx.output_dir / "tensorboard"))))
     if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
@@ -324,7 +328,7 @@ def _kept_checkpoint(trainer) -> dict | None:
         or not state.best_global_step
     ):
         return None
-    logged = next(
+    logged: dict[str, Any] = next(
         (e for e in reversed(state.log_history) if e.get("step") == state.best_global_step and "eval_loss" in e), {}
     )
     return {

@@ -264,7 +264,9 @@ def fit_block(encoded: list[tuple[list[int], list[int]]], block_size: int, drop:
 
 def show_example(tokenizer, ids: list[int], labels: list[int], limit: int = 600) -> str:
     """Decoded text with the trained tokens between ⟦ and ⟧."""
-    parts, run, trained = [], [], None
+    parts: list[str] = []
+    run: list[int] = []
+    trained: bool | None = None
     for token, label in zip(ids, labels, strict=True):
         state = label != -100
         if state != trained and run:

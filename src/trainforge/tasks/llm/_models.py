@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from trainforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def model_location(name: str) -> tuple[str, str | None]:
@@ -65,8 +68,11 @@ def load_base_model(config, vocab_size: int | None = None, head: str = "causal_l
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, **kwargs)
     if gguf:
         _unflag_gguf(model)
-    if vocab_size is not None and model.get_input_embeddings().num_embeddings < vocab_size:
-        model.resize_token_embeddings(vocab_size)
+    if vocab_size is not None:
+        # transformers annotates the input embeddings as any nn.Module; they are an nn.Embedding (or a subclass).
+        embeddings = cast("nn.Embedding", model.get_input_embeddings())
+        if embeddings.num_embeddings < vocab_size:
+            model.resize_token_embeddings(vocab_size)
     if config.training.gradient_checkpointing:
         model.config.use_cache = False
     return model
@@ -101,7 +107,7 @@ def lora_config(config, task_type: str, new_token_ids: list[int]):
     from peft import LoraConfig
 
     params = config.params
-    extra = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
+    extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
     return LoraConfig(
         r=params.lora_r,
         lora_alpha=params.lora_alpha,
