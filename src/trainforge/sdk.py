@@ -187,8 +187,11 @@ def _load_predictor(run_dir: Path, config: RunConfig) -> Predictor:
     """The task's predictor for a checked run directory, loaded under ``_LOAD_LOCK``."""
     from trainforge.tasks import get_task
 
+    load = get_task(config.task).load_predictor
+    if load is None:  # TaskSpec.__post_init__ derives one from predict: never None on a built spec
+        raise RuntimeError(f"task {config.task} has no predictor loader")
     with _LOAD_LOCK:
-        return get_task(config.task).load_predictor(run_dir, config)
+        return load(run_dir, config)
 
 
 def _finished_run_config(run_dir: Path, overrides=()) -> RunConfig:

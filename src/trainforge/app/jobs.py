@@ -139,7 +139,7 @@ class JobStore:
                 "INSERT INTO jobs (id, name, task, status, config, created) VALUES (?, ?, ?, 'queued', ?, ?)",
                 (job_id, name, config["task"], json.dumps(config), time.time()),
             )
-        return self.get(job_id)
+        return self.require(job_id)
 
     @contextmanager
     def claim_lock(self) -> Iterator[None]:
@@ -157,9 +157,17 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else self._job(row)
 
+    def require(self, job_id: str) -> Job:
+        """The job; raises ``KeyError`` when there is none (jobs are never deleted: one seen once stays)."""
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
     def list(self, status: str | None = None) -> list[Job]:
         """Jobs, newest first (optionally only those with ``status``)."""
-        query, args = "SELECT * FROM jobs", ()
+        query = "SELECT * FROM jobs"
+        args: tuple[str, ...] = ()
         if status:
             query, args = query + " WHERE status = ?", (status,)
         with self._connect() as db:
@@ -228,7 +236,7 @@ class JobRunner:
                 if returncode is not None:
                     del self._processes[job_id]
                     self._term_sent.pop(job_id, None)
-                    self._finish(self.store.get(job_id), returncode)
+                    self._finish(self.store.require(job_id), returncode)
             running = self.store.list("running")
             for job in running:
                 if job.id not in self._processes and not _alive(job.pid, job.config_path):
@@ -245,19 +253,17 @@ class JobRunner:
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask a running one's process group to stop (SIGTERM, then SIGKILL)."""
-        job = self.store.get(job_id)
-        if job is None:
-            raise KeyError(job_id)
+        self.store.require(job_id)
         with self._tick_lock:
-            job = self.store.get(job_id)
+            job = self.store.require(job_id)
             if job.status == "queued":
                 self.store.update(
                     job_id, status="cancelled", finished=time.time(), error="cancelled before it started"
                 )
             elif job.status == "running":
                 self.store.update(job_id, cancel_requested=True)
-                self._signal(self.store.get(job_id))
-        return self.store.get(job_id)
+                self._signal(self.store.require(job_id))
+        return self.store.require(job_id)
 
     def _launch(self, job: Job) -> None:
         job.job_dir.mkdir(parents=True, exist_ok=True)

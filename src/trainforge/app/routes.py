@@ -644,9 +644,10 @@ def _progress(events: list[dict]) -> dict[str, Any] | None:
     """Step, total, fraction, elapsed and ETA from the step events (None before training starts)."""
     steps = [e for e in events if e["event"] == "step"]
     started = next((e for e in events if e["event"] == "train_started"), None)
-    if not steps and started is None:
+    latest = steps[-1] if steps else started
+    if latest is None:
         return None
-    total = (steps[-1] if steps else started).get("max_steps") or 0
+    total = latest.get("max_steps") or 0
     step = steps[-1]["step"] if steps else 0
     t0 = started["time"] if started else steps[0]["time"]
     elapsed = (steps[-1]["time"] if steps else time.time()) - t0

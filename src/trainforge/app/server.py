@@ -18,6 +18,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(host: str, environ: dict[str, str] | None = None) -> tuple[str | None, bool]:
+def resolve_token(host: str, environ: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
     """The access token to enforce, and whether it was generated here (so it must be printed).
 
     Raises:
