@@ -49,6 +49,9 @@ def write_files(files: dict, folder: Path, ctx: dict[str, str]) -> None:
     for name, content in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:  # removes a file of a copied folder (copies are made before files are written)
+            path.unlink(missing_ok=True)
+            continue
         if callable(content):
             content = content()
         if isinstance(content, str):

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -303,13 +304,33 @@ def _read_delimited(
     # Matched as the header is written: a name with stray spaces is trimmed only after reading.
     as_text = {name: str for name in names if text_column is not None and str(name).strip() == text_column}
     try:
-        return pd.read_csv(path, nrows=max_rows, dtype=as_text or None, **options)
+        with warnings.catch_warnings():
+            # index_col=False: pandas would otherwise turn the first field of rows holding one field more than the
+            # header into the row index, silently (a text "witty, was moving" read as "was moving").
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, nrows=max_rows, dtype=as_text or None, index_col=False, **options)
+    except pd.errors.ParserWarning:
+        lines = _longer_lines(head.text, sep, len(names))
+        where = f" (first: line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:5]))})" if lines else ""
+        raise DataError(
+            f"{path}: rows hold more fields than its header's {len(names)}{where}: a field contains the separator "
+            f'{_named(sep)}. Quote such fields ("witty, moving"), or re-export the file with quoting on.'
+        ) from None
     except pd.errors.ParserError as exc:
         reason = " ".join(str(exc).split())[:300]
         raise DataError(
             f"could not parse {path} as {fmt.upper()} separated by {_named(sep)}: {reason}. "
             "Quote fields that contain the separator, or re-export the file with one separator throughout."
         ) from None
+
+
+def _longer_lines(text: str, sep: str, fields: int) -> list[int]:
+    """1-based line numbers (in the sampled head) of rows with more fields than the header's ``fields``."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    try:
+        return [reader.line_num for row in reader if len(row) > fields and reader.line_num > 1]
+    except csv.Error:
+        return []
 
 
 def _named(sep: str) -> str:

@@ -65,3 +65,38 @@ def check_weight_files(folder: Path, key: str) -> None:
             raise ConfigError(
                 [(key, f"{weights} is not a readable safetensors file ({exc}); re-download or re-save the model")]
             ) from None
+
+
+# Files a saved tokenizer leaves (fast, slow, SentencePiece, BPE); one of them is enough.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def check_tokenizer_files(config: RunConfig) -> None:
+    """A local model folder must hold its tokenizer; without one transformers builds an empty vocabulary.
+
+    The model would then train and predict on ``[UNK]`` tokens only (every input the same) and finish "done".
+
+    Raises:
+        ConfigError: Naming ``model.name`` and the files looked for.
+    """
+    path = Path(config.model.name).expanduser()
+    if not path.is_dir() or any(path.glob("*.gguf")):
+        return
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(
+            [
+                (
+                    "model.name",
+                    f"{path} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save it beside the model "
+                    "with tokenizer.save_pretrained(folder), or point model.name at a folder that has one",
+                )
+            ]
+        )

@@ -419,7 +419,9 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
 def _numeric_columns(voter) -> list[str]:
     """The columns the fitted preprocessing reads as numbers (every member shares one column plan)."""
     members = getattr(voter, "estimators_", None) or [voter]
-    prepare = members[0].named_steps["prepare"]
+    prepare = getattr(members[0], "named_steps", {}).get("prepare")
+    if prepare is None:  # not a trainforge pipeline (a bare estimator): no column plan to read
+        return []
     return [str(c) for name, _, columns in prepare.transformers_ if name == "num" for c in columns]
 
 
@@ -475,6 +477,7 @@ _COMMON: dict[str, Any] = dict(
     stratify_column=_stratify,
     make_trainer=make_trainer,
     pretrained_model=False,
+    processor="none",
     playground="table",
     model_card=model_card,
     library_name="sklearn",

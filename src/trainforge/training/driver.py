@@ -26,7 +26,7 @@ from trainforge.config.schema import RunConfig
 from trainforge.data.loading import Splits, load_splits
 from trainforge.errors import TrainforgeError
 from trainforge.models.config_checks import check_against_model_config
-from trainforge.models.source import check_model_source, check_weight_files
+from trainforge.models.source import check_model_source, check_tokenizer_files, check_weight_files
 from trainforge.tasks import get_task
 from trainforge.tasks.spec import Analysis, Prepared, RunContext, TaskSpec, TrainerInputs
 
@@ -85,6 +85,8 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     ctx = RunContext(config, spec)
     if spec.pretrained_model:  # tabular loads no pretrained model and uses no torch precision
         check_model_source(config)
+        if spec.processor == "tokenizer":
+            check_tokenizer_files(config)
         ctx.notes += check_against_model_config(config, spec)  # its config.json only: no weights load
         from trainforge.training.arguments import resolve_precision
 
