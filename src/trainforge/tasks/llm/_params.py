@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import ConfigError
 from trainforge.tasks.spec import AUTOTRAIN_DROP as DROP
-from trainforge.tasks.spec import TaskParams
+from trainforge.tasks.spec import AutoTrainShape, TaskParams
 
 TemplateName = Literal["tokenizer", "chatml", "zephyr", "llama3", "none"]
 
@@ -209,3 +209,22 @@ def _quantization(value: Any) -> Any:
 
 def _note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
+
+
+def autotrain_shape(
+    trainer: str, aliases: tuple[str, ...], columns: dict[str, str], params: dict[str, str] | None = None
+) -> AutoTrainShape:
+    """How the reference's configs for one LLM trainer map onto a task.
+
+    Args:
+        trainer: The reference's ``params.trainer`` value (``sft``, ``default``, ``dpo``, ``orpo``, ``reward``).
+        aliases: The reference's task names that pick this task.
+        columns: Its ``column_mapping`` keys -> our logical columns.
+        params: Params of this trainer only, beside the ones every LLM task maps (``AUTOTRAIN_PARAMS``).
+    """
+    return AutoTrainShape(
+        aliases=aliases,
+        columns=columns,
+        params={**AUTOTRAIN_PARAMS, **(params or {})},
+        values=autotrain_value(trainer),
+    )

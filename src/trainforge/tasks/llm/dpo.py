@@ -21,9 +21,9 @@ from pydantic import Field
 
 from trainforge.config.sections import BASIC
 from trainforge.tasks.llm import _preference
-from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, PreferenceParams, autotrain_value
+from trainforge.tasks.llm._params import PreferenceParams, autotrain_shape
 from trainforge.tasks.llm._trainers import trl_trainer
-from trainforge.tasks.spec import AutoTrainShape, TrainerInputs
+from trainforge.tasks.spec import TrainerInputs
 
 
 class DPOParams(PreferenceParams):
@@ -70,10 +70,10 @@ SPEC = dataclasses.replace(
     summary="Align a causal LM with preference pairs by DPO (reference = base model, or model_ref), full or LoRA.",
     params=DPOParams,
     make_trainer=make_trainer,
-    autotrain=AutoTrainShape(
-        aliases=("llm-dpo", "llm_dpo"),
-        columns=_preference.AUTOTRAIN_COLUMNS,
-        params={**AUTOTRAIN_PARAMS, "dpo_beta": "dpo_beta", "model_ref": "model_ref"},
-        values=autotrain_value("dpo"),
+    autotrain=autotrain_shape(
+        "dpo",
+        ("llm-dpo", "llm_dpo"),
+        _preference.AUTOTRAIN_COLUMNS,
+        {"dpo_beta": "dpo_beta", "model_ref": "model_ref"},
     ),
 )

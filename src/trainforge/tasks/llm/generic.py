@@ -20,10 +20,10 @@ import pandas as pd
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
-from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, LLMParams, autotrain_value
+from trainforge.tasks.llm._params import LLMParams, autotrain_shape
 from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
 from trainforge.tasks.llm._trainers import LLMPrepared, sft_trainer
-from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext
+from trainforge.tasks.spec import Analysis, Column, RunContext
 
 
 class GenericParams(LLMParams):
@@ -87,10 +87,7 @@ SPEC = dataclasses.replace(
         "params": {"block_size": 512},
     },
     training_defaults={"learning_rate": 1e-4, "num_train_epochs": 1.0},
-    autotrain=AutoTrainShape(
-        aliases=("llm", "llm-generic", "llm_generic", "llm-default"),
-        columns={"text_column": "text"},
-        params=AUTOTRAIN_PARAMS,
-        values=autotrain_value("default"),
+    autotrain=autotrain_shape(
+        "default", ("llm", "llm-generic", "llm_generic", "llm-default"), {"text_column": "text"}
     ),
 )

@@ -19,9 +19,9 @@ from pydantic import Field
 
 from trainforge.config.sections import BASIC
 from trainforge.tasks.llm import _preference
-from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, PreferenceParams, autotrain_value
+from trainforge.tasks.llm._params import PreferenceParams, autotrain_shape
 from trainforge.tasks.llm._trainers import trl_trainer
-from trainforge.tasks.spec import AutoTrainShape, TrainerInputs
+from trainforge.tasks.spec import TrainerInputs
 
 
 class ORPOParams(PreferenceParams):
@@ -49,10 +49,7 @@ SPEC = dataclasses.replace(
     summary="Align a causal LM with preference pairs by ORPO (SFT + odds-ratio, no reference model), full or LoRA.",
     params=ORPOParams,
     make_trainer=make_trainer,
-    autotrain=AutoTrainShape(
-        aliases=("llm-orpo", "llm_orpo"),
-        columns=_preference.AUTOTRAIN_COLUMNS,
-        params={**AUTOTRAIN_PARAMS, "dpo_beta": "orpo_beta"},
-        values=autotrain_value("orpo"),
+    autotrain=autotrain_shape(
+        "orpo", ("llm-orpo", "llm_orpo"), _preference.AUTOTRAIN_COLUMNS, {"dpo_beta": "orpo_beta"}
     ),
 )

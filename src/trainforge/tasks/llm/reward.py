@@ -17,10 +17,10 @@ import dataclasses
 
 from trainforge.tasks.llm import _inference, _preference
 from trainforge.tasks.llm._models import load_base_model
-from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, PreferenceParams, autotrain_value
+from trainforge.tasks.llm._params import PreferenceParams, autotrain_shape
 from trainforge.tasks.llm._tokenizer import added_token_ids
 from trainforge.tasks.llm._trainers import LLMPrepared, trl_trainer
-from trainforge.tasks.spec import AutoTrainShape, Column, RunContext, TrainerInputs
+from trainforge.tasks.spec import Column, RunContext, TrainerInputs
 
 
 class RewardParams(PreferenceParams):
@@ -75,10 +75,5 @@ SPEC = dataclasses.replace(
         Column("prompt", "the prompt"),
         Column("completion", "the answer to score"),
     ),
-    autotrain=AutoTrainShape(
-        aliases=("llm-reward", "llm_reward"),
-        columns=_preference.AUTOTRAIN_COLUMNS,
-        params=AUTOTRAIN_PARAMS,
-        values=autotrain_value("reward"),
-    ),
+    autotrain=autotrain_shape("reward", ("llm-reward", "llm_reward"), _preference.AUTOTRAIN_COLUMNS),
 )

@@ -25,10 +25,10 @@ from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
-from trainforge.tasks.llm._params import AUTOTRAIN_PARAMS, LLMParams, autotrain_value
+from trainforge.tasks.llm._params import LLMParams, autotrain_shape
 from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
 from trainforge.tasks.llm._trainers import LLMPrepared, sft_trainer
-from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, RunContext, TrainerInputs
+from trainforge.tasks.spec import Analysis, Column, RunContext, TrainerInputs
 
 # ---------------------------------------------------------------------------------------------------- params
 
@@ -190,10 +190,5 @@ SPEC = dataclasses.replace(
         "params": {"peft": True, "block_size": 512},
     },
     training_defaults={"learning_rate": 2e-4, "num_train_epochs": 1.0},
-    autotrain=AutoTrainShape(
-        aliases=("llm-sft", "llm_sft"),
-        columns={"text_column": "text"},
-        params=AUTOTRAIN_PARAMS,
-        values=autotrain_value("sft"),
-    ),
+    autotrain=autotrain_shape("sft", ("llm-sft", "llm_sft"), {"text_column": "text"}),
 )
