@@ -148,7 +148,12 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         message = str(exc) if isinstance(exc, TrainforgeError) else f"{type(exc).__name__}: {exc}"
         interrupted = isinstance(exc, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (the CLI turns it into one)
         if interrupted:
-            message = "interrupted (Ctrl-C or SIGTERM); continue with --resume"
+            from trainforge.training.artifacts import last_checkpoint
+
+            resumable = last_checkpoint(run_dir) is not None
+            message = "interrupted (Ctrl-C or SIGTERM); " + (
+                "continue with --resume" if resumable else "no checkpoint was saved yet: run the same command again"
+            )
         events.write(
             "run_failed",
             error=message or type(exc).__name__,
