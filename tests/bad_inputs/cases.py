@@ -426,7 +426,7 @@ DATA_CASES = [
             fragments=("data.source '{tmp}/nope.csv' does not exist",)),
     CliCase("data-every-row-one-field-too-many", "validate", tc(),
             {"train.csv": "review,sentiment\n" + "".join(f"witty, moving film {i},positive\n" for i in range(8))},
-            fragments=("train.csv: rows hold more fields than its header's 2 (first: lines 2, 3",)),
+            fragments=("train.csv: rows hold more fields than its header's 2 (first: rows 1, 2",)),
     CliCase("config-model-without-tokenizer", "validate", tc(model={"name": "{tmp}/model"}),
             {**TRAIN, "model/tokenizer.json": None, "model/tokenizer_config.json": None},
             copy={"model": "{bert}"}, fragments=("model.name:", "holds no tokenizer")),

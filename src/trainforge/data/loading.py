@@ -310,11 +310,12 @@ def _read_delimited(
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(path, nrows=max_rows, dtype=as_text or None, index_col=False, **options)
     except pd.errors.ParserWarning:
-        lines = _longer_lines(head.text, sep, len(names))
-        where = f" (first: line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:5]))})" if lines else ""
+        rows = _sample_rows(head, sep, options["quoting"])  # row 0 is the header: data rows count from 1
+        longer = [i for i, row in enumerate(rows) if i and len(row) > len(names)]
+        where = f" (first: row{'s' if len(longer) > 1 else ''} {', '.join(map(str, longer[:5]))})" if longer else ""
         raise DataError(
             f"{path}: rows hold more fields than its header's {len(names)}{where}: a field contains the separator "
-            f'{_named(sep)}. Quote such fields ("witty, moving"), or re-export the file with quoting on.'
+            f'({_named(sep)}). Quote such fields ("witty, moving"), or re-export the file with quoting on.'
         ) from None
     except pd.errors.ParserError as exc:
         reason = " ".join(str(exc).split())[:300]
@@ -322,15 +323,6 @@ def _read_delimited(
             f"could not parse {path} as {fmt.upper()} separated by {_named(sep)}: {reason}. "
             "Quote fields that contain the separator, or re-export the file with one separator throughout."
         ) from None
-
-
-def _longer_lines(text: str, sep: str, fields: int) -> list[int]:
-    """1-based line numbers (in the sampled head) of rows with more fields than the header's ``fields``."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    try:
-        return [reader.line_num for row in reader if len(row) > fields and reader.line_num > 1]
-    except csv.Error:
-        return []
 
 
 def _named(sep: str) -> str:
