@@ -38,13 +38,31 @@ def make_sentiment_frame(rows: int = 120, seed: int = 0, classes: int = 2) -> pd
     return pd.DataFrame(records)
 
 
+def count_loads(monkeypatch, cls) -> list:
+    """Record every ``cls.from_pretrained`` call (a model or tokenizer load) while the test runs."""
+    calls = []
+    original = cls.from_pretrained.__func__
+
+    def counted(klass, *args, **kwargs):
+        calls.append(args[:1])
+        return original(klass, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "from_pretrained", classmethod(counted))
+    return calls
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """A 2-layer, 32-wide BERT with a WordPiece tokenizer trained on the fixture vocabulary, saved to disk."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def build_tiny_bert(folder: Path, max_positions: int = 64) -> str:
+    """Build the tiny BERT into ``folder`` (also used by scripts/reference_configs.py); returns the folder."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
+    folder.mkdir(parents=True, exist_ok=True)
     corpus = [" ".join(POSITIVE + NEGATIVE + NEUTRAL + ["average", "okay", "fine", "middling", "so-so"])] * 10
     corpus += list(make_sentiment_frame(200, seed=1, classes=3)["review"])
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -71,7 +89,7 @@ def tiny_bert(tmp_path_factory) -> str:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
         pad_token_id=fast.pad_token_id,
     )
     BertModel(config).save_pretrained(folder)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_sentiment_frame
+from conftest import count_loads, make_sentiment_frame
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -42,19 +42,6 @@ ROWS = [{"inputs": {"review": "a good fun film"}}, {"rows": [{"review": "dull"},
 def make_client(workspace: Path, **settings) -> TestClient:
     app = create_app(AppSettings(workspace, poll_s=0.1, **settings))
     return TestClient(app, base_url=LOOPBACK, raise_server_exceptions=False)
-
-
-def count_loads(monkeypatch, cls) -> list:
-    """Record every ``cls.from_pretrained`` call (a model load) while the test runs."""
-    calls = []
-    original = cls.from_pretrained.__func__
-
-    def counted(klass, *args, **kwargs):
-        calls.append(args[:1])
-        return original(klass, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "from_pretrained", classmethod(counted))
-    return calls
 
 
 def finished_job(store: JobStore, config: dict):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import trainforge
+from conftest import count_loads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _llm_fixtures import conversations, llm_config, preference_rows, tiny_llama, write_jsonl  # noqa: E402, F401
@@ -21,19 +22,14 @@ def test_an_llm_run_loads_its_tokenizer_once_and_sets_its_template_once(tiny_lla
 
     from trainforge.tasks.llm import _tokenizer
 
-    loads, setups = [], []
-    original_load = AutoTokenizer.from_pretrained.__func__
+    setups = []
     original_setup = _tokenizer.configure_tokenizer
-
-    def counting_load(cls, *args, **kwargs):
-        loads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
-        return original_load(cls, *args, **kwargs)
 
     def counting_setup(*args, **kwargs):
         setups.append(1)
         return original_setup(*args, **kwargs)
 
-    monkeypatch.setattr(AutoTokenizer, "from_pretrained", classmethod(counting_load))
+    loads = count_loads(monkeypatch, AutoTokenizer)
     monkeypatch.setattr(_tokenizer, "configure_tokenizer", counting_setup)
     rows = [{"messages": c} for c in conversations(20)] if task == "llm_sft" else preference_rows(20)
     data = write_jsonl(tmp_path / "data.jsonl", rows)

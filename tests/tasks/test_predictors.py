@@ -19,25 +19,12 @@ import pytest
 from _llm_fixtures import conversations, llm_config, tiny_llama, write_jsonl  # noqa: F401
 
 import trainforge
-from conftest import make_sentiment_frame
+from conftest import count_loads, make_sentiment_frame
 from trainforge.tasks import get_task, list_tasks
 from trainforge.tasks.spec import ChatPredictor, Predictor, predict_once
 
 # What a text-classification run directory held before predictors existed: enough to predict.
 OLD_RUN_FILES = ("config.resolved.yaml", "metrics.json", "config.json", "model.safetensors", "tokenizer.json")
-
-
-def count_loads(monkeypatch, cls) -> list:
-    """Record every ``cls.from_pretrained`` call (a model load) while the test runs."""
-    calls = []
-    original = cls.from_pretrained.__func__
-
-    def counted(klass, *args, **kwargs):
-        calls.append(args[:1])
-        return original(klass, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "from_pretrained", classmethod(counted))
-    return calls
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
