@@ -387,3 +387,16 @@ def test_failed_run_then_resume(tiny_bert, tmp_path, monkeypatch, capsys):
     assert events[-1]["event"] == "run_finished"
     assert [e["step"] for e in events if e["event"] == "step"][-4:] == [3, 4, 5, 6]
     assert json.loads((run_dir / "metrics.json").read_text())["eval_accuracy"] >= 0
+
+
+def test_a_model_no_better_than_the_commonest_class_is_named(tiny_bert, tmp_path, capsys):
+    make_sentiment_frame(64).to_csv(tmp_path / "reviews.csv", index=False)
+    # A learning rate too small to move the weights in one epoch: the run finishes, but has learned nothing.
+    config = make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "run", training={"num_train_epochs": 1})
+    config["training"]["learning_rate"] = 1e-9
+    result = trainforge.train(config, progress=True)
+    err = capsys.readouterr().err
+    if result.metrics["eval_accuracy"] <= 0.5:  # the held-out rows are balanced: 0.5 is "always one class"
+        assert "no more accurate" in err and "has not learned the task" in err
+    notes = [e["message"] for e in read_events(result.output_dir / "events.jsonl") if e["event"] == "note"]
+    assert ("no more accurate" in " ".join(notes)) is (result.metrics["eval_accuracy"] <= 0.5)

@@ -310,7 +310,7 @@ def _read_delimited(
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(path, nrows=max_rows, dtype=as_text or None, index_col=False, **options)
     except pd.errors.ParserWarning:
-        rows = _sample_rows(head, sep, options["quoting"])  # row 0 is the header: data rows count from 1
+        rows = _sample_rows(head, sep, _quoting(fmt, sep))  # row 0 is the header: data rows count from 1
         longer = [i for i, row in enumerate(rows) if i and len(row) > len(names)]
         where = f" (first: row{'s' if len(longer) > 1 else ''} {', '.join(map(str, longer[:5]))})" if longer else ""
         raise DataError(

@@ -360,6 +360,8 @@ def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
     reported metrics, so predict reproduces them. Returns notes (a model that predicts no label for most rows).
     """
     config, labels, run_dir = ctx.config, ctx.labels, ctx.output_dir
+    if labels.problem_type == "single_label_classification":
+        return _baseline_notes(trainer, prepared, labels)
     if labels.problem_type != "multi_label_classification":
         return []
     from trainforge.metrics.classification import sigmoid
@@ -384,6 +386,30 @@ def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
         )
     )
     return notes
+
+
+def _baseline_notes(trainer, prepared: Prepared, labels: Analysis) -> list[str]:
+    """A note when the kept model is no more accurate than always answering the eval split's commonest class.
+
+    Such a model finishes "done" with plausible-looking numbers; read from the logged evaluation, no extra pass.
+    """
+    if prepared.eval is None:
+        return []
+    state = trainer.state
+    step = state.best_global_step or state.global_step
+    logged = [e for e in state.log_history if e.get("step") == step and "eval_accuracy" in e]
+    if not logged:
+        return []
+    counts = np.bincount(np.asarray(prepared.eval["labels"]), minlength=labels.num_labels)
+    majority = counts.max() / counts.sum()
+    accuracy = logged[-1]["eval_accuracy"]
+    if accuracy > majority:
+        return []
+    return [
+        f"the model is no more accurate ({accuracy:.3f}) than always answering {labels.names[int(counts.argmax())]!r} "
+        f"({majority:.3f} of the evaluation rows): it has not learned the task; train longer, with a higher "
+        "training.learning_rate, or on more data"
+    ]
 
 
 def best_metric(ctx: RunContext) -> Metric:
