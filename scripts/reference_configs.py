@@ -56,10 +56,6 @@ POSITIVE = ["good", "great", "fun", "lovely", "brilliant", "superb", "charming",
 NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "weak", "clumsy", "tedious", "bland", "messy"]
 NEUTRAL = ["the", "film", "movie", "plot", "actors", "story", "was", "is", "quite", "really", "a", "very"]
 FRUITS = {"apple": "red", "banana": "yellow", "lime": "green", "plum": "purple", "orange": "orange", "kiwi": "brown"}
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 # Rows generated per split: enough for the reference's 20 % hold-out and a few optimizer steps, small enough that
 # each run takes seconds with the tiny models.
@@ -70,91 +66,21 @@ LLM_ROWS = {"train": 24, "valid": 8}
 # ---------------------------------------------------------------------------------------------------- tiny models
 
 
-def build_tiny_bert(folder: Path) -> str:
-    """A 2-layer, 32-wide BERT with a WordPiece tokenizer trained on the sentiment vocabulary (as tests/conftest.py).
+def build_models(workdir: Path) -> tuple[str, str]:
+    """The tiny BERT and the tiny Llama (ChatML template) the project's tests build, from the same builders.
 
-    It has 512 position embeddings, like the reference's google-bert/bert-base-uncased, because the reference's
-    configs set ``max_seq_length: 512``.
+    512 positions for the BERT: the reference's text configs set ``max_seq_length: 512``.
     """
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests), str(tests / "tasks")]
+    from _llm_fixtures import build_tiny_llama
 
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = [" ".join(POSITIVE + NEGATIVE + NEUTRAL + ["average", "okay", "fine", "middling", "so-so"])] * 10
-    corpus += [text for text, _ in sentiment_rows(200, seed=1)]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(
-        corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials, show_progress=False)
-    )
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    fast.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=fast.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        pad_token_id=fast.pad_token_id,
-    )
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
+    from conftest import build_tiny_bert
 
-
-def build_tiny_llama(folder: Path) -> str:
-    """A tiny Llama; byte-level BPE tokenizer, ChatML template, EOS <|im_end|> (as tests/tasks/_llm_fixtures.py)."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = [t["content"] for conv in conversations(300, seed=0) for t in conv] + ["what colour is the"] * 20
-    corpus += [" ".join(FRUITS) + " " + " ".join(FRUITS.values()) + " answer briefly assistant user system"] * 20
-    specials = ["<|endoftext|>", "<pad>", "<|im_start|>", "<|im_end|>"]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+    return (
+        build_tiny_bert(workdir / "models" / "tiny-bert", max_positions=512),
+        build_tiny_llama(workdir / "models" / "tiny-llama", with_template=True),
     )
-    tokenizer.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<pad>", bos_token="<|endoftext|>"
-    )
-    fast.chat_template = CHATML
-    fast.save_pretrained(folder)
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id,
-        bos_token_id=fast.bos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return str(folder)
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -516,8 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     env = run_env(workdir)
     os.environ.update({k: env[k] for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM")})
     started = time.monotonic()
-    bert = build_tiny_bert(workdir / "models" / "tiny-bert")
-    llama = build_tiny_llama(workdir / "models" / "tiny-llama")
+    bert, llama = build_models(workdir)
     print(f"built tiny models in {time.monotonic() - started:.1f}s", file=sys.stderr)
 
     checks: list[Check] = []

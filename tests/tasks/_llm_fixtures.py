@@ -53,7 +53,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _build(folder: Path, with_template: bool) -> str:
+def build_tiny_llama(folder: Path, with_template: bool = True) -> str:
+    """Build the tiny Llama into ``folder`` (also used by scripts/reference_configs.py); returns the folder."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -98,13 +99,13 @@ def _build(folder: Path, with_template: bool) -> str:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> str:
     """Tiny Llama whose tokenizer has a ChatML template (EOS = <|im_end|>)."""
-    return _build(tmp_path_factory.mktemp("tiny-llama"), with_template=True)
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), with_template=True)
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_plain(tmp_path_factory) -> str:
     """The same shape with a template-less tokenizer (EOS = <|endoftext|>)."""
-    return _build(tmp_path_factory.mktemp("tiny-llama-plain"), with_template=False)
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-plain"), with_template=False)
 
 
 def llm_config(task: str, model: str, source: Path, out: Path, **params) -> dict:
