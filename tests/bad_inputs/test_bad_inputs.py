@@ -11,6 +11,7 @@ Known product faults are strict xfails naming the fault; they never excuse damag
 from __future__ import annotations
 
 import hashlib
+import importlib
 import shutil
 import sys
 import time
@@ -27,6 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
 from _llm_fixtures import tiny_llama  # noqa: E402, F401
 
 LOOPBACK = "http://127.0.0.1"
+
+# A task family adds its cases in its own module, tests/bad_inputs/cases_<family>.py (CLI_CASES, optional APP_CASES),
+# built with the helpers of cases.py; they join the one table here.
+for _module in sorted(Path(__file__).parent.glob("cases_*.py")):
+    _family = importlib.import_module(f"bad_inputs.{_module.stem}")
+    CLI_CASES = CLI_CASES + list(getattr(_family, "CLI_CASES", []))
+    APP_CASES = APP_CASES + list(getattr(_family, "APP_CASES", []))
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -33,12 +33,28 @@ EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", 
 
 @dataclass
 class Splits:
-    """Training and (optional) evaluation rows, plus where each came from for messages."""
+    """Training, (optional) evaluation and (optional) test rows, plus where each came from for messages.
+
+    The test split (``data.test_split``) is never seen while training: the driver scores it once with the kept
+    model and reports ``test_*`` metrics. A task's ``analyze`` checks it as it checks the eval split, and its
+    ``prepare`` encodes it as it encodes the eval split (``Prepared.test``).
+    """
 
     train: pd.DataFrame
     eval: pd.DataFrame | None
     train_origin: str
     eval_origin: str | None
+    test: pd.DataFrame | None = None
+    test_origin: str | None = None
+
+    def present(self) -> list[tuple[str, pd.DataFrame, str]]:
+        """``(split name, rows, origin)`` for train, then eval and test when present: what ``analyze`` checks."""
+        found = [("train", self.train, self.train_origin)]
+        if self.eval is not None:
+            found.append(("eval", self.eval, self.eval_origin or "eval"))
+        if self.test is not None:
+            found.append(("test", self.test, self.test_origin or "test"))
+        return found
 
 
 def load_splits(

@@ -145,11 +145,12 @@ class TrainerInputs:
 
 @dataclass
 class Prepared:
-    """Model-ready data produced by a task's ``prepare``."""
+    """Model-ready data produced by a task's ``prepare``; ``test`` is ``splits.test`` encoded as ``eval`` is."""
 
     train: Any
     eval: Any | None
     collator: Any | None = None
+    test: Any | None = None
 
 
 @runtime_checkable
