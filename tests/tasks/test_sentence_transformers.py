@@ -199,6 +199,30 @@ def test_run_directory_is_a_sentence_transformers_folder(run):
     assert (result.output_dir / "1_Pooling" / "config.json").is_file()
 
 
+def test_cached_loss_matches_the_plain_loss(tiny_bert, tmp_path):
+    """GradCache computes the same loss and gradients in mini-batches: both runs log the same losses.
+
+    Without dropout, whose masks depend on how a batch is cut into mini-batches.
+    """
+    import shutil
+
+    model = tmp_path / "no-dropout"
+    shutil.copytree(tiny_bert, model)
+    settings = json.loads((model / "config.json").read_text())
+    settings.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (model / "config.json").write_text(json.dumps(settings))
+    st_frame().to_csv(tmp_path / "rows.csv", index=False)
+    losses = []
+    for name, params in (("plain", {}), ("cached", {"cached_mini_batch_size": 4})):
+        config = st_config(
+            "sentence_transformers_pair", str(model), tmp_path / "rows.csv", tmp_path / name, params=params,
+            training={"max_steps": 3, "eval_on_start": False},
+        )  # fmt: skip
+        losses.append(step_losses(trainforge.train(config).output_dir))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert "loss:CachedMultipleNegativesRankingLoss" in (tmp_path / "cached" / "README.md").read_text()
+
+
 # ------------------------------------------------------------------------------------------------ test split
 
 

@@ -166,7 +166,7 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         return _scale_scores(ctx, splits, notes)
     if variant.target == "label":
         return _read_labels(ctx, splits, notes)
-    return Analysis("sentence_embedding", notes=tuple(notes))
+    return Analysis("sentence_embedding", facts={"data_format": " / ".join(variant.texts)}, notes=tuple(notes))
 
 
 def _read_scores(frame: pd.DataFrame, origin: str, file_column: str) -> None:
@@ -174,7 +174,8 @@ def _read_scores(frame: pd.DataFrame, origin: str, file_column: str) -> None:
     numbers = pd.to_numeric(frame["score"], errors="coerce").astype(float)
     bad = numbers.isna() | ~np.isfinite(numbers) | (numbers < 0)
     if bad.any():
-        shown = ", ".join(f"row {i + 1}: {frame['score'][i]!r}" for i in list(frame.index[bad])[:5])
+        cells = [(i, frame["score"][i]) for i in list(frame.index[bad])[:5]]
+        shown = ", ".join(f"row {i + 1}: {v.item() if isinstance(v, np.generic) else v!r}" for i, v in cells)
         raise DataError(
             f"{origin}: the score column must hold a similarity from 0 to 1 (or 0 to 5, as STS) in every row; "
             f"{int(bad.sum())} row(s) do not ({shown}){of_the_data('score', file_column)}. Fix or drop those rows."
@@ -225,7 +226,8 @@ def _scale_scores(ctx: RunContext, splits, notes: list[str]) -> Analysis:
         )
     if scale != 1:
         notes.append(f"scores are read on a 0-{scale:g} scale (largest {largest:g}): divided by {scale:g} to 0-1")
-    return Analysis("sentence_similarity", facts={"max_score": scale}, notes=tuple(notes))
+    facts = {"data_format": f"sentence1 / sentence2 / score (0-{scale:g})", "max_score": scale}
+    return Analysis("sentence_similarity", facts=facts, notes=tuple(notes))
 
 
 def _read_labels(ctx: RunContext, splits, notes: list[str]) -> Analysis:
