@@ -26,6 +26,7 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,8 @@ class InBatchParams(SentenceTransformersParams):
         description=(
             "Use the cached loss (CachedMultipleNegativesRankingLoss, GradCache): the whole "
             "per_device_train_batch_size serves as in-batch negatives while only this many rows are in memory at "
-            "once. For batches larger than memory allows; about 20% slower. Unset: the plain loss."
+            "once. For batches larger than memory allows (sentence-transformers: about 20% slower). Unset: the plain "
+            "loss."
         ),
         json_schema_extra={"tier": "advanced"},
     )
@@ -379,7 +381,7 @@ def build_evaluator(variant: Variant, loss, dataset, name: str, batch_size: int)
             InputExample(texts=[p, h], label=label)
             for p, h, label in zip(dataset["sentence1"], dataset["sentence2"], dataset["label"], strict=True)
         ]
-        loader = DataLoader(examples, batch_size=batch_size)  # type: ignore[arg-type]
+        loader: DataLoader[Any] = DataLoader(examples, batch_size=batch_size)  # type: ignore[arg-type]
         return evaluation.LabelAccuracyEvaluator(loader, name=name, softmax_model=loss, write_csv=False)
     from sentence_transformers.util import cos_sim
 
@@ -388,9 +390,10 @@ def build_evaluator(variant: Variant, loss, dataset, name: str, batch_size: int)
     relevant: dict[str, set[str]] = {}
     for query, document in zip(dataset[first], dataset[second], strict=True):
         relevant.setdefault(query, set()).add(corpus[document])
-    queries = {f"q{i}": query for i, query in enumerate(relevant)}
+    queries: dict[str, Any] = {f"q{i}": query for i, query in enumerate(relevant)}
+    documents: dict[str, Any] = {doc: text for text, doc in corpus.items()}
     return evaluation.InformationRetrievalEvaluator(
-        queries, {doc: text for text, doc in corpus.items()},
+        queries, documents,
         {qid: relevant[query] for qid, query in queries.items()},
         accuracy_at_k=[1, 5, 10], precision_recall_at_k=[1, 10], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[100],
         batch_size=batch_size, name=name, write_csv=False, score_functions={"cosine": cos_sim},
