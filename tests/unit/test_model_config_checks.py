@@ -162,7 +162,7 @@ def test_lora_target_modules_are_checked_against_the_model(
 ):
     code, output = validate(capsys, tmp_path, _lora_config(tmp_path, tiny_llama, task, targets))
     assert code == 2, output
-    assert "params.target_modules" in output and fragment in output
+    assert "peft.target_modules" in output and fragment in output
     model_class = "LlamaForSequenceClassification" if task == "llm_reward" else "LlamaForCausalLM"
     assert f"LoRA can adapt these modules of {model_class}: embed_tokens, q_proj, k_proj, v_proj, o_proj" in output
     assert ("lm_head" in output.split("LoRA can adapt")[1]) is False  # never offered where it cannot be used
@@ -172,7 +172,7 @@ def test_lm_head_beside_other_targets_is_left_out_with_a_note(capsys, tmp_path, 
     config = _lora_config(tmp_path, tiny_llama, "llm_sft", "q_proj, v_proj, lm_head")
     code, output = validate(capsys, tmp_path, config)
     assert code == 0, output
-    assert "params.target_modules: 'lm_head' left out, as it is the model's output layer" in output
+    assert "peft.target_modules: 'lm_head' left out, as it is the model's output layer" in output
     assert "LoRA adapts q_proj, v_proj" in output
 
 
@@ -196,7 +196,7 @@ def test_all_linear_builds_no_model(tmp_path, tiny_llama, monkeypatch):  # noqa:
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", refuse)
     raw = llm_config("llm_sft", tiny_llama, tmp_path / "x.jsonl", tmp_path / "run", peft=True)
-    raw["params"]["target_modules"] = "all-linear"
+    raw["peft"]["target_modules"] = "all-linear"
     assert check_against_model_config(load_config(raw), get_task("llm_sft")) == []
 
 

@@ -57,7 +57,7 @@ def check_against_model_config(config: RunConfig, spec: TaskSpec) -> list[str]:
     configured); module names come from the model built on the meta device (no memory, no weights).
 
     Args:
-        config: The validated run config; its ``params`` fields say what applies.
+        config: The validated run config; its ``params`` and ``peft`` fields say what applies.
         spec: The run's task: its ``pipeline_tag`` picks the model class (causal LM or sequence classifier) whose
             modules LoRA targets, its ``name`` whether the trainer refuses an adapter on the output layer.
 
@@ -72,7 +72,7 @@ def check_against_model_config(config: RunConfig, spec: TaskSpec) -> list[str]:
     """
     params = config.params
     lengths = [(name, value) for name in LENGTH_FIELDS if isinstance(value := getattr(params, name, None), int)]
-    targets = _lora_targets(params)
+    targets = _lora_targets(config)
     if not lengths and targets is None:
         return []
     if _is_gguf(config.model.name):
@@ -186,11 +186,11 @@ def relative_positions(model_config: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------------- LoRA
 
 
-def _lora_targets(params: Any) -> list[str] | None:
+def _lora_targets(config: RunConfig) -> list[str] | None:
     """The module names LoRA is asked to adapt; None without LoRA or for 'all-linear' (PEFT picks those)."""
-    if not getattr(params, "peft", False):
+    if not config.peft.enabled:
         return None
-    targets = getattr(params, "target_modules", None)
+    targets = config.peft.target_modules
     if not isinstance(targets, list | tuple):
         return None
     return [str(target) for target in targets]
@@ -254,27 +254,34 @@ def _check_lora_targets(
     elif dropped:
         kept = [target for target in targets if target not in dropped]
         notes.append(
-            f"params.target_modules: {', '.join(map(repr, dropped))} left out, as it is {why}; LoRA adapts "
+            f"peft.target_modules: {', '.join(map(repr, dropped))} left out, as it is {why}; LoRA adapts "
             f"{', '.join(kept)}"
         )
     if not wrong:
         return []
-    return [("params.target_modules", f"{'; '.join(wrong)}. {listing}")]
+    return [("peft.target_modules", f"{'; '.join(wrong)}. {listing}")]
 
 
 def _empty_model(model_config: Any, config: RunConfig, spec: TaskSpec) -> Any:
-    """The task's model class built on the meta device (module names and types only), or None for other heads.
+    """The task's model class built on the meta device (module names and types only).
 
     Raises:
         ConfigError: The model's architecture has no class for this task (e.g. an encoder for a causal-LM task).
     """
+    import transformers
     from accelerate import init_empty_weights
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    auto = {"text-generation": AutoModelForCausalLM, "text-classification": AutoModelForSequenceClassification}
-    model_class = auto.get(spec.pipeline_tag)
-    if model_class is None:
-        return None
+    # The head class each pipeline tag trains; other tasks (embeddings, ...) adapt the bare encoder's modules.
+    auto = {
+        "text-generation": "AutoModelForCausalLM",
+        "text-classification": "AutoModelForSequenceClassification",
+        "token-classification": "AutoModelForTokenClassification",
+        "question-answering": "AutoModelForQuestionAnswering",
+        "text2text-generation": "AutoModelForSeq2SeqLM",
+        "translation": "AutoModelForSeq2SeqLM",
+        "summarization": "AutoModelForSeq2SeqLM",
+    }
+    model_class = getattr(transformers, auto.get(spec.pipeline_tag, "AutoModel"))
     try:
         with init_empty_weights():
             return model_class.from_config(model_config, trust_remote_code=config.model.trust_remote_code)
