@@ -290,3 +290,53 @@ def _empty_model(model_config: Any, config: RunConfig, spec: TaskSpec) -> Any:
         raise ConfigError(
             [("model.name", f"{model_config.model_type} models cannot be used for {spec.name}: {exc}")]
         ) from exc
+
+
+# ---------------------------------------------------------------------------------------------------- vocabulary
+
+
+def check_tokenizer_fits(tokenizer: Any, config: RunConfig) -> None:
+    """The tokenizer can feed the model: every token id has an embedding row, and batches can be padded.
+
+    For tasks that keep the model's embeddings as they are (encoders: classification, tagging, QA, seq2seq). LLM runs
+    resize the embeddings to the tokenizer (a template's added tokens) and call only the padding half
+    (``check_padding``).
+
+    Raises:
+        ConfigError: Token ids beyond the model's embedding matrix (the first batch holding one dies with "index out
+            of range in self"), or no pad token and no EOS to pad with (the first padded batch dies).
+    """
+    if _is_gguf(config.model.name):
+        return
+    model_config = _read_config(config)
+    rows = getattr(model_config, "vocab_size", None) or getattr(
+        getattr(model_config, "get_text_config", lambda: None)(), "vocab_size", None
+    )
+    problems = []
+    if isinstance(rows, int) and len(tokenizer) > rows:
+        problems.append(
+            (
+                "model.name",
+                f"the tokenizer in {config.model.name} has {len(tokenizer)} tokens but the model's embeddings have "
+                f"{rows} rows (config.json vocab_size): token ids {rows} and above would crash training with 'index "
+                "out of range'. The tokenizer files and the weights come from different models: save the model's "
+                "own tokenizer beside its weights",
+            )
+        )
+    problems += padding_problems(tokenizer, config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def padding_problems(tokenizer: Any, config: RunConfig) -> list[tuple[str, str]]:
+    """A tokenizer with no pad token (nor an EOS to pad with) cannot batch rows of different lengths."""
+    if tokenizer.pad_token is not None or tokenizer.eos_token is not None:
+        return []
+    return [
+        (
+            "model.name",
+            f"the tokenizer in {config.model.name} has neither a pad token nor an EOS token to pad with, so batches "
+            "of different lengths cannot be formed: add one (tokenizer.add_special_tokens({'pad_token': '[PAD]'}), "
+            "then save it beside the model; resize the embeddings if the token is new)",
+        )
+    ]

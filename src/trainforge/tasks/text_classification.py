@@ -232,13 +232,20 @@ def _check_common(frame: pd.DataFrame, origin: str, config, problems: Problems) 
 
 
 def load_tokenizer(ctx: RunContext):
-    """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models)."""
+    """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models).
+
+    Raises:
+        ConfigError: The tokenizer does not fit the model (``models.config_checks.check_tokenizer_fits``).
+    """
     from transformers import AutoTokenizer
 
     config = ctx.config
     tokenizer = AutoTokenizer.from_pretrained(
         config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
     )
+    from trainforge.models.config_checks import check_tokenizer_fits
+
+    check_tokenizer_fits(tokenizer, config)  # at validate too: the check phase loads the processor
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -96,6 +96,8 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     ctx.analysis = spec.analyze(ctx, splits)
+    if spec.processor != "none":
+        ctx.processor  # noqa: B018 -- loaded (and checked against the model) now, so validate fails where training would
     notes = list(ctx.analysis.notes) + ctx.notes
     read = len(splits.train) + (0 if splits.eval is None else len(splits.eval))
     if sample_rows is not None and read >= sample_rows:
