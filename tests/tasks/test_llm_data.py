@@ -261,3 +261,17 @@ def test_validate_prints_format_and_example(tiny_llama, tmp_path, capsys):  # no
     report = validate(llm_config("llm_sft", tiny_llama, data, tmp_path / "run"))
     text = report.summary()
     assert "data format messages" in text and "⟦the" in text
+
+
+def test_validate_json_reports_an_llm_analysis(tiny_llama, tmp_path, capsys):  # noqa: F811
+    """The rows analysis encodes stay out of the report; what it found (the data format) is in it."""
+    import yaml
+
+    from trainforge.cli.main import main
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": c} for c in CONV[:10]])
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(llm_config("llm_sft", tiny_llama, data, tmp_path / "run")))
+    assert main(["validate", "--json", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["facts"] == {"data_format": "messages"}
