@@ -383,3 +383,21 @@ def test_reference_trainer_param_contradicting_the_task(tmp_path, tiny_bert):
     raw = reference_config("st:pair", {"sentence1_column": "a", "sentence2_column": "pos"}, {"trainer": "triplet"})
     with pytest.raises(ConfigError, match="params.trainer: 'triplet' contradicts task st:pair"):
         load_config(json.loads(json.dumps(raw).replace("{tmp}", str(tmp_path)).replace("{bert}", tiny_bert)))
+
+
+def test_the_five_tasks_are_one_spec_with_their_own_columns():
+    from trainforge.tasks import get_task
+    from trainforge.tasks.sentence_transformers import VARIANTS
+
+    specs = [get_task(name) for name in VARIANTS]
+    assert [s.name for s in specs] == list(TASKS)
+    for field in ("analyze", "prepare", "build_model", "make_trainer", "load_predictor", "model_card", "check_config"):
+        assert len({id(getattr(s, field)) for s in specs}) == 1, field
+    assert [tuple(c.name for c in s.inputs_to_predict()) for s in specs] == [
+        ("anchor", "positive"),
+        ("sentence1", "sentence2"),
+        ("sentence1", "sentence2"),
+        ("anchor", "positive"),
+        ("query", "answer"),
+    ]  # the playground asks for two texts and compares them
+    assert {s.library_name for s in specs} == {"sentence-transformers"} and specs[0].lora is None

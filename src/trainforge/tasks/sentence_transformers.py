@@ -291,7 +291,23 @@ def check_config(config) -> list[tuple[str, str]]:
 
 
 def load_processor(ctx: RunContext) -> None:
-    """None: the SentenceTransformer carries its tokenizer and saves it with the model (validate still checks it)."""
+    """None: the SentenceTransformer carries its tokenizer and saves it with the model.
+
+    The base model's tokenizer is loaded here only to check that it fits the model (the check phase, validate
+    included, calls this).
+
+    Raises:
+        ConfigError: The tokenizer does not fit the model (``models.config_checks.check_tokenizer_fits``).
+    """
+    from transformers import AutoTokenizer
+
+    from trainforge.models.config_checks import check_tokenizer_fits
+
+    config = ctx.config
+    tokenizer = AutoTokenizer.from_pretrained(
+        config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
+    )
+    check_tokenizer_fits(tokenizer, config)
     return None
 
 
