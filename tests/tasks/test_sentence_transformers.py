@@ -227,40 +227,28 @@ def test_cached_loss_matches_the_plain_loss(tiny_bert, tmp_path):
 
 
 @pytest.mark.parametrize("task", ["sentence_transformers_pair_score", "sentence_transformers_qa"])
-def test_test_split_is_scored_with_its_own_evaluator(task, tiny_bert, tmp_path, monkeypatch):
-    """``evaluate(prepared.test, metric_key_prefix="test")`` scores the test rows, not the eval split's evaluator."""
-    from trainforge.config.loading import load_config
-    from trainforge.data import loading
-    from trainforge.data.columns import map_columns
-    from trainforge.training import driver
-
-    st_frame().to_csv(tmp_path / "rows.csv", index=False)
+def test_test_split_is_scored_with_its_own_evaluator(task, tiny_bert, tmp_path):
+    """``data.test_split`` is scored by an evaluator of the test rows, not by the eval split's evaluator."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    frame = st_frame()
+    frame.iloc[:96].to_csv(folder / "train.csv", index=False)
+    frame.iloc[96:].to_csv(folder / "valid.csv", index=False)
     test = st_frame(24, seed=4)
     test["score"] = 5 - test["score"]  # reversed similarities: a Spearman of the opposite sign
-    test["pos"] = test["neg"]  # answers that do not match: a lower NDCG
-    real = loading.load_splits
-
-    def with_test(data, seed, stratify=None, columns=None, sample_rows=None):
-        splits = real(data, seed, stratify, columns, sample_rows)
-        splits.test = map_columns(test, columns, data.columns, "test.csv")
-        splits.test_origin = "test.csv"
-        return splits
-
-    monkeypatch.setattr(driver, "load_splits", with_test, raising=False)
-    monkeypatch.setattr("trainforge.data.loading.load_splits", with_test)
-    config = load_config(st_config(task, tiny_bert, tmp_path / "rows.csv", tmp_path / "run"))
-    checked = driver.check(config)
-    assert checked.splits.test is not None
-    driver.start(checked, resume=False)
-    prepared = driver.prepare(checked)
-    assert prepared.test is not None and len(prepared.test) == 24
-    trainer, _ = driver.fit(checked, prepared, resume=False)
-    on_eval = trainer.evaluate()
-    on_test = trainer.evaluate(eval_dataset=prepared.test, metric_key_prefix="test")
+    test["pos"] = test["neg"]  # answers that do not match their queries: a lower NDCG
+    test.to_csv(folder / "test.csv", index=False)
+    config = st_config(task, tiny_bert, folder, tmp_path / "run")
+    config["data"].update(eval_split="valid", test_split="test", eval_fraction=None)
+    result = trainforge.train(config)
     best = TASKS[task].best.removeprefix("eval_")
-    assert {k for k in on_test if not k.startswith("test_")} <= {"epoch"}
-    assert on_test[f"test_{best}"] < on_eval[f"eval_{best}"] - 0.2
-    assert trainer.evaluate()[f"eval_{best}"] == pytest.approx(on_eval[f"eval_{best}"])  # evaluator restored
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    assert metrics[f"test_{best}"] < metrics[f"eval_{best}"] - 0.2, metrics
+    assert "test_loss" not in metrics and not any(k.endswith("_runtime") for k in metrics if k.startswith("test_"))
+    card = (result.output_dir / "README.md").read_text()
+    assert "* Datasets: `eval` and `test`" in card  # sentence-transformers' own card lists the test evaluation too
+    # ... and its eval column shows the kept checkpoint's scores (not the last evaluation's)
+    assert f"{metrics[f'eval_{best}']:.4f}" in card and f"{metrics[f'test_{best}']:.4f}" in card
 
 
 # ------------------------------------------------------------------------------------------------ data formats

@@ -483,6 +483,23 @@ def make_trainer(inputs: TrainerInputs):
 # ---------------------------------------------------------------------------------------------------- outputs
 
 
+def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
+    """Show the kept checkpoint's evaluation in sentence-transformers' card, which shows each evaluator's latest.
+
+    With the best checkpoint restored, the latest evaluation is the last step's, not the saved model's; the logged
+    evaluation of the kept step replaces it (no second evaluation pass).
+    """
+    results, evaluator, state = trainer.model.model_card_data.eval_results_dict, trainer.evaluator, trainer.state
+    shown = results.get(evaluator) if evaluator is not None else None
+    if not shown or not state.best_global_step:
+        return []
+    for entry in reversed(state.log_history):
+        if entry.get("step") == state.best_global_step and shown.keys() <= entry.keys():
+            results[evaluator] = {key: entry[key] for key in shown}
+            break
+    return []
+
+
 def model_card(run_dir: Path, config) -> str:
     """Sentence-transformers' own model card (written by the model's save), kept whole under ours."""
     card = run_dir / "README.md"
@@ -594,6 +611,7 @@ _BASE = TaskSpec(
     predict=predict,
     load_predictor=SentenceTransformersPredictor,
     make_trainer=make_trainer,
+    finish=finish,
     pipeline_tag="sentence-similarity",
     library_name="sentence-transformers",
     model_card=model_card,
