@@ -171,9 +171,13 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     return Analysis("sentence_embedding", facts={"data_format": " / ".join(variant.texts)}, notes=tuple(notes))
 
 
+def _numbers(scores: pd.Series) -> pd.Series:
+    return pd.to_numeric(scores, errors="coerce").astype(float)
+
+
 def _read_scores(frame: pd.DataFrame, origin: str, file_column: str) -> None:
-    """Scores as floats in place; refused: non-numbers, infinities and negatives (naming the rows)."""
-    numbers = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+    """Refuse non-numbers, infinities and negative scores (naming the rows)."""
+    numbers = _numbers(frame["score"])
     bad = numbers.isna() | ~np.isfinite(numbers) | (numbers < 0)
     if bad.any():
         cells = [(i, frame["score"][i]) for i in list(frame.index[bad])[:5]]
@@ -182,7 +186,6 @@ def _read_scores(frame: pd.DataFrame, origin: str, file_column: str) -> None:
             f"{origin}: the score column must hold a similarity from 0 to 1 (or 0 to 5, as STS) in every row; "
             f"{int(bad.sum())} row(s) do not ({shown}){of_the_data('score', file_column)}. Fix or drop those rows."
         )
-    frame["score"] = numbers
 
 
 def _distinct_negatives(frame: pd.DataFrame, origin: str, config) -> None:
@@ -207,23 +210,22 @@ def _pooling_note(config) -> list[str]:
 
 
 def _scale_scores(ctx: RunContext, splits, notes: list[str]) -> Analysis:
-    """Divide every split's scores by the scale (``params.max_score``, else 1 or 5 as the data says)."""
+    """The scores' scale (``params.max_score``, else 1 or 5 as the data says), which ``prepare`` divides them by."""
     config = ctx.config
-    present = splits.present()
-    largest = max(float(frame["score"].max()) for _, frame, _ in present)
+    scores = [(_numbers(frame["score"]), frame, origin) for _, frame, origin in splits.present()]
+    largest = max(float(numbers.max()) for numbers, _, _ in scores)
     scale = config.params.max_score or (1.0 if largest <= 1 else 5.0)
-    for _, frame, origin in present:
-        above = frame["score"] > scale
+    for numbers, frame, origin in scores:
+        above = numbers > scale
         if above.any():
             raise DataError(
                 f"{origin}: scores above {scale:g} in {int(above.sum())} row(s), first: {rows(frame.index[above])} "
                 f"(largest {largest:g}){of_the_data('score', _user(config, 'score'))}. Scores are similarities from "
                 "0 to 1 or 0 to 5; for another scale set params.max_score to its maximum."
             )
-        frame["score"] = frame["score"] / scale
-    if splits.train["score"].nunique() < 2:
+    if scores[0][0].nunique() < 2:
         raise DataError(
-            f"{splits.train_origin}: every training row has the score {splits.train['score'].iloc[0] * scale:g}: "
+            f"{splits.train_origin}: every training row has the score {scores[0][0].iloc[0]:g}: "
             "there is no ranking to learn. Use pairs with different similarity scores."
         )
     if scale != 1:
@@ -233,34 +235,34 @@ def _scale_scores(ctx: RunContext, splits, notes: list[str]) -> Analysis:
 
 
 def _read_labels(ctx: RunContext, splits, notes: list[str]) -> Analysis:
-    """Class names of the pair labels (one rule with text classification); every eval/test label seen in training."""
+    """Class names of the pair labels (one rule with text classification); every eval/test label seen in training.
+
+    ``facts["classes"]`` maps each label as written to its class name, for ``prepare``.
+    """
     what = f"the label column ({_user(ctx.config, 'label')!r})"
-    present = splits.present()
-    for _, frame, origin in present:
-        frame["label"] = normalise_single(frame["label"], origin)
-    if scores := continuous_scores(splits.train["label"], what):
+    written = [(normalise_single(frame["label"], origin), origin) for _, frame, origin in splits.present()]
+    if scores := continuous_scores(written[0][0], what):
         raise DataError(
             f"{splits.train_origin}: {scores}. For similarity scores use task sentence_transformers_pair_score with "
             f"data.columns.score: {_user(ctx.config, 'label')}."
         )
-    reading = read_label_names([label for _, frame, _ in present for label in frame["label"]], what)
-    for _, frame, _ in present:
-        frame["label"] = frame["label"].map(reading.classes)
-    names = reading.ordered(set(splits.train["label"]))
+    reading = read_label_names([label for labels, _ in written for label in labels], what)
+    classes = [(labels.map(reading.classes), origin) for labels, origin in written]
+    names = reading.ordered(set(classes[0][0]))
     if len(names) < 2:
         raise DataError(
             f"{splits.train_origin}: {what} holds a single class ({names[0]}); the classifier needs at least two "
             "(e.g. entailment, neutral, contradiction). For pairs without labels use sentence_transformers_pair."
         )
-    for _, frame, origin in present[1:]:
-        unseen = ~frame["label"].isin(names)
+    for labels, origin in classes[1:]:
+        unseen = ~labels.isin(names)
         if unseen.any():
             raise DataError(
-                f"{origin}: labels {sorted(set(frame['label'][unseen]))} never occur in training "
-                f"({splits.train_origin}); first rows: {rows(frame.index[unseen])}. Add training pairs with those "
-                "labels or remove those rows."
+                f"{origin}: labels {sorted(set(labels[unseen]))} never occur in training ({splits.train_origin}); "
+                f"first rows: {rows(labels.index[unseen])}. Add training pairs with those labels or remove those rows."
             )
-    return Analysis("single_label_classification", tuple(names), notes=tuple(notes + list(reading.notes)))
+    facts = {"classes": reading.classes}
+    return Analysis("single_label_classification", tuple(names), facts, notes=tuple(notes + list(reading.notes)))
 
 
 def check_config(config) -> list[tuple[str, str]]:
@@ -314,21 +316,23 @@ def load_processor(ctx: RunContext) -> None:
 def prepare(ctx: RunContext, splits) -> Prepared:
     """Datasets with the variant's text columns in the loss's order, then ``score`` or ``label`` (class ids).
 
-    Tokenisation happens per batch in sentence-transformers' collator.
+    Scores are divided by the scale analysis chose and labels mapped by its class names (``Analysis.facts``; analysis
+    leaves the splits as read). Tokenisation happens per batch in sentence-transformers' collator.
     """
     from datasets import Dataset
 
-    variant, names = variant_of(ctx.config.task), ctx.labels.names
-    index = {name: i for i, name in enumerate(names)}
+    variant, analysis = variant_of(ctx.config.task), ctx.labels
+    index = {name: i for i, name in enumerate(analysis.names)}
 
     def encode(frame: pd.DataFrame | None):
         if frame is None:
             return None
         columns: dict[str, list] = {column: frame[column].tolist() for column in variant.texts}
         if variant.target == "score":
-            columns["score"] = frame["score"].astype(float).tolist()
+            columns["score"] = (_numbers(frame["score"]) / analysis.facts["max_score"]).tolist()
         elif variant.target == "label":
-            columns["label"] = [index[name] for name in frame["label"]]
+            classes = normalise_single(frame["label"], "").map(analysis.facts["classes"])
+            columns["label"] = [index[name] for name in classes]
         return Dataset.from_dict(columns)
 
     return Prepared(encode(splits.train), encode(splits.eval), test=encode(splits.test))
