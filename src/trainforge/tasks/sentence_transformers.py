@@ -346,7 +346,10 @@ def build_model(ctx: RunContext):
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
 
     config = ctx.config
-    card = SentenceTransformerModelCardData(model_id=config.hub.repo_id if config.hub.push else None)
+    card = SentenceTransformerModelCardData(
+        model_id=config.hub.repo_id if config.hub.push else None,
+        local_files_only=Path(config.model.name).expanduser().exists(),  # a local base: no Hub look-ups for the card
+    )
     model = SentenceTransformer(
         config.model.name,
         revision=config.model.revision,
