@@ -132,6 +132,24 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return chat(args.run_dir, args.prompt, args.system, overrides)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve finished runs over HTTP (OpenAI-compatible for text generation); needs the ``app`` extra."""
+    from pathlib import Path
+
+    try:
+        from trainforge.serve import ServeSettings, serve
+    except ImportError as exc:
+        raise TrainforgeError(f"trainforge serve needs {exc.name}: pip install 'trainforge[app]'") from None
+    if args.max_loaded < 1 or args.batch_window_ms < 0:
+        raise TrainforgeError("--max-loaded must be at least 1 and --batch-window-ms at least 0")
+    settings = ServeSettings(Path(args.run_dir), args.host, None, args.max_loaded, args.batch_window_ms)
+    try:
+        serve(settings, args.port)
+    except ValueError as exc:  # an unusable TRAINFORGE_APP_TOKEN
+        raise TrainforgeError(str(exc)) from None
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -148,6 +166,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
     ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
     ("app", cmd_app, "start the web app (forms, job queue, live curves, playground)"),
+    ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
 )
 
 
@@ -210,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let configs set model.trust_remote_code: the model's own Python code then runs, always in a separate "
         "process (validation, training, prediction), never in the server. Off by default",
+    )
+    parsers["serve"].add_argument(
+        "run_dir", help="a finished run directory, or a folder of runs (model = folder name)"
+    )
+    parsers["serve"].add_argument(
+        "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
+    )
+    parsers["serve"].add_argument("--port", type=int, default=8000, help="port to listen on")
+    parsers["serve"].add_argument("--max-loaded", type=int, default=2, help="runs kept loaded at once")
+    parsers["serve"].add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=5.0,
+        help="how long a /v1/predict request waits for others to share one model call (0: no batching)",
     )
     return parser
 
