@@ -20,6 +20,7 @@ from trainforge.config.schema import RunConfig
 from trainforge.errors import ConfigError, DataError, RunDirError
 
 if TYPE_CHECKING:
+    from trainforge.exporters import ExportResult
     from trainforge.tasks.spec import Predictor
 
 
@@ -174,6 +175,28 @@ def predict(
     if output is not None:
         write_table(result, Path(output))
     return result
+
+
+def export(
+    run_dir: str | os.PathLike,
+    format: str,
+    quantize: str | None = None,
+    output: str | os.PathLike | None = None,
+    tolerance: float = 1e-4,
+) -> ExportResult:
+    """Export a finished run: ``merged`` (a LoRA adapter folded into its base), ``onnx`` (encoders) or ``gguf``.
+
+    ONNX is verified with onnxruntime against PyTorch (``verification.json`` beside the model); ``gguf`` raises an
+    ``ExportError`` giving the llama.cpp commands for this run (no well-kept converter is on PyPI). See
+    ``trainforge.exporters.export`` and docs/export.md.
+
+    Raises:
+        RunDirError: Not a finished run.
+        ExportError: The run cannot be exported as ``format`` (the message says what to do instead).
+    """
+    from trainforge.exporters import export as export_run
+
+    return export_run(Path(run_dir), format, quantize, None if output is None else Path(output), tolerance)
 
 
 # transformers (and each of its model packages) replaces its own sys.modules entry with a lazy module at the end of

@@ -1,7 +1,7 @@
 """Finished runs shared by the serve, export and evaluate tests: built once per session, never written into.
 
-A tiny-BERT sentiment classifier (with its own eval file), a tiny-Llama SFT LoRA run (adapter only), and a running
-uvicorn server helper for clients that need a real socket (the official ``openai`` package).
+A tiny-BERT sentiment classifier (with its own eval file), a tiny-Llama SFT LoRA run (adapter only), a tabular
+classifier, and a running uvicorn server helper for clients that need a real socket (the official ``openai`` package).
 """
 
 from __future__ import annotations
@@ -57,6 +57,26 @@ def _chat_run(folder: Path) -> Path:
     return trainforge.train(llm_config("llm_sft", llama, data, folder / "chat", peft=True)).output_dir
 
 
+def _tabular_run(folder: Path) -> Path:
+    """tabular_classification with one logistic regression (no search): churn from age and plan."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, 120), "plan": rng.choice(["basic", "pro"], 120)})
+    frame["churned"] = np.where((frame["age"] > 45) ^ (rng.random(120) < 0.1), "yes", "no")
+    frame.iloc[:90].to_csv(folder / "churn.csv", index=False)
+    frame.iloc[90:].to_csv(folder / "churn_eval.csv", index=False)
+    config = {
+        "task": "tabular_classification",
+        "model": {"name": "logistic_regression"},
+        "data": {"source": str(folder / "churn.csv"), "eval_split": str(folder / "churn_eval.csv")},
+        "params": {"target_columns": ["churned"], "num_trials": 1, "cv_folds": 2, "n_jobs": 1},
+        "output": {"dir": str(folder / "churn")},
+    }
+    return trainforge.train(config).output_dir
+
+
 @pytest.fixture(scope="session")
 def text_run(tmp_path_factory) -> Path:
     """A finished text_classification run on the tiny BERT; its eval file is ``text_run.parent / reviews_eval.csv``."""
@@ -91,3 +111,9 @@ def running_server(app):
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+def tabular_run(tmp_path_factory) -> Path:
+    """A finished tabular_classification run (logistic regression); its eval file is ``churn_eval.csv`` beside it."""
+    return _once("tabular-run", tmp_path_factory, _tabular_run)

@@ -150,6 +150,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a finished run: merged model, ONNX (verified with onnxruntime), or the way to GGUF."""
+    from pathlib import Path
+
+    from trainforge.sdk import export
+
+    result = export(
+        args.run_dir, args.format, args.quantize, Path(args.output) if args.output else None, args.tolerance
+    )
+    print(result.summary())
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -166,6 +179,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
     ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
     ("app", cmd_app, "start the web app (forms, job queue, live curves, playground)"),
+    ("export", cmd_export, "export a finished run: merged model, ONNX (verified), GGUF (how)"),
     ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
 )
 
@@ -229,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let configs set model.trust_remote_code: the model's own Python code then runs, always in a separate "
         "process (validation, training, prediction), never in the server. Off by default",
+    )
+    parsers["export"].add_argument("run_dir", help="a finished run directory")
+    parsers["export"].add_argument(
+        "--format", required=True, choices=("merged", "onnx", "gguf"), help="merged (LoRA folded in), onnx, gguf"
+    )
+    parsers["export"].add_argument("--quantize", help="onnx: int8 also writes model.int8.onnx")
+    parsers["export"].add_argument("--output", help="folder to write (default: <run>/onnx; merged: <run>/merged)")
+    parsers["export"].add_argument(
+        "--tolerance", type=float, default=1e-4, help="onnx: largest output difference from PyTorch accepted"
     )
     parsers["serve"].add_argument(
         "run_dir", help="a finished run directory, or a folder of runs (model = folder name)"
