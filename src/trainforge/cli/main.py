@@ -163,6 +163,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a finished run on labelled data with the task's metrics; the report goes beside the run."""
+    from trainforge.sdk import evaluate
+
+    columns = {}
+    for item in args.columns:
+        logical, sep, column = item.partition("=")
+        if not sep or not logical or not column:
+            raise ConfigError([("--columns", f"{item!r} is not logical=column (e.g. text=review)")])
+        columns[logical] = column
+    if args.max_rows is not None and args.max_rows < 1:
+        raise ConfigError([("--max-rows", "must be at least 1")])
+    report = evaluate(args.run_dir, args.data, args.split, columns, args.name, args.max_rows, args.overrides)
+    print(report.summary())
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -179,6 +196,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
     ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
     ("app", cmd_app, "start the web app (forms, job queue, live curves, playground)"),
+    ("evaluate", cmd_evaluate, "score a finished run on labelled data with its task's metrics (report beside it)"),
     ("export", cmd_export, "export a finished run: merged model, ONNX (verified), GGUF (how)"),
     ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
 )
@@ -243,6 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let configs set model.trust_remote_code: the model's own Python code then runs, always in a separate "
         "process (validation, training, prediction), never in the server. Off by default",
+    )
+    parsers["evaluate"].add_argument("run_dir", help="a finished run directory")
+    parsers["evaluate"].add_argument(
+        "--data", required=True, help="labelled rows: a file, a folder of split files, a saved dataset or a Hub id"
+    )
+    parsers["evaluate"].add_argument("--split", help="split of a folder, saved dataset or Hub dataset (default train)")
+    parsers["evaluate"].add_argument(
+        "--columns",
+        nargs="*",
+        default=[],
+        metavar="LOGICAL=COLUMN",
+        help="the data's column for a logical column, over the run's data.columns (e.g. text=review label=stars)",
+    )
+    parsers["evaluate"].add_argument("--name", help="report folder under <run>/evaluation/ (default: from --data)")
+    parsers["evaluate"].add_argument("--max-rows", type=int, help="score only the first N rows")
+    parsers["evaluate"].add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the run's config for the predictor, e.g. --set params.max_new_tokens=64 (repeatable)",
     )
     parsers["export"].add_argument("run_dir", help="a finished run directory")
     parsers["export"].add_argument(
