@@ -93,6 +93,30 @@ def test_openai_client_chat_stream_and_completions(server, chat_run):  # noqa: F
     assert sampled.usage.completion_tokens <= 4
 
 
+def test_a_client_that_disconnects_stops_its_generation(server, monkeypatch):
+    from trainforge.tasks.llm import _inference
+
+    url, _ = server
+    streams = []
+    original = _inference.GenerationStream.__init__
+
+    def recorded(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        streams.append(self)
+
+    monkeypatch.setattr(_inference.GenerationStream, "__init__", recorded)
+    body = {"model": "chat", "messages": QUESTION, "max_tokens": 200, "temperature": 0}
+    whole = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120).json()
+    assert whole["choices"][0]["finish_reason"] == "length"  # undisturbed, it generates all 200 tokens
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json={**body, "stream": True}, timeout=120) as response:
+        next(line for line in response.iter_lines() if '"content": "' in line and '"content": ""' not in line)
+    deadline = time.monotonic() + 30
+    while streams[-1]._output is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    generated = streams[-1]._output.shape[1] - streams[-1].prompt_tokens
+    assert generated < 200, generated
+
+
 def test_openai_client_errors_are_named(server):
     import openai
 
