@@ -211,7 +211,7 @@ def _relocate_training_aliases(raw: dict) -> None:
 
 def dump_resolved(config: RunConfig) -> dict:
     """The config as a plain dict with every default filled in and secrets removed."""
-    data = config.model_dump(mode="json", exclude={"hub": {"token"}})
+    data = config.model_dump(mode="json", by_alias=True, exclude={"hub": {"token"}})
     data["params"] = config.params.model_dump(mode="json")
     return data
 

@@ -18,6 +18,7 @@ from trainforge.config.sections import (
     ModelSection,
     OutputSection,
     PeftSection,
+    SearchSection,
     TrainingSection,
 )
 from trainforge.errors import ConfigError
@@ -58,6 +59,7 @@ class RunConfig(BaseModel):
     training: TrainingSection = Field(default_factory=TrainingSection)
     params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
     peft: PeftSection = Field(default_factory=PeftSection)
+    search: SearchSection = Field(default_factory=SearchSection)
     output: OutputSection = Field(default_factory=OutputSection)
     hub: HubSection = Field(default_factory=HubSection)
 
@@ -118,6 +120,9 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     ignored = _ignored_fields(config, spec)
     if ignored:
         raise ConfigError(ignored, source)
+    search_problems = _search_space_problems(config, spec)
+    if search_problems:
+        raise ConfigError(search_problems, source)
     from trainforge.models.peft import check_peft
 
     peft_problems = check_peft(config)
@@ -150,6 +155,46 @@ def _ignored_fields(config: RunConfig, spec) -> list[tuple[str, str]]:
                     f"remove it. What applies in {section_name}: {', '.join(sorted(used)) or 'nothing'}",
                 )
             )
+    return problems
+
+
+SEARCHABLE_SECTIONS = ("training", "peft", "params", "model")
+
+
+def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
+    """Each searched key names a field, and the values that bound its range pass validation like user input.
+
+    A trial's sampled config is validated again when it is made; checking the bounds here makes a range that
+    leaves the valid values fail at ``validate``, not in the middle of a study.
+    """
+    from trainforge.config.loading import dump_resolved
+
+    problems: list[tuple[str, str]] = []
+    for key, dimension in config.search.space.items():
+        where = f"search.space.{key}"
+        section, _, name = key.partition(".")
+        model: type[BaseModel] | None = None
+        if section in SEARCHABLE_SECTIONS:
+            model = spec.params if section == "params" else type(getattr(config, section))
+        if model is None or not name or "." in name or name not in model.model_fields:
+            fields = list(model.model_fields) if model is not None else []
+            problems.append(
+                (
+                    where,
+                    f"not a searchable key{_hint(name, fields)}: use section.field with a section among "
+                    f"{', '.join(SEARCHABLE_SECTIONS)}",
+                )
+            )
+            continue
+        for value in dimension.extremes():
+            raw = dump_resolved(config)
+            raw.pop("search")
+            raw[section][name] = value
+            try:
+                parse_config(raw)
+            except ConfigError as exc:
+                reasons = "; ".join(f"{k}: {m}" if k else m for k, m in exc.problems)
+                problems.append((where, f"the value {value!r} is not valid ({reasons})"))
     return problems
 
 

@@ -207,6 +207,14 @@ class TrainingSection(Section):
     dataloader_num_workers: int = Field(
         0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED
     )
+    train_sampling_strategy: Literal["random", "group_by_length"] = Field(
+        "random",
+        description=(
+            "random, or group_by_length: batches of rows of similar length (less padding, faster; shuffled in "
+            "groups of 50 batches, so on small data whose lengths follow the labels, batches skew by class)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
 
     @field_validator("eval_strategy", mode="before")
     @classmethod
@@ -301,6 +309,97 @@ class PeftSection(Section):
             raise ValueError("quantization (QLoRA) needs peft (enabled: true): it trains an adapter on a frozen base")
         if self.merge_adapter and not self.enabled:
             raise ValueError("merge_adapter needs peft (enabled: true): a full fine-tune is already a full model")
+        return self
+
+
+class SearchDimension(Section):
+    """One searched key: exactly one of ``loguniform``, ``uniform`` or ``int`` (bounds, inclusive) or ``choice``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False, populate_by_name=True
+    )
+
+    loguniform: tuple[float, float] | None = Field(None, description="Sampled on a log scale between the bounds.")
+    uniform: tuple[float, float] | None = Field(None, description="Sampled uniformly between the bounds.")
+    integer: tuple[int, int] | None = Field(None, alias="int", description="An integer between the bounds.")
+    choice: list[Any] | None = Field(None, min_length=1, description="One of these values.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchDimension:
+        kinds = [k for k in ("loguniform", "uniform", "integer", "choice") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of loguniform: [low, high], uniform: [low, high], int: [low, high], choice: [...]"
+            )
+        bounds = getattr(self, kinds[0]) if kinds[0] != "choice" else None
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"{kinds[0]} bounds must be [low, high] with low < high (got {list(bounds)})")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError("loguniform bounds must be > 0 (a log scale)")
+        return self
+
+    def extremes(self) -> list[Any]:
+        """The values that bound what this dimension can sample (checked like user input at validation)."""
+        if self.choice is not None:
+            return list(self.choice)
+        low, high = self.loguniform or self.uniform or self.integer or (None, None)
+        return [low, high]
+
+
+class SearchSection(Section):
+    """Hyperparameter search with Optuna over any config key: one sub-run per trial, the best one kept."""
+
+    trials: int = Field(
+        0, ge=0, description="Trials to run (0: no search, one run as configured).", json_schema_extra=BASIC
+    )
+    timeout: float | None = Field(
+        None, gt=0, description="Stop starting new trials after this many seconds.", json_schema_extra=ADVANCED
+    )
+    metric: str | None = Field(
+        None,
+        description="Metric to optimise, e.g. eval_f1 (default: the task's best-checkpoint metric).",
+        json_schema_extra=ADVANCED,
+    )
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="Default: the metric's own direction.", json_schema_extra=ADVANCED
+    )
+    sampler: Literal["tpe", "random", "grid"] = Field(
+        "tpe",
+        description="tpe (seeded with training.seed), random, or grid (every combination of choice keys).",
+        json_schema_extra=ADVANCED,
+    )
+    pruner: Literal["median", "successive_halving", "none"] = Field(
+        "median",
+        description="Stop a trial early when its intermediate evaluations lag the others'.",
+        json_schema_extra=ADVANCED,
+    )
+    pruner_startup_trials: int = Field(
+        3, ge=0, description="Trials that finish before the median pruner prunes.", json_schema_extra=ADVANCED
+    )
+    space: dict[str, SearchDimension] = Field(
+        default_factory=dict,
+        description=(
+            "Config keys to search, e.g. {training.learning_rate: {loguniform: [1.0e-5, 1.0e-3]}, "
+            "training.per_device_train_batch_size: {choice: [8, 16]}, peft.r: {int: [4, 64]}}."
+        ),
+        json_schema_extra=BASIC,
+    )
+    storage: str | None = Field(
+        None,
+        description=(
+            "Optuna storage URL shared by several `trainforge train` processes (sqlite:///..., postgresql://...); "
+            "default: search/study.db in the run directory."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    study_name: str = Field("trainforge", description="Study name within the storage.", json_schema_extra=ADVANCED)
+
+    @model_validator(mode="after")
+    def _space_needed(self) -> SearchSection:
+        if self.trials and not self.space:
+            raise ValueError("trials > 0 needs a space: the config keys to search and their ranges")
+        if self.sampler == "grid" and any(d.choice is None for d in self.space.values()):
+            raise ValueError("the grid sampler needs every space key as a choice: [...] list")
         return self
 
 

@@ -13,6 +13,7 @@ from trainforge.config.sections import (
     ModelSection,
     OutputSection,
     PeftSection,
+    SearchSection,
     TrainingSection,
 )
 
@@ -21,6 +22,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("data", DataSection),
     ("training", TrainingSection),
     ("peft", PeftSection),
+    ("search", SearchSection),
     ("output", OutputSection),
     ("hub", HubSection),
 )

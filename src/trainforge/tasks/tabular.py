@@ -486,7 +486,7 @@ _COMMON: dict[str, Any] = dict(
     default_model="auto",
     extras=(("xgboost", "tabular"), ("lightgbm", "tabular"), ("optuna", "tabular"), ("joblib", "tabular")),
     # The search sets each model family's own hyperparameters (params.*); only the seed is shared.
-    applies={"training": frozenset({"seed"}), "model": frozenset({"name"})},
+    applies={"training": frozenset({"seed"}), "model": frozenset({"name"}), "search": frozenset()},
     applies_why="it searches scikit-learn, XGBoost and LightGBM models, no neural network: tune it with params.*",
 )
 

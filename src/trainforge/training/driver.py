@@ -125,6 +125,10 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         TrainforgeError: Bad config/data/run directory, before anything trains.
         Exception: Any training failure, after a ``run_failed`` event was recorded.
     """
+    if config.search.trials:
+        from trainforge.training.search import run_search
+
+        return run_search(config, resume, listeners)
     started = time.monotonic()
     checked = check(config)
     target = start(checked, resume, listeners)
@@ -232,8 +236,12 @@ def prepare(checked: Checked) -> Prepared:
     return prepared
 
 
-def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[str, float]]:
+def fit(
+    checked: Checked, prepared: Prepared, resume: bool, extra_callbacks: list[Any] | None = None
+) -> tuple[Any, dict[str, float]]:
     """Build the model and the task's trainer, train (from the last complete checkpoint on resume).
+
+    ``extra_callbacks`` join the driver's own (a search's pruning callback).
 
     Returns:
         The trainer (holding the kept model) and the training summary metrics (``train_*``).
@@ -257,7 +265,7 @@ def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[s
     args, callbacks = {}, []  # a task without a pretrained model (tabular) runs its own search: no Trainer settings
     if spec.pretrained_model:
         args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train))
-        callbacks = _callbacks(ctx, has_eval)
+        callbacks = _callbacks(ctx, has_eval) + list(extra_callbacks or [])
     if spec.make_trainer is not None:
         make_trainer = spec.make_trainer
     else:
