@@ -140,13 +140,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from trainforge.serve import ServeSettings, serve
     except ImportError as exc:
         raise TrainforgeError(f"trainforge serve needs {exc.name}: pip install 'trainforge[app]'") from None
-    if args.max_loaded < 1 or args.batch_window_ms < 0:
-        raise TrainforgeError("--max-loaded must be at least 1 and --batch-window-ms at least 0")
+    problems = [("--max-loaded", "must be at least 1")] if args.max_loaded < 1 else []
+    problems += [("--batch-window-ms", "must be at least 0")] if args.batch_window_ms < 0 else []
+    if problems:
+        raise ConfigError(problems)
     settings = ServeSettings(Path(args.run_dir), args.host, None, args.max_loaded, args.batch_window_ms)
     try:
         serve(settings, args.port)
     except ValueError as exc:  # an unusable TRAINFORGE_APP_TOKEN
-        raise TrainforgeError(str(exc)) from None
+        raise ConfigError([("TRAINFORGE_APP_TOKEN", str(exc))]) from None
     return 0
 
 

@@ -174,8 +174,9 @@ def read_rows(
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     try:  # stratify: the label column is read as text, so that codes such as "01" keep their spelling
         splits = load_splits(section, config.training.seed, stratify=stratify, columns=spec.columns)
-    except DataError as exc:
-        raise DataError(re.sub(r"Set data\.columns\.(\w+)(: \S+)?", r"Pass --columns \1=COLUMN", str(exc))) from None
+    except DataError as exc:  # the loader names config keys; evaluate's user set options
+        message = re.sub(r"Set data\.columns\.(\w+)(: \S+)?", r"Pass --columns \1=COLUMN", str(exc))
+        raise DataError(message.replace("data.source", "--data").replace("data.train_split", "--split")) from None
     return splits.train, splits.train_origin
 
 
