@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
 from _llm_fixtures import tiny_llama  # noqa: E402, F401
 
 LOOPBACK = "http://127.0.0.1"
+RUN_COMMANDS = ("predict", "evaluate", "export", "serve")  # commands whose arguments start with a run directory
 
 # A task family adds its cases in its own module, tests/bad_inputs/cases_<family>.py (CLI_CASES, optional APP_CASES),
 # built with the helpers of cases.py; they join the one table here.
@@ -148,8 +149,8 @@ def test_cli(case: CliCase, request, capsys, monkeypatch, tmp_path, tiny_bert, f
             monkeypatch.setenv(name, value)
     write_files(case.files, tmp_path, ctx)
     args = list(fill(case.args, ctx))
-    if case.command == "predict":
-        argv = ["predict", *args]
+    if case.command in RUN_COMMANDS:
+        argv = [case.command, *args]
     else:
         config_path = tmp_path / "config.yaml"
         if isinstance(case.config, dict):
