@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import pandas as pd
 from trainforge.data.labels import Problems, _describe, is_missing, of_the_data, rows
 from trainforge.errors import DataError
 from trainforge.metrics.tagging import OUTSIDE
+
+WORD = re.compile(r"\w+(?:[-'’.&]\w+)*|[^\w\s]")  # words (U.S, don't, 1996-08-22) and single punctuation marks
 
 
 def read_sentences(present: list[tuple[str, pd.DataFrame, str]], columns: dict[str, str]) -> None:
@@ -88,6 +91,22 @@ def as_word(value) -> str | None:
     if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
         return str(value)
     return value if isinstance(value, str) and value.strip() else None
+
+
+def words_and_spans(value) -> tuple[list[str], list[tuple[int, int]], str] | None:
+    """A predict input as words, their character spans (end exclusive) and the text they are spans of.
+
+    A list of words (or list text) is joined by single spaces into the text; any other text is split into words
+    and punctuation marks (``WORD``). None when the value holds no word.
+    """
+    words = as_list(value)
+    if words and all(as_word(word) is not None for word in words):
+        clean = [str(as_word(word)) for word in words]
+        starts = np.cumsum([0] + [len(word) + 1 for word in clean[:-1]])
+        return clean, [(int(at), int(at) + len(word)) for at, word in zip(starts, clean, strict=True)], " ".join(clean)
+    if isinstance(value, str) and (matches := list(WORD.finditer(value))):
+        return [m.group() for m in matches], [m.span() for m in matches], value
+    return None
 
 
 def shown(value) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 from trainforge.errors import DataError
 
 OUTSIDE = "O"
@@ -89,3 +91,46 @@ def tagging_metrics(truth: list[list[str]], predicted: list[list[str]], scheme: 
         for name, key in (("f1", "f1-score"), ("precision", "precision"), ("recall", "recall")):
             out[f"{name}_{label}"] = float(scores[key])
     return out
+
+
+def word_probabilities(pieces: Sequence[np.ndarray], strategy: str) -> np.ndarray | None:
+    """One word's tag probabilities from its sub-tokens' (each shape (num_tags,)); None for a word without any.
+
+    ``first``: the first sub-token's (the one trained); ``average``: their mean; ``max``: the most confident one's.
+    """
+    if not pieces:
+        return None
+    if strategy == "average":
+        return np.mean(pieces, axis=0)
+    if strategy == "max":
+        return max(pieces, key=lambda p: float(p.max()))
+    return pieces[0]
+
+
+def entity_spans(
+    text: str, spans: Sequence[tuple[int, int]], tags: Sequence[str], scores: Sequence[float], scheme: str
+) -> list[dict]:
+    """The entities of one sentence, from its words' ``tags`` and their character ``spans`` in ``text``.
+
+    Each is a dict: ``text``, ``type``, ``start`` and ``end`` (character offsets into ``text``, end exclusive) and
+    ``score`` (the mean probability of the entity's word tags, ``scores``).
+    """
+    return [
+        {
+            "text": text[spans[first][0] : spans[last][1]],
+            "type": kind,
+            "start": spans[first][0],
+            "end": spans[last][1],
+            "score": sum(scores[first : last + 1]) / (last - first + 1),
+        }
+        for kind, first, last in entities(tags, scheme)
+    ]
+
+
+def highlight(text: str, found: Sequence[dict]) -> str:
+    """``text`` with each entity of ``found`` (``entity_spans``) written ``[text](TYPE)``."""
+    parts, at = [], 0
+    for entity in found:
+        parts += [text[at : entity["start"]], f"[{entity['text']}]({entity['type']})"]
+        at = entity["end"]
+    return "".join([*parts, text[at:]])

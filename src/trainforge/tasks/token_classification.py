@@ -7,15 +7,13 @@ Example (``examples/token_classification/minilm_ner.yaml``)::
     data: {source: data/ner, train_split: train, eval_split: valid}    # train.conll, valid.conll
     params: {max_length: 128}
 
-Each row is one sentence: a list of words and one tag per word (JSONL/Parquet lists, ``["EU", "rejects"]`` in a
-CSV cell, or CoNLL ``word TAG`` lines). Only the first sub-token of each word carries the word's tag in the loss
-and the metrics (the reference tagged every sub-token, which counts long words several times and splits entities).
+A row is a sentence: its words and one tag per word. Only a word's first sub-token carries its tag in the loss and
+the metrics (the reference tagged every sub-token, which counts long words several times and splits entities).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Literal
@@ -25,9 +23,9 @@ import pandas as pd
 from pydantic import Field
 
 from trainforge.data.labels import rows
-from trainforge.data.word_lists import as_list, as_word, name_tags, read_sentences, shown, tag_order
+from trainforge.data.word_lists import name_tags, read_sentences, shown, tag_order, words_and_spans
 from trainforge.errors import ConfigError, DataError, RunDirError
-from trainforge.metrics.tagging import OUTSIDE, entities, tag_scheme, tagging_metrics
+from trainforge.metrics import tagging
 from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, Metric, Prepared, RunContext, TaskParams, TaskSpec
 from trainforge.tasks.text_classification import effective_max_length
 
@@ -108,7 +106,7 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         for _, frame, origin in present[1:]
         if (only := {tag for tags in frame["tags"] for tag in tags} - seen)
     ]
-    scheme = tag_scheme(names)
+    scheme = tagging.tag_scheme(names)
     return Analysis("token_classification", tuple(names), facts={"scheme": scheme}, notes=tuple(notes))
 
 
@@ -142,12 +140,9 @@ def prepare(ctx: RunContext, splits) -> Prepared:
     from datasets import Dataset
     from transformers import AutoConfig, DataCollatorForTokenClassification
 
-    config, tokenizer = ctx.config, ctx.processor
-    model = config.model
-    model_config = AutoConfig.from_pretrained(
-        model.name, revision=model.revision, trust_remote_code=model.trust_remote_code
-    )
-    max_length = effective_max_length(config, model_config)
+    config, tokenizer, model = ctx.config, ctx.processor, ctx.config.model
+    options = {"revision": model.revision, "trust_remote_code": model.trust_remote_code}
+    max_length = effective_max_length(config, AutoConfig.from_pretrained(model.name, **options))
     index = {name: i for i, name in enumerate(ctx.labels.names)}
 
     def encode(frame: pd.DataFrame | None, origin: str | None) -> Dataset | None:
@@ -157,7 +152,8 @@ def prepare(ctx: RunContext, splits) -> Prepared:
         encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
         ids = [[index[tag] for tag in row] for row in frame["tags"]]
         labels = [first_subtoken_labels(encoded.word_ids(i), row) for i, row in enumerate(ids)]
-        _note_truncation(ctx, labels, frame, origin, max_length)
+        cut = [i for i, encoding in enumerate(encoded.encodings) if encoding.overflowing]
+        _note_truncation(ctx, cut, frame, origin, max_length)
         return Dataset.from_dict({**encoded, "labels": labels})
 
     return Prepared(
@@ -177,11 +173,8 @@ def first_subtoken_labels(word_ids: list[int | None], tags: list[int]) -> list[i
     return labels
 
 
-def _note_truncation(ctx: RunContext, labels: list[list[int]], frame: pd.DataFrame, origin, max_length: int) -> None:
-    """A note naming how many sentences lost words to ``max_length`` (those words are not trained or scored)."""
-    cut = [
-        i for i, (ids, words) in enumerate(zip(labels, frame["tokens"], strict=True)) if _labelled(ids) < len(words)
-    ]
+def _note_truncation(ctx: RunContext, cut: list[int], frame: pd.DataFrame, origin, max_length: int) -> None:
+    """A note naming the sentences (positions ``cut``) that lost words to ``max_length``: not trained or scored."""
     if cut:
         note = (
             f"{origin}: {len(cut)} sentence(s) are longer than params.max_length ({max_length} tokens), first: "
@@ -191,10 +184,6 @@ def _note_truncation(ctx: RunContext, labels: list[list[int]], frame: pd.DataFra
         print(f"note: {note}", file=sys.stderr)
         if ctx.events is not None:
             ctx.events.write("note", message=note)
-
-
-def _labelled(labels: list[int]) -> int:
-    return sum(1 for label in labels if label != IGNORED)
 
 
 # ---------------------------------------------------------------------------------------------------- model
@@ -226,7 +215,7 @@ def compute_metrics(ctx: RunContext):
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         predicted, truth = word_tags(np.asarray(logits).argmax(axis=-1), prediction.label_ids, names)
-        return tagging_metrics(truth, predicted, scheme)
+        return tagging.tagging_metrics(truth, predicted, scheme)
 
     return compute
 
@@ -247,20 +236,17 @@ def best_metric(ctx: RunContext) -> Metric:
 
 def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
     """A note when the kept model finds no entity of the evaluation split (F1 0), read from the logged evaluation."""
-    state = trainer.state
-    step = state.best_global_step or state.global_step
-    logged = [e for e in state.log_history if e.get("step") == step and "eval_f1" in e]
-    if prepared.eval is None or not logged or logged[-1]["eval_f1"] > 0:
+    step = trainer.state.best_global_step or trainer.state.global_step
+    logged = [e["eval_f1"] for e in trainer.state.log_history if e.get("step") == step and "eval_f1" in e]
+    if prepared.eval is None or not logged or logged[-1] > 0:
         return []
     return [
-        "the model finds none of the evaluation split's entities (F1 0): it tags (nearly) every word "
-        f"{OUTSIDE!r}; train longer, with a higher training.learning_rate, or on more data"
+        "the model finds none of the evaluation split's entities (F1 0): train longer, with a higher "
+        "training.learning_rate, or on more data"
     ]
 
 
 # ---------------------------------------------------------------------------------------------------- predict
-
-WORD = re.compile(r"\w+(?:[-'’.&]\w+)*|[^\w\s]")  # words (U.S, don't, 1996-08-22) and single punctuation marks
 
 
 class TokenClassificationPredictor:
@@ -277,12 +263,11 @@ class TokenClassificationPredictor:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         self.run_dir, self.config = Path(run_dir), config
-        self.column = config.data.columns.get("tokens", "tokens")
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir)
         self.model = AutoModelForTokenClassification.from_pretrained(self.run_dir).eval()
         self.max_length = effective_max_length(config, self.model.config)
         self.names = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-        self.scheme = tag_scheme(self.names)
+        self.scheme = tagging.tag_scheme(self.names)
         self._lock = threading.Lock()
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -307,11 +292,11 @@ class TokenClassificationPredictor:
         out["words"] = [words for words, _, _ in inputs]
         out["predicted_tags"] = tags
         found = [
-            self._entities(text, spans, row_tags, row_scores)
+            tagging.entity_spans(text, spans, row_tags, row_scores, self.scheme)
             for (_, spans, text), row_tags, row_scores in zip(inputs, tags, scores, strict=True)
         ]
         out["entities"] = found
-        out["highlighted"] = [_highlight(text, row) for (_, _, text), row in zip(inputs, found, strict=True)]
+        out["highlighted"] = [tagging.highlight(text, row) for (_, _, text), row in zip(inputs, found, strict=True)]
         return out
 
     def _word_tags(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[list[float]]]:
@@ -345,33 +330,12 @@ class TokenClassificationPredictor:
                             word_probs[start + owner][word].append(probabilities[window, position])
         tags, scores = [], []
         for sentence in word_probs:
-            chosen = [self._aggregate(pieces) for pieces in sentence]
-            tags.append([self.names[int(p.argmax())] if p is not None else OUTSIDE for p in chosen])
+            chosen = [
+                tagging.word_probabilities(pieces, self.config.params.aggregation_strategy) for pieces in sentence
+            ]
+            tags.append([self.names[int(p.argmax())] if p is not None else tagging.OUTSIDE for p in chosen])
             scores.append([float(p.max()) if p is not None else 0.0 for p in chosen])
         return tags, scores
-
-    def _aggregate(self, pieces: list[np.ndarray]) -> np.ndarray | None:
-        """One word's tag probabilities from its sub-tokens' (None when the tokenizer dropped the word)."""
-        if not pieces:
-            return None
-        strategy = self.config.params.aggregation_strategy
-        if strategy == "average":
-            return np.mean(pieces, axis=0)
-        if strategy == "max":
-            return max(pieces, key=lambda p: float(p.max()))
-        return pieces[0]
-
-    def _entities(self, text: str, spans: list[tuple[int, int]], tags: list[str], scores: list[float]) -> list[dict]:
-        return [
-            {
-                "text": text[spans[first][0] : spans[last][1]],
-                "type": kind,
-                "start": spans[first][0],
-                "end": spans[last][1],
-                "score": float(np.mean(scores[first : last + 1])),
-            }
-            for kind, first, last in entities(tags, self.scheme)
-        ]
 
 
 def check_inputs(frame: pd.DataFrame, config) -> list[tuple[list[str], list[tuple[int, int]], str]]:
@@ -384,35 +348,14 @@ def check_inputs(frame: pd.DataFrame, config) -> list[tuple[list[str], list[tupl
     if column not in frame:
         found = ", ".join(map(str, frame.columns))
         raise DataError(f"the input has no column {column!r} (the run's tokens column); found: {found}")
-    out, bad = [], []
-    for i, value in enumerate(frame[column]):
-        words = as_list(value)
-        if words is not None and words and all(as_word(w) is not None for w in words):
-            words = [as_word(w) for w in words]
-            spans, at = [], 0
-            for word in words:
-                spans.append((at, at + len(word)))
-                at += len(word) + 1
-            out.append((words, spans, " ".join(words)))
-        elif isinstance(value, str) and (matches := list(WORD.finditer(value))):
-            out.append(([m.group() for m in matches], [m.span() for m in matches], value))
-        else:
-            bad.append(i)
+    out = [words_and_spans(value) for value in frame[column]]
+    bad = [i for i, row in enumerate(out) if row is None]
     if bad:
         raise DataError(
             f"the input's {column} column holds no words in {rows(bad)} (row {bad[0] + 1} holds "
             f"{shown(frame[column].iloc[bad[0]])}): give a text or a list of words in every row"
         )
-    return out
-
-
-def _highlight(text: str, found: list[dict]) -> str:
-    """``text`` with each entity written ``[text](TYPE)``."""
-    parts, at = [], 0
-    for entity in found:
-        parts += [text[at : entity["start"]], f"[{entity['text']}]({entity['type']})"]
-        at = entity["end"]
-    return "".join([*parts, text[at:]])
+    return [row for row in out if row is not None]
 
 
 def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
