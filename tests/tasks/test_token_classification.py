@@ -185,7 +185,7 @@ def test_predict_cli_and_bad_inputs(ner, tmp_path, capsys):
     predictor = trainforge.load_predictor(ner.output_dir)
     with pytest.raises(DataError, match="the input has no column 'tokens'.*found: text"):
         predictor.predict(pd.DataFrame({"text": ["a film"]}))
-    with pytest.raises(DataError, match=r"holds no words in rows 2, 3 \(row 2 holds nothing\)"):
+    with pytest.raises(DataError, match=r"holds no words in rows 2, 3 \(row 2 holds a blank string '  '\)"):
         predictor.predict(pd.DataFrame({"tokens": ["a film", "  ", []]}))
 
 

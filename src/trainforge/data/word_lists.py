@@ -110,7 +110,9 @@ def words_and_spans(value) -> tuple[list[str], list[tuple[int, int]], str] | Non
 
 
 def shown(value) -> str:
-    """A cell in the user's terms for messages: ``nothing`` when empty, else its kind and a preview."""
+    """A cell or item in the user's terms for messages: ``nothing``, a blank string, or its kind and a preview."""
+    if isinstance(value, str) and not value.strip():
+        return f"a blank string {value!r}"
     return "nothing" if not isinstance(value, list | tuple | np.ndarray) and is_missing(value) else _describe(value)
 
 
