@@ -189,6 +189,33 @@ def test_predict_cli_and_bad_inputs(ner, tmp_path, capsys):
         predictor.predict(pd.DataFrame({"tokens": ["a film", "  ", []]}))
 
 
+def test_app_playground_shows_highlighted_entities(ner, tmp_path):
+    """The generic app asks for the tokens column and shows predict's columns: the highlighted text among them."""
+    pytest.importorskip("fastapi")
+    import shutil
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from trainforge.app.jobs import JobStore
+    from trainforge.app.server import AppSettings, create_app
+
+    store = JobStore(tmp_path / "ws")
+    job = store.create(yaml.safe_load((ner.output_dir / "config.resolved.yaml").read_text()), "ner")
+    shutil.rmtree(job.run_dir, ignore_errors=True)
+    shutil.copytree(ner.output_dir, job.run_dir)
+    store.update(job.id, status="succeeded", started=time.time(), finished=time.time(), returncode=0)
+    with TestClient(create_app(AppSettings(tmp_path / "ws", poll_s=0.1)), base_url="http://127.0.0.1") as client:
+        view = client.get(f"/api/runs/{job.id}").json()
+        assert view["playground"]["kind"] == "form" and [i["column"] for i in view["playground"]["inputs"]] == [
+            "tokens"
+        ]
+        body = {"inputs": {"tokens": "the story greatson wittyly was really dullton"}}
+        (row,) = client.post(f"/api/runs/{job.id}/predict", json=body).json()["predictions"]
+    assert row["highlighted"] == "the story [greatson wittyly](PER) was really [dullton](LOC)"
+    assert "'type': 'PER'" in row["entities"] and "'start': 10" in row["entities"]
+
+
 def test_tags_are_learned_on_first_subtokens_only(tiny_bert):
     from transformers import AutoTokenizer
 
