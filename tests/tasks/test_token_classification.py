@@ -372,3 +372,33 @@ def test_reference_config_runs_unchanged(tmp_path, monkeypatch, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(metrics["eval_f1"]) and math.isfinite(metrics["train_loss"])
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
+
+
+def test_byte_level_tokenizers_get_a_prefix_space(tmp_path):
+    """Words given one by one must tokenise as in running text ("Ġfilm"), also after a plain reload of the run."""
+    from types import SimpleNamespace
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from trainforge.tasks.token_classification import load_tokenizer
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    backend.train_from_iterator(
+        ["the film was fun"] * 20,
+        trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>"], initial_alphabet=alphabet),
+    )
+    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>").save_pretrained(tmp_path / "bpe")
+
+    def second_word(tokenizer) -> str:
+        encoded = tokenizer(["the", "film"], is_split_into_words=True)
+        return "".join(t for t, w in zip(encoded.tokens(), encoded.word_ids(), strict=True) if w == 1)
+
+    assert second_word(AutoTokenizer.from_pretrained(tmp_path / "bpe")) == "film"  # as if glued to "the"
+    model = SimpleNamespace(name=str(tmp_path / "bpe"), revision=None, trust_remote_code=False)
+    tokenizer = load_tokenizer(SimpleNamespace(config=SimpleNamespace(model=model)))
+    assert second_word(tokenizer) == "Ġfilm"
+    tokenizer.save_pretrained(tmp_path / "run")
+    assert second_word(AutoTokenizer.from_pretrained(tmp_path / "run")) == "Ġfilm"

@@ -13,7 +13,6 @@ the metrics (the reference tagged every sub-token, which counts long words sever
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Literal
@@ -119,6 +118,7 @@ def load_tokenizer(ctx: RunContext):
     Raises:
         ConfigError: The model has no fast tokenizer (``word_ids`` align sub-tokens with words only there).
     """
+    from tokenizers import pre_tokenizers
     from transformers import AutoTokenizer
 
     model = ctx.config.model
@@ -128,10 +128,11 @@ def load_tokenizer(ctx: RunContext):
         raise ConfigError(
             [("model.name", f"{model.name} has no fast tokenizer (tokenizer.json): token_classification needs one")]
         )
-    pre_tokenizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer") or {}
-    if '"ByteLevel"' in json.dumps(pre_tokenizer) and '"add_prefix_space": false' in json.dumps(pre_tokenizer):
+    pre_tokenizer = tokenizer.backend_tokenizer.pre_tokenizer
+    if isinstance(pre_tokenizer, pre_tokenizers.ByteLevel) and not pre_tokenizer.add_prefix_space:
         # Byte-level BPE marks a word start with a space: words given one by one must get it, as in running text.
         tokenizer = AutoTokenizer.from_pretrained(model.name, add_prefix_space=True, **options)
+        tokenizer.backend_tokenizer.pre_tokenizer.add_prefix_space = True  # generic tokenizers ignore the argument
     return tokenizer
 
 
