@@ -374,6 +374,32 @@ def test_reference_config_runs_unchanged(tmp_path, monkeypatch, capsys):
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
 
 
+def test_prepare_labels_first_subtokens_and_names_truncated_sentences(tiny_bert, tmp_path, capsys):
+    from trainforge.training import driver
+
+    rows = [{"tokens": ["greatson", "the", "dullton", "film", "was", "a", "plot"], "tags": ["B-PER", *"OBOOOO"]}]
+    rows[0]["tags"][2] = "B-LOC"
+    write_jsonl(tmp_path / "train.jsonl", [*rows, {"tokens": ["a", "film"], "tags": ["O", "O"]}])
+    config = config_for(tiny_bert, tmp_path / "train.jsonl", tmp_path / "run", data={"eval_fraction": 0})
+    checked = driver.check(load_config({**config, "params": {"max_length": 8}}))
+    prepared = driver.prepare(checked)
+    assert "1 sentence(s) are longer than params.max_length (8 tokens), first: rows 1" in capsys.readouterr().err
+    names = checked.labels.names  # O, B-LOC, B-PER
+    first = prepared.train[0]
+    assert len(first["input_ids"]) == 8  # [CLS] great ##s ##o ##n the dull ... [SEP]: cut at 8 tokens
+    assert [names[i] if i != IGNORED else None for i in first["labels"]] == [
+        None,
+        "B-PER",
+        None,
+        None,
+        None,
+        "O",
+        "B-LOC",
+        None,
+    ]
+    assert prepared.eval is None and prepared.test is None
+
+
 def test_byte_level_tokenizers_get_a_prefix_space(tmp_path):
     """Words given one by one must tokenise as in running text ("Ġfilm"), also after a plain reload of the run."""
     from types import SimpleNamespace
