@@ -95,8 +95,19 @@ def validate(
         checked.labels.names,
         checked.labels.problem_type,
         checked.notes,
-        dict(checked.labels.facts),
+        {k: v for k, v in checked.labels.facts.items() if _reportable(v)},
     )
+
+
+def _reportable(value) -> bool:
+    """A fact the report can show and ``validate --json`` can write (not the rows an analysis encoded)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return True
+    if isinstance(value, list | tuple):
+        return all(_reportable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _reportable(v) for k, v in value.items())
+    return False
 
 
 def train(

@@ -27,7 +27,7 @@ def make_config(model: str, source: Path, out: Path, **sections) -> dict:
         "data": {"source": str(source), "columns": {"text": "review", "label": "sentiment"}, "eval_fraction": 0.25},
         "training": {
             "num_train_epochs": 3,
-            "learning_rate": 1e-2,
+            "learning_rate": 5e-3,
             "per_device_train_batch_size": 16,
             "logging_steps": 1,
         },
@@ -149,7 +149,7 @@ def test_binary_model_card(binary):
 def test_binary_resolved_config_reproduces_the_run(binary):
     resolved = binary.output_dir / "config.resolved.yaml"
     config = trainforge.load_config(resolved)
-    assert config.training.learning_rate == pytest.approx(1e-2)
+    assert config.training.learning_rate == pytest.approx(5e-3)
     assert config.data.columns == {"text": "review", "label": "sentiment"}
     assert config.output.dir == str(binary.output_dir)
 

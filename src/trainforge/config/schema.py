@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trainforge.config.sections import DataSection, HubSection, ModelSection, OutputSection, TrainingSection
+from trainforge.config.sections import (
+    DataSection,
+    HubSection,
+    ModelSection,
+    OutputSection,
+    PeftSection,
+    SearchSection,
+    TrainingSection,
+)
 from trainforge.errors import ConfigError
 
 # Names users bring from other tools, mapped to ours, so the hint is right even when spelling is far off.
@@ -33,6 +41,10 @@ SYNONYMS = {
     "max_seq_length": "max_length",
     "base_model": "model.name",
     "project_name": "output.dir",
+    "lora_r": "peft.r",
+    "lora_alpha": "peft.alpha",
+    "lora_dropout": "peft.dropout",
+    "use_peft": "peft.enabled",
 }
 
 
@@ -46,6 +58,8 @@ class RunConfig(BaseModel):
     data: DataSection
     training: TrainingSection = Field(default_factory=TrainingSection)
     params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
+    peft: PeftSection = Field(default_factory=PeftSection)
+    search: SearchSection = Field(default_factory=SearchSection)
     output: OutputSection = Field(default_factory=OutputSection)
     hub: HubSection = Field(default_factory=HubSection)
 
@@ -106,6 +120,14 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     ignored = _ignored_fields(config, spec)
     if ignored:
         raise ConfigError(ignored, source)
+    search_problems = _search_space_problems(config, spec)
+    if search_problems:
+        raise ConfigError(search_problems, source)
+    from trainforge.models.peft import check_peft
+
+    peft_problems = check_peft(config)
+    if peft_problems:
+        raise ConfigError(peft_problems, source)
     if spec.check_config is not None:
         spec_problems = spec.check_config(config)
         if spec_problems:
@@ -116,19 +138,63 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
 def _ignored_fields(config: RunConfig, spec) -> list[tuple[str, str]]:
     """Fields of shared sections that the task does not read, set to something other than their default."""
     problems = []
-    for section_name, used in spec.applies.items():
+    for section_name in type(config).model_fields:
+        used = spec.fields_applying(section_name)
+        if used is None:
+            continue
         section = getattr(config, section_name)
         default = type(section).model_construct()
+        why = spec.why_not_applying(section_name)
         for name, info in type(section).model_fields.items():
             if name in used or info.is_required() or getattr(section, name) == getattr(default, name):
                 continue
             problems.append(
                 (
                     f"{section_name}.{name}",
-                    f"does not apply to task {spec.name}{f' ({spec.applies_why})' if spec.applies_why else ''}; "
+                    f"does not apply to task {spec.name}{f' ({why})' if why else ''}; "
                     f"remove it. What applies in {section_name}: {', '.join(sorted(used)) or 'nothing'}",
                 )
             )
+    return problems
+
+
+SEARCHABLE_SECTIONS = ("training", "peft", "params", "model")
+
+
+def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
+    """Each searched key names a field, and the values that bound its range pass validation like user input.
+
+    A trial's sampled config is validated again when it is made; checking the bounds here makes a range that
+    leaves the valid values fail at ``validate``, not in the middle of a study.
+    """
+    from trainforge.config.loading import dump_resolved
+
+    problems: list[tuple[str, str]] = []
+    for key, dimension in config.search.space.items():
+        where = f"search.space.{key}"
+        section, _, name = key.partition(".")
+        model: type[BaseModel] | None = None
+        if section in SEARCHABLE_SECTIONS:
+            model = spec.params if section == "params" else type(getattr(config, section))
+        if model is None or not name or "." in name or name not in model.model_fields:
+            fields = list(model.model_fields) if model is not None else []
+            problems.append(
+                (
+                    where,
+                    f"not a searchable key{_hint(name, fields)}: use section.field with a section among "
+                    f"{', '.join(SEARCHABLE_SECTIONS)}",
+                )
+            )
+            continue
+        for value in dimension.extremes():
+            raw = dump_resolved(config)
+            raw.pop("search")
+            raw[section][name] = value
+            try:
+                parse_config(raw)
+            except ConfigError as exc:
+                reasons = "; ".join(f"{k}: {m}" if k else m for k, m in exc.problems)
+                problems.append((where, f"the value {value!r} is not valid ({reasons})"))
     return problems
 
 

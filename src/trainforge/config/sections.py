@@ -6,7 +6,7 @@ web UI all read them from this module. ``tier`` marks what a form shows first ("
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
@@ -73,6 +73,14 @@ class DataSection(Section):
         ),
         json_schema_extra=BASIC,
     )
+    test_split: str | None = Field(
+        None,
+        description=(
+            "Test split name (or a file path when `source` is a file): scored once after training with the kept "
+            "model and reported as test_* metrics; never used for training or checkpoint selection."
+        ),
+        json_schema_extra=ADVANCED,
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map the task's logical columns to your column names, e.g. {text: sentence, label: label}.",
@@ -89,6 +97,14 @@ class DataSection(Section):
     @model_validator(mode="before")
     @classmethod
     def _one_eval_policy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("test_split"):
+            if data["test_split"] == data.get("train_split", "train"):
+                raise ValueError("test_split names the training split; test on rows the model never trains on")
+            if data["test_split"] == data.get("eval_split"):
+                raise ValueError(
+                    "test_split names the evaluation split, which selects the best checkpoint: a test score on it "
+                    "would be optimistic; name another split"
+                )
         if not isinstance(data, dict) or not data.get("eval_split"):
             return data
         if data.get("eval_fraction"):
@@ -191,6 +207,14 @@ class TrainingSection(Section):
     dataloader_num_workers: int = Field(
         0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED
     )
+    train_sampling_strategy: Literal["random", "group_by_length"] = Field(
+        "random",
+        description=(
+            "random, or group_by_length: batches of rows of similar length (less padding, faster; shuffled in "
+            "groups of 50 batches, so on small data whose lengths follow the labels, batches skew by class)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
 
     @field_validator("eval_strategy", mode="before")
     @classmethod
@@ -232,6 +256,151 @@ class OutputSection(Section):
         ),
         json_schema_extra=ADVANCED,
     )
+
+
+class PeftSection(Section):
+    """Parameter-efficient fine-tuning (LoRA through PEFT), for any task that fine-tunes a transformers model.
+
+    Tasks whose run folder must load with plain transformers (classification, seq2seq, ...) save the adapter in
+    ``adapter/`` and the adapter merged into the base as the run's model; LLM runs keep the adapter as the model
+    (``merge_adapter`` adds a merged copy in ``merged/``).
+    """
+
+    enabled: bool = Field(False, description="Train a LoRA adapter instead of every weight.", json_schema_extra=BASIC)
+    r: int = Field(16, gt=0, description="LoRA rank.", json_schema_extra=ADVANCED)
+    alpha: int = Field(
+        32, gt=0, description="LoRA scaling (alpha / r multiplies the update).", json_schema_extra=ADVANCED
+    )
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.", json_schema_extra=ADVANCED)
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description="Modules LoRA adapts: 'all-linear', a list, or a comma-separated string.",
+        json_schema_extra=ADVANCED,
+    )
+    quantization: Literal["int4", "int8"] | None = Field(
+        None,
+        description="QLoRA: load the frozen base in 4 or 8 bits (needs enabled, a CUDA GPU and bitsandbytes).",
+        json_schema_extra=ADVANCED,
+    )
+    merge_adapter: bool = Field(
+        False,
+        description="LLM runs: also write the adapter merged into the base as a full model in merged/.",
+        json_schema_extra=ADVANCED,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, data: Any) -> Any:
+        # `peft: true` (the reference's spelling of the switch) is `peft: {enabled: true}`.
+        return {"enabled": data} if isinstance(data, bool) else data
+
+    @field_validator("target_modules")
+    @classmethod
+    def _split_modules(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str) and value != "all-linear":
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not value:
+            raise ValueError("name at least one module, or 'all-linear'")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_enabled(self) -> PeftSection:
+        if self.quantization and not self.enabled:
+            raise ValueError("quantization (QLoRA) needs peft (enabled: true): it trains an adapter on a frozen base")
+        if self.merge_adapter and not self.enabled:
+            raise ValueError("merge_adapter needs peft (enabled: true): a full fine-tune is already a full model")
+        return self
+
+
+class SearchDimension(Section):
+    """One searched key: exactly one of ``loguniform``, ``uniform`` or ``int`` (bounds, inclusive) or ``choice``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False, populate_by_name=True
+    )
+
+    loguniform: tuple[float, float] | None = Field(None, description="Sampled on a log scale between the bounds.")
+    uniform: tuple[float, float] | None = Field(None, description="Sampled uniformly between the bounds.")
+    integer: tuple[int, int] | None = Field(None, alias="int", description="An integer between the bounds.")
+    choice: list[Any] | None = Field(None, min_length=1, description="One of these values.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchDimension:
+        kinds = [k for k in ("loguniform", "uniform", "integer", "choice") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of loguniform: [low, high], uniform: [low, high], int: [low, high], choice: [...]"
+            )
+        bounds = getattr(self, kinds[0]) if kinds[0] != "choice" else None
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"{kinds[0]} bounds must be [low, high] with low < high (got {list(bounds)})")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError("loguniform bounds must be > 0 (a log scale)")
+        return self
+
+    def extremes(self) -> list[Any]:
+        """The values that bound what this dimension can sample (checked like user input at validation)."""
+        if self.choice is not None:
+            return list(self.choice)
+        low, high = self.loguniform or self.uniform or self.integer or (None, None)
+        return [low, high]
+
+
+class SearchSection(Section):
+    """Hyperparameter search with Optuna over any config key: one sub-run per trial, the best one kept."""
+
+    trials: int = Field(
+        0, ge=0, description="Trials to run (0: no search, one run as configured).", json_schema_extra=BASIC
+    )
+    timeout: float | None = Field(
+        None, gt=0, description="Stop starting new trials after this many seconds.", json_schema_extra=ADVANCED
+    )
+    metric: str | None = Field(
+        None,
+        description="Metric to optimise, e.g. eval_f1 (default: the task's best-checkpoint metric).",
+        json_schema_extra=ADVANCED,
+    )
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="Default: the metric's own direction.", json_schema_extra=ADVANCED
+    )
+    sampler: Literal["tpe", "random", "grid"] = Field(
+        "tpe",
+        description="tpe (seeded with training.seed), random, or grid (every combination of choice keys).",
+        json_schema_extra=ADVANCED,
+    )
+    pruner: Literal["median", "successive_halving", "none"] = Field(
+        "median",
+        description="Stop a trial early when its intermediate evaluations lag the others'.",
+        json_schema_extra=ADVANCED,
+    )
+    pruner_startup_trials: int = Field(
+        3, ge=0, description="Trials that finish before the median pruner prunes.", json_schema_extra=ADVANCED
+    )
+    space: dict[str, SearchDimension] = Field(
+        default_factory=dict,
+        description=(
+            "Config keys to search, e.g. {training.learning_rate: {loguniform: [1.0e-5, 1.0e-3]}, "
+            "training.per_device_train_batch_size: {choice: [8, 16]}, peft.r: {int: [4, 64]}}."
+        ),
+        json_schema_extra=BASIC,
+    )
+    storage: str | None = Field(
+        None,
+        description=(
+            "Optuna storage URL shared by several `trainforge train` processes (sqlite:///..., postgresql://...); "
+            "default: search/study.db in the run directory."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    study_name: str = Field("trainforge", description="Study name within the storage.", json_schema_extra=ADVANCED)
+
+    @model_validator(mode="after")
+    def _space_needed(self) -> SearchSection:
+        if self.trials and not self.space:
+            raise ValueError("trials > 0 needs a space: the config keys to search and their ranges")
+        if self.sampler == "grid" and any(d.choice is None for d in self.space.values()):
+            raise ValueError("the grid sampler needs every space key as a choice: [...] list")
+        return self
 
 
 class HubSection(Section):

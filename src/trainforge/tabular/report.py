@@ -102,8 +102,13 @@ def write_importances(folder: Path, model, search, eval_set, seed: int) -> pd.Da
     return table
 
 
-def importance_svg(table: pd.DataFrame, top: int = 15, width: int = 520) -> str:
-    """A dependency-free horizontal bar chart of the ``top`` importances."""
+def importance_svg(
+    table: pd.DataFrame,
+    top: int = 15,
+    width: int = 520,
+    title: str = "permutation importance of the heaviest ensemble member",
+) -> str:
+    """A dependency-free horizontal bar chart of the ``top`` importances (``feature``, ``importance`` columns)."""
     shown = table.head(top)
     bar_h, left, pad = 18, 170, 10
     height = pad * 2 + bar_h * len(shown) + 20
@@ -112,7 +117,7 @@ def importance_svg(table: pd.DataFrame, top: int = 15, width: int = 520) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="11">',
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{pad}" y="{pad + 8}">permutation importance of the heaviest ensemble member</text>',
+        f'<text x="{pad}" y="{pad + 8}">{escape(title)}</text>',
     ]
     for i, (name, value) in enumerate(zip(shown["feature"], shown["importance"], strict=True)):
         y = pad + 20 + i * bar_h

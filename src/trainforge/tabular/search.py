@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainforge._utils.studies import open_storage
 from trainforge.errors import DataError, TrainforgeError
 from trainforge.tabular import features, models, scoring
 
@@ -174,7 +175,7 @@ class Search:
 
         shared = self.params.study_storage is not None
         url = self.params.study_storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
-        storage = self.storage = _open_storage(url)
+        storage = self.storage = open_storage(url)
         direction = "maximize" if self.greater else "minimize"
         study = optuna.create_study(
             storage=storage,
@@ -277,26 +278,6 @@ class Search:
         """Validation score of a weighted selection."""
         mixed = [np.asarray(sum(w * o.oof[t] for o, w in selection)) for t in range(len(self.problem.targets))]
         return self._score(mixed, self.valid_rows)
-
-
-def _open_storage(url: str):
-    """An Optuna RDB storage; SQLite waits for other writers instead of failing at once."""
-    import optuna
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    for attempt in range(3):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        except (OperationalError, IntegrityError) as exc:
-            # Two workers creating a new study database race on its tables and schema version row; the loser
-            # finds them made (https://github.com/optuna/optuna/issues/1475). Open it again after a pause; any
-            # other error propagates.
-            raced = "already exists" in str(exc) or "alembic_version" in str(exc)
-            if not raced or attempt == 2:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def assemble(problem: Problem, selection: list[tuple[Outcome, float]]):

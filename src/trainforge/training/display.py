@@ -40,6 +40,10 @@ class ConsoleDisplay:
                 f"trial {event['number']} {event['family']}: {event['metric']} {event['score']:.4g} "
                 f"(best {event['best_score']:.4g}, {event['fit_time_s']:.1f}s)"
             )
+        elif kind == "search_trial":
+            value = "" if event.get("value") is None else f": {event['metric']} {event['value']:.4g}"
+            shown = ", ".join(f"{k} {v}" for k, v in event["params"].items())
+            self._line(f"search trial {event['number']} {event['state']}{value} ({shown})")
         elif kind == "ensemble":
             self._line(f"ensemble of {len(event['members'])} trial(s): {event['metric']} {event['score']:.4g}")
         elif kind == "early_stopped":
