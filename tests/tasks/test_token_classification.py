@@ -82,11 +82,13 @@ def config_for(model: str, source: Path, out: Path, **sections) -> dict:
 
 @pytest.fixture(scope="module")
 def ner(tiny_bert, tmp_path_factory):
-    """One run on JSONL train/valid files, shared by the tests that inspect what it left behind."""
+    """One run on JSONL train/valid/test files, shared by the tests that inspect what it left behind."""
     folder = tmp_path_factory.mktemp("ner")
     write_jsonl(folder / "train.jsonl", make_ner_rows(160))
     write_jsonl(folder / "valid.jsonl", make_ner_rows(40, seed=1))
-    config = config_for(tiny_bert, folder, folder / "run", data={"eval_split": "valid", "eval_fraction": None})
+    write_conll(folder / "test.conll", make_ner_rows(30, seed=2))  # another format in the same folder: read too
+    splits = {"eval_split": "valid", "test_split": "test", "eval_fraction": None}
+    config = config_for(tiny_bert, folder, folder / "run", data=splits)
     return trainforge.train(config)
 
 
@@ -110,8 +112,27 @@ def test_metrics_are_seqeval_scores_overall_and_per_type(ner):
         assert math.isfinite(metrics[key]), key
     assert {"eval_f1_PER", "eval_precision_LOC", "eval_recall_PER"} <= set(metrics)
     assert metrics["eval_f1"] >= 0.8 and metrics["eval_accuracy"] >= 0.9  # the words decide the tags
+    # The test split, scored once with the kept model: the same seqeval scores under test_*.
+    assert {"test_f1", "test_f1_strict", "test_accuracy", "test_f1_PER", "test_loss"} <= set(metrics)
+    assert metrics["test_f1"] >= 0.8
     model_config = json.loads((ner.output_dir / "config.json").read_text())
     assert model_config["id2label"] == {"0": "O", "1": "B-LOC", "2": "B-PER", "3": "I-PER"}
+
+
+def test_lora_trains_an_adapter_and_saves_a_plain_merged_model(tiny_bert, tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", make_ner_rows(160))
+    lora = {"enabled": True, "r": 4, "alpha": 32, "dropout": 0.0}
+    result = trainforge.train(config_for(tiny_bert, tmp_path / "train.jsonl", tmp_path / "run", peft=lora))
+    adapter = json.loads((result.output_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter["task_type"] == "TOKEN_CLS" and adapter["r"] == 4
+    trained = load_file(str(result.output_dir / "adapter" / "adapter_model.safetensors"))
+    assert any("classifier" in k for k in trained)  # the new head trains in full beside the adapter
+    merged = load_file(str(result.output_dir / "model.safetensors"))
+    assert not any("lora" in k for k in merged) and merged["classifier.weight"].shape == (4, 32)
+    from transformers import pipeline
+
+    tagger = pipeline("token-classification", model=str(result.output_dir), device="cpu")
+    assert {e["entity"] for e in tagger("the story greatson wittyly")} <= {"O", "B-LOC", "B-PER", "I-PER"}
 
 
 def test_reloads_with_plain_transformers(ner):
@@ -228,12 +249,11 @@ def test_tags_are_learned_on_first_subtokens_only(tiny_bert):
 
 
 def checked_rows(config: dict) -> tuple[list, list, tuple]:
+    """The training sentences as analysis read them (``facts["encoded"]``), and the tag set."""
     checked = check(load_config(config))
-    return (
-        list(map(list, checked.splits.train["tokens"])),
-        list(map(list, checked.splits.train["tags"])),
-        checked.labels.names,
-    )
+    sentences = checked.labels.facts["encoded"]["train"]
+    assert sentences.index.equals(checked.splits.train.index)  # rows keep their numbers for messages
+    return list(sentences["tokens"]), list(sentences["tags"]), checked.labels.names
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv", "conll", "txt"])
@@ -405,7 +425,7 @@ def test_byte_level_tokenizers_get_a_prefix_space(tmp_path):
     from types import SimpleNamespace
 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoTokenizer, GPT2Config, PreTrainedTokenizerFast
 
     from trainforge.tasks.token_classification import load_tokenizer
 
@@ -417,6 +437,7 @@ def test_byte_level_tokenizers_get_a_prefix_space(tmp_path):
         trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>"], initial_alphabet=alphabet),
     )
     PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>").save_pretrained(tmp_path / "bpe")
+    GPT2Config(vocab_size=backend.get_vocab_size(), n_layer=1, n_embd=8, n_head=1).save_pretrained(tmp_path / "bpe")
 
     def second_word(tokenizer) -> str:
         encoded = tokenizer(["the", "film"], is_split_into_words=True)

@@ -17,22 +17,27 @@ from trainforge.data.labels import Problems, _describe, is_missing, of_the_data,
 from trainforge.errors import DataError
 from trainforge.metrics.tagging import OUTSIDE
 
+Split = tuple[str, pd.DataFrame, str]  # (split name, rows, origin), as Splits.present() gives them
+
 WORD = re.compile(r"\w+(?:[-'’.&]\w+)*|[^\w\s]")  # words (U.S, don't, 1996-08-22) and single punctuation marks
 
 
-def read_sentences(present: list[tuple[str, pd.DataFrame, str]], columns: dict[str, str]) -> None:
-    """Replace the ``tokens`` and ``tags`` cells of every split by clean lists (words: text; tags: names or ids).
+def read_sentences(present: list[Split], columns: dict[str, str]) -> list[Split]:
+    """Every split's sentences as clean lists (words: text; tags: names or ids); the splits are only read.
 
     Args:
-        present: ``(split, rows, origin)`` of every split (``Splits.present()``); their frames are changed in place.
+        present: ``(split, rows, origin)`` of every split (``Splits.present()``).
         columns: ``data.columns``, to name the user's columns in messages.
+
+    Returns:
+        ``(split, sentences, origin)``: frames with ``tokens`` and ``tags`` list columns and the splits' index.
 
     Raises:
         DataError: Every problem of every split in one message: cells that are not lists (or are missing), empty
             lists, items that are no word or tag, rows with a different number of tags than words.
     """
-    problems = Problems()
-    for _, frame, origin in present:
+    problems, out = Problems(), []
+    for split, frame, origin in present:
         words = _lists(frame, "tokens", origin, columns, problems, as_word)
         tags = _lists(frame, "tags", origin, columns, problems, _as_tag)
         if words is None or tags is None:
@@ -44,18 +49,20 @@ def read_sentences(present: list[tuple[str, pd.DataFrame, str]], columns: dict[s
                 f"{origin}: {len(longer)} row(s) hold a different number of tags than words ({shown}); every word "
                 "needs exactly one tag"
             )
-        frame["tokens"], frame["tags"] = pd.Series(words, frame.index), pd.Series(tags, frame.index)
+        sentences = pd.DataFrame({"tokens": pd.Series(words, frame.index), "tags": pd.Series(tags, frame.index)})
+        out.append((split, sentences, origin))
     problems.raise_if_any()
+    return out
 
 
-def name_tags(present: list[tuple[str, pd.DataFrame, str]], label_names: list[str] | None) -> bool:
-    """Replace integer tag ids by ``label_names`` in every split (after ``read_sentences``); True when they were ids.
+def name_tags(sentences: list[Split], label_names: list[str] | None) -> bool:
+    """Replace integer tag ids by ``label_names`` in ``read_sentences``' frames; True when the tags were ids.
 
     Raises:
         DataError: Ids without ``label_names`` or out of its range, names with ``label_names``, or both mixed.
     """
-    ids = all(isinstance(t, int) for _, frame, _ in present for tags in frame["tags"] for t in tags)
-    for _, frame, origin in present:
+    ids = all(isinstance(t, int) for _, frame, _ in sentences for tags in frame["tags"] for t in tags)
+    for _, frame, origin in sentences:
         if not ids:
             _refuse_ids(frame, origin)
         frame["tags"] = [_named(tags, ids, label_names, origin, i) for i, tags in frame["tags"].items()]

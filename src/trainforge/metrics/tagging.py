@@ -57,6 +57,19 @@ def entities(tags: Sequence[str], scheme: str) -> list[tuple[str, int, int]]:
     return [(kind, start, end) for kind, start, end in get_entities(entity_tags(tags, scheme))]
 
 
+def labelled_tags(labels: np.ndarray, predicted: np.ndarray, names: Sequence[str], ignored: int) -> tuple[list, list]:
+    """True and predicted tag names at the labelled positions (words' first sub-tokens), sentence by sentence.
+
+    ``labels`` and ``predicted`` are tag ids of shape (sentences, tokens); positions where ``labels`` is ``ignored``
+    (special tokens, later sub-tokens, padding) are left out.
+    """
+    keep = labels != ignored
+    return (
+        [[names[i] for i in row[mask]] for row, mask in zip(labels, keep, strict=True)],
+        [[names[i] for i in row[mask]] for row, mask in zip(predicted, keep, strict=True)],
+    )
+
+
 def tagging_metrics(truth: list[list[str]], predicted: list[list[str]], scheme: str) -> dict[str, float]:
     """Scores (seqeval) of predicted tags against the true ones, sentence by sentence (same lengths).
 

@@ -79,8 +79,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     """Check every split's word and tag lists, read the tag names and derive the tag set (no model loads).
 
     The tag set is the union over all splits (a tag only in the eval or test split is named in a note: the model
-    cannot learn it). Integer tags are ids named by ``params.label_names``. Each split's cells are replaced by
-    clean lists (``tokens``: strings, ``tags``: names).
+    cannot learn it). Integer tags are ids named by ``params.label_names``. The splits are only read: their
+    sentences as clean lists (``tokens``: strings, ``tags``: names) go to ``prepare`` in ``facts["encoded"]``.
 
     Raises:
         DataError: Every problem of every split in one message (cells that are not lists, empty lists, empty
@@ -88,25 +88,25 @@ def analyze(ctx: RunContext, splits) -> Analysis:
             ``params.label_names``; a single tag in training; prefixed and plain tags mixed.
     """
     label_names = ctx.config.params.label_names
-    present = splits.present()
-    read_sentences(present, ctx.config.data.columns)
-    ids = name_tags(present, label_names)
-    seen = {tag for tags in splits.train["tags"] for tag in tags}
+    sentences = read_sentences(splits.present(), ctx.config.data.columns)
+    ids = name_tags(sentences, label_names)
+    train_origin, train = sentences[0][2], sentences[0][1]
+    seen = {tag for tags in train["tags"] for tag in tags}
     if len(seen) < 2:
         raise DataError(
-            f"{splits.train_origin}: every word of the training split has the tag {''.join(seen)!r}: there is "
-            "nothing to learn. Check data.columns.tags, or add sentences with entities."
+            f"{train_origin}: every word of the training split has the tag {''.join(seen)!r}: there is nothing to "
+            "learn. Check data.columns.tags, or add sentences with entities."
         )
-    every = {tag for _, frame, _ in present for tags in frame["tags"] for tag in tags}
+    every = {tag for _, frame, _ in sentences for tags in frame["tags"] for tag in tags}
     names = list(label_names) if ids and label_names else sorted(every, key=tag_order)
     notes = [
-        f"{origin}: tags {sorted(only)} never occur in training ({splits.train_origin}): the model cannot learn "
-        "them, so their entities count as missed"
-        for _, frame, origin in present[1:]
+        f"{origin}: tags {sorted(only)} never occur in training ({train_origin}): the model cannot learn them, so "
+        "their entities count as missed"
+        for _, frame, origin in sentences[1:]
         if (only := {tag for tags in frame["tags"] for tag in tags} - seen)
     ]
-    scheme = tagging.tag_scheme(names)
-    return Analysis("token_classification", tuple(names), facts={"scheme": scheme}, notes=tuple(notes))
+    facts = {"scheme": tagging.tag_scheme(names), "encoded": {split: frame for split, frame, _ in sentences}}
+    return Analysis("token_classification", tuple(names), facts=facts, notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------------- prepare
@@ -116,10 +116,13 @@ def load_tokenizer(ctx: RunContext):
     """The base model's fast tokenizer; byte-level BPE (GPT-2, RoBERTa) with a prefix space, as words need.
 
     Raises:
-        ConfigError: The model has no fast tokenizer (``word_ids`` align sub-tokens with words only there).
+        ConfigError: The model has no fast tokenizer (``word_ids`` align sub-tokens with words only there), or the
+            tokenizer does not fit the model (``models.config_checks.check_tokenizer_fits``).
     """
     from tokenizers import pre_tokenizers
     from transformers import AutoTokenizer
+
+    from trainforge.models.config_checks import check_tokenizer_fits
 
     model = ctx.config.model
     options = {"revision": model.revision, "trust_remote_code": model.trust_remote_code}
@@ -133,11 +136,14 @@ def load_tokenizer(ctx: RunContext):
         # Byte-level BPE marks a word start with a space: words given one by one must get it, as in running text.
         tokenizer = AutoTokenizer.from_pretrained(model.name, add_prefix_space=True, **options)
         tokenizer.backend_tokenizer.pre_tokenizer.add_prefix_space = True  # generic tokenizers ignore the argument
+    check_tokenizer_fits(tokenizer, ctx.config)  # at validate too: the check phase loads the processor
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
 def prepare(ctx: RunContext, splits) -> Prepared:
-    """Tokenise the words (no padding: the collator pads each batch) and tag each word's first sub-token."""
+    """Tokenise each split's words (analysis' ``facts["encoded"]``) and tag each word's first sub-token; unpadded."""
     from datasets import Dataset
     from transformers import AutoConfig, DataCollatorForTokenClassification
 
@@ -146,7 +152,8 @@ def prepare(ctx: RunContext, splits) -> Prepared:
     max_length = effective_max_length(config, AutoConfig.from_pretrained(model.name, **options))
     index = {name: i for i, name in enumerate(ctx.labels.names)}
 
-    def encode(frame: pd.DataFrame | None, origin: str | None) -> Dataset | None:
+    def encode(split: str, origin: str | None) -> Dataset | None:
+        frame = ctx.labels.facts["encoded"].get(split)
         if frame is None:
             return None
         words = [list(row) for row in frame["tokens"]]
@@ -158,10 +165,10 @@ def prepare(ctx: RunContext, splits) -> Prepared:
         return Dataset.from_dict({**encoded, "labels": labels})
 
     return Prepared(
-        encode(splits.train, splits.train_origin),
-        encode(splits.eval, splits.eval_origin),
+        encode("train", splits.train_origin),
+        encode("eval", splits.eval_origin),
         DataCollatorForTokenClassification(tokenizer),
-        test=encode(splits.test, splits.test_origin),
+        test=encode("test", splits.test_origin),
     )
 
 
@@ -215,19 +222,11 @@ def compute_metrics(ctx: RunContext):
 
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        predicted, truth = word_tags(np.asarray(logits).argmax(axis=-1), prediction.label_ids, names)
+        predicted = np.asarray(logits).argmax(axis=-1)
+        truth, predicted = tagging.labelled_tags(prediction.label_ids, predicted, names, IGNORED)
         return tagging.tagging_metrics(truth, predicted, scheme)
 
     return compute
-
-
-def word_tags(predicted: np.ndarray, labels: np.ndarray, names) -> tuple[list[list[str]], list[list[str]]]:
-    """Predicted and true tag names of the labelled positions (words' first sub-tokens), sentence by sentence."""
-    keep = labels != IGNORED
-    return (
-        [[names[i] for i in row[mask]] for row, mask in zip(predicted, keep, strict=True)],
-        [[names[i] for i in row[mask]] for row, mask in zip(labels, keep, strict=True)],
-    )
 
 
 def best_metric(ctx: RunContext) -> Metric:
@@ -382,6 +381,7 @@ SPEC = TaskSpec(
     load_predictor=TokenClassificationPredictor,
     finish=finish,
     pipeline_tag="token-classification",
+    lora="TOKEN_CLS",  # the new tagging head trains in full beside the adapter (PEFT's modules_to_save)
     reuse_logged_eval=True,
     predict_inputs=PREDICT_INPUTS,
     extras=(("seqeval", "nlp"),),
