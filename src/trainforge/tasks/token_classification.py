@@ -160,9 +160,10 @@ def prepare(ctx: RunContext, splits) -> Prepared:
         encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
         ids = [[index[tag] for tag in row] for row in frame["tags"]]
         labels = [first_subtoken_labels(encoded.word_ids(i), row) for i, row in enumerate(ids)]
-        cut = [i for i, encoding in enumerate(encoded.encodings) if encoding.overflowing]
-        _note_truncation(ctx, cut, frame, origin, max_length)
-        return Dataset.from_dict({**encoded, "labels": labels})
+        _note_truncation(ctx, [i for i, e in enumerate(encoded.encodings) if e.overflowing], frame, origin, max_length)
+        dataset = Dataset.from_dict({**encoded, "labels": labels})
+        # Evaluation sentences sorted by length: each padded batch holds sentences of similar length (same metrics).
+        return dataset if split == "train" else dataset.select(np.argsort([len(x) for x in labels], kind="stable"))
 
     return Prepared(
         encode("train", splits.train_origin),
