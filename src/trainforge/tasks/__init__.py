@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.text_classification:SPEC",
     "trainforge.tasks.text_classification:REGRESSION_SPEC",
+    "trainforge.tasks.token_classification:SPEC",
     "trainforge.tasks.tabular:SPEC",
     "trainforge.tasks.tabular:REGRESSION_SPEC",
     "trainforge.tasks.llm.sft:SPEC",
