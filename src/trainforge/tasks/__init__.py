@@ -15,6 +15,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.text_classification:REGRESSION_SPEC",
     "trainforge.tasks.tabular:SPEC",
     "trainforge.tasks.tabular:REGRESSION_SPEC",
+    "trainforge.tasks.extractive_qa:SPEC",
     "trainforge.tasks.llm.sft:SPEC",
     "trainforge.tasks.llm.generic:SPEC",
     "trainforge.tasks.llm.dpo:SPEC",
