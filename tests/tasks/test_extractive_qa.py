@@ -270,6 +270,14 @@ def test_v1_predict_cli(v1_run, tmp_path, capsys):
     assert {"answer", "answer_start", "answer_end", "score"} <= set(out.columns) and len(out) == 6
 
 
+def test_predict_names_a_missing_column(v1_run):
+    from trainforge.errors import DataError
+
+    predictor = trainforge.load_predictor(v1_run.output_dir)
+    with pytest.raises(DataError, match=r"no column 'context' \(the run's context column\); found: question, passage"):
+        predictor.predict(pd.DataFrame({"question": ["which word is good?"], "passage": ["a lovely film"]}))
+
+
 def test_predict_refuses_a_question_too_long_for_the_windows(v1_run, tmp_path, capsys):
     frame = pd.DataFrame({"question": ["good " * 40, "which word is good?"], "context": ["a lovely film"] * 2})
     frame.to_csv(tmp_path / "q.csv", index=False)
