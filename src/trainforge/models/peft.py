@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 ADAPTER_DIR = "adapter"  # the trained LoRA adapter of a run whose model folder holds the merged model
+# The new head PEFT trains in full (modules_to_save) for these task types. "all-linear" would also put a LoRA layer
+# on it (PEFT leaves out only a SEQ_CLS head), which PEFT 0.21 then refuses: "modules_to_save cannot be applied to
+# modules of type lora.Linear". Head names as PEFT's PeftModelForTokenClassification/ForQuestionAnswering set them.
+_HEADS_TRAINED_IN_FULL = {"TOKEN_CLS": ["classifier", "score"], "QUESTION_ANS": ["qa_outputs"]}
 
 
 def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = None) -> Any:
@@ -30,6 +34,8 @@ def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = N
     from peft import LoraConfig
 
     extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
+    if section.target_modules == "all-linear" and task_type in _HEADS_TRAINED_IN_FULL:
+        extra["exclude_modules"] = _HEADS_TRAINED_IN_FULL[task_type]
     return LoraConfig(
         r=section.r,
         lora_alpha=section.alpha,
