@@ -288,6 +288,26 @@ def test_predict_refuses_a_question_too_long_for_the_windows(v1_run, tmp_path, c
     assert code == 2 and "the input: 1 question(s) leave no room for the context" in err and "rows 1" in err
 
 
+def test_lora_trains_adapter_and_span_head_and_saves_a_plain_model(tiny_bert, tmp_path):
+    write_jsonl(tmp_path / "data" / "train.jsonl", qa_rows(120, seed=0))
+    write_jsonl(tmp_path / "data" / "valid.jsonl", qa_rows(40, seed=1))
+    lora = {"enabled": True, "r": 4, "alpha": 32, "dropout": 0.0}
+    result = trainforge.train(qa_config(tiny_bert, tmp_path / "data", tmp_path / "run", peft=lora))
+    run_dir = result.output_dir
+    losses = step_losses(run_dir)
+    assert all(math.isfinite(x) for x in losses) and sum(losses[-4:]) < sum(losses[:4]) - 1.0, losses
+    adapter = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter["task_type"] == "QUESTION_ANS"
+    trained = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert any("lora_B" in k and np.abs(v).sum() > 0 for k, v in trained.items())
+    assert any("qa_outputs" in k for k in trained)  # the new span head trains in full beside the adapter
+    merged = load_file(str(run_dir / "model.safetensors"))
+    assert not any("lora" in k for k in merged)  # plain transformers loads it
+    row = qa_rows(1, seed=3)[0]
+    assert isinstance(plain_answer(run_dir, row["question"], row["context"]), str)
+    assert result.metrics["eval_f1"] > 0
+
+
 # ------------------------------------------------------------------------------------------------ SQuAD 2.0
 
 

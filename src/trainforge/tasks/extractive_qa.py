@@ -116,7 +116,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     """Check contexts, questions and answers of every split, and that each question leaves room for context.
 
     Every ``answer_start`` must point at its answer text (the rows that do not are named with where the text does
-    occur). The answers column is replaced by the cells as read (``{"text": [...], "answer_start": [...]}``).
+    occur). The splits are only read; ``prepare`` reads the answers again into ``{"text": [...], "answer_start":
+    [...]}``.
 
     Raises:
         DataError: Every problem of every split in one message.
@@ -130,13 +131,13 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         problems.check(require_text, frame, "context", origin, columns.get("context", "context"))
         problems.check(require_text, frame, "question", origin, columns.get("question", "question"))
     problems.raise_if_any()
-    for _, frame, origin in present:
-        answers, messages = read_answers(frame, origin, columns.get("answers", "answers"))
+    answers = {}
+    for name, frame, origin in present:
+        answers[name], messages = read_answers(frame, origin, columns.get("answers", "answers"))
         for message in messages:
             problems.add(message)
-        frame["answers"] = answers
     problems.raise_if_any()
-    empty = {name: frame.index[frame["answers"].map(lambda a: not a["text"])] for name, frame, _ in present}
+    empty = {name: frame.index[answers[name].map(lambda a: not a["text"])] for name, frame, _ in present}
     version_2 = params.version_2 if params.version_2 is not None else any(len(e) for e in empty.values())
     notes = []
     for name, frame, origin in present:
@@ -202,13 +203,15 @@ def prepare(ctx: RunContext, splits) -> Prepared:
     def encode(frame: pd.DataFrame | None, evaluation: bool) -> Dataset | None:
         if frame is None:
             return None
+        answers, _ = read_answers(frame, "", "answers")  # checked by analyze: every cell reads
+        frame = frame.assign(answers=answers)
         return Dataset.from_dict(encode_windows(tokenizer, frame, max_length, stride, evaluation))
 
     return Prepared(
         encode(splits.train, False),
         encode(splits.eval, True),
         DataCollatorWithPadding(tokenizer),
-        test=encode(getattr(splits, "test", None), True),
+        test=encode(splits.test, True),
     )
 
 
@@ -461,6 +464,7 @@ SPEC = TaskSpec(
     finish=finish,
     model_card=model_card,
     pipeline_tag="question-answering",
+    lora="QUESTION_ANS",  # the new span head trains in full beside the adapter (PEFT's modules_to_save)
     reuse_logged_eval=True,  # the scorer runs inside Trainer.evaluate: the logged evaluation is complete
     example={
         "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
