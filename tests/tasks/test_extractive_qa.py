@@ -313,35 +313,18 @@ def test_lora_trains_adapter_and_span_head_and_saves_a_plain_model(tiny_bert, tm
 
 @pytest.fixture(scope="module")
 def v2_run(tiny_bert, tmp_path_factory):
-    """A SQuAD 2.0 run through the driver's phases, with a test split scored as the driver scores it."""
-    from trainforge.config.loading import load_config
-    from trainforge.data.loading import Splits
-    from trainforge.tasks import get_task
-    from trainforge.tasks.spec import RunContext
-    from trainforge.training import driver
-
+    """A SQuAD 2.0 run with a test split, which the driver scores once with the kept model."""
     folder = tmp_path_factory.mktemp("qa-v2")
-    write_jsonl(folder / "data" / "train.jsonl", qa_rows(150, seed=0, unanswerable_every=3))
-    write_jsonl(folder / "data" / "valid.jsonl", qa_rows(45, seed=1, unanswerable_every=3))
-    config = load_config(qa_config(tiny_bert, folder / "data", folder / "run", training={"num_train_epochs": 5}))
-    spec = get_task("extractive_qa")
-    frames = [pd.DataFrame(qa_rows(n, seed=s, unanswerable_every=3)) for n, s in ((150, 0), (45, 1), (45, 2))]
-    splits = Splits(frames[0], frames[1], "train", "valid", test=frames[2], test_origin="test")
-    ctx = RunContext(config, spec)
-    ctx.analysis = spec.analyze(ctx, splits)
-    checked = driver.Checked(ctx, splits)
-    target = driver.start(checked, resume=False)
-    prepared = driver.prepare(checked)
-    trainer, metrics = driver.fit(checked, prepared, resume=False)
-    result = driver.finish(checked, trainer, prepared, metrics)
-    target.commit()
-    test = trainer.evaluate(eval_dataset=prepared.test, metric_key_prefix="test")
-    ctx.events.close()
-    return result, test
+    for name, count, seed in (("train", 150, 0), ("valid", 45, 1), ("test", 45, 2)):
+        write_jsonl(folder / "data" / f"{name}.jsonl", qa_rows(count, seed=seed, unanswerable_every=3))
+    config = qa_config(
+        tiny_bert, folder / "data", folder / "run", data={"test_split": "test"}, training={"num_train_epochs": 5}
+    )
+    return trainforge.train(config)
 
 
 def test_v2_metrics_break_down_has_and_no_answer(v2_run):
-    result, _ = v2_run
+    result = v2_run
     assert result.labels.facts["version_2"] is True
     metrics = result.metrics
     for key in ("eval_has_ans_exact_match", "eval_has_ans_f1", "eval_no_ans_exact_match", "eval_no_ans_f1"):
@@ -351,7 +334,8 @@ def test_v2_metrics_break_down_has_and_no_answer(v2_run):
 
 
 def test_v2_threshold_stored_and_reused_for_the_test_split(v2_run):
-    result, test = v2_run
+    result = v2_run
+    test = result.metrics
     settings = json.loads((result.output_dir / "question_answering.json").read_text())
     assert settings["version_2"] is True and settings["null_threshold_source"].startswith("tuned on the evaluation")
     assert settings["null_threshold"] == pytest.approx(result.metrics["eval_null_threshold"])
@@ -361,7 +345,7 @@ def test_v2_threshold_stored_and_reused_for_the_test_split(v2_run):
 
 
 def test_v2_predictor_gives_no_answer(v2_run):
-    result, _ = v2_run
+    result = v2_run
     rows = qa_rows(30, seed=11, unanswerable_every=3)
     frame = pd.DataFrame([{"question": r["question"], "context": r["context"]} for r in rows])
     out = trainforge.load_predictor(result.output_dir).predict(frame)
