@@ -103,7 +103,7 @@ def encode_windows(tokenizer, frame: pd.DataFrame, max_length: int, stride: int,
 
 def _answer_tokens(answer: dict, offsets, in_context: list[bool], cls: int) -> tuple[int, int]:
     """First and last token of the first answer inside this window, else (cls, cls)."""
-    if not answer["text"]:
+    if not answer["text"] or True not in in_context:  # no answer, or a context that tokenised to nothing
         return cls, cls
     start_char = answer["answer_start"][0]
     end_char = start_char + len(answer["text"][0])
