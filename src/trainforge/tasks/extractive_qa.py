@@ -152,7 +152,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         problems.check(check_question_room, *check, columns.get("question", "question"))
     problems.raise_if_any()
     unanswerable = {name: len(e) for name, e in empty.items()}
-    facts = {"version_2": bool(version_2), "unanswerable": unanswerable}
+    shape = "SQuAD 2.0 (a question may have no answer)" if version_2 else "SQuAD 1.1 (every question has an answer)"
+    facts = {"version_2": bool(version_2), "unanswerable": unanswerable, "data_format": shape}
     return Analysis("extractive_question_answering", (), facts, tuple(notes))
 
 
