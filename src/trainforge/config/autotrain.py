@@ -171,6 +171,7 @@ _FAMILY = {
     "text_regression": "text",
     "tabular_classification": "tabular",
     "tabular_regression": "tabular",
+    "extractive_qa": "text",
 }
 # Reference params that stand for its top-level settings (its parser lets `params` override everything else).
 _TOP_LEVEL_PARAMS = {

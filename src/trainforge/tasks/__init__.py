@@ -16,6 +16,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.token_classification:SPEC",
     "trainforge.tasks.tabular:SPEC",
     "trainforge.tasks.tabular:REGRESSION_SPEC",
+    "trainforge.tasks.extractive_qa:SPEC",
     "trainforge.tasks.llm.sft:SPEC",
     "trainforge.tasks.llm.generic:SPEC",
     "trainforge.tasks.llm.dpo:SPEC",
