@@ -139,6 +139,20 @@ _REFERENCE_FIELDS = {
         "distributed_backend",
     },
     "text": _REFERENCE_SHARED | _REFERENCE_TRAINER | {"max_seq_length", "text_column", "target_column"},
+    "seq2seq": _REFERENCE_SHARED
+    | _REFERENCE_TRAINER
+    | {
+        "max_seq_length",
+        "max_target_length",
+        "text_column",
+        "target_column",
+        "peft",
+        "quantization",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "target_modules",
+    },
     "tabular": _REFERENCE_SHARED
     | {
         "id_column",
@@ -163,6 +177,7 @@ _FAMILY = {
     "text_regression": "text",
     "tabular_classification": "tabular",
     "tabular_regression": "tabular",
+    "seq2seq": "seq2seq",
 }
 # Reference params that stand for its top-level settings (its parser lets `params` override everything else).
 _TOP_LEVEL_PARAMS = {
