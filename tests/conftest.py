@@ -162,9 +162,7 @@ def build_tiny_seq2seq(folder: Path, arch: str = "t5", max_positions: int = 64) 
     tokenizer.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     fast.save_pretrained(folder)
     common = {"vocab_size": len(fast), "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
     if arch == "t5":

@@ -338,8 +338,8 @@ CONFIG_CASES = [
             fragments=("model.name: required",)),
     CliCase("config-model-folder-missing", "validate", tc(model={"name": "{tmp}/no-such-model"}), TRAIN,
             fragments=("model.name:", "no-such-model")),
-    CliCase("config-merge-adapter-without-peft", "validate", llm("llm_sft", params={"merge_adapter": True}),
-            CHATS_FILE, fragments=("params", "merge_adapter needs peft")),
+    CliCase("config-merge-adapter-without-peft", "validate", llm("llm_sft", peft={"merge_adapter": True}),
+            CHATS_FILE, fragments=("peft", "merge_adapter needs peft")),
     CliCase("config-autotrain-unsupported-task", "validate", autotrain(task="vlm:captioning"), TRAIN,
             fragments=("task: 'vlm:captioning'", "not supported yet", "supported tasks: text-classification")),
     CliCase("config-autotrain-misspelled-task", "validate", autotrain(task="text-clasification"), TRAIN,
@@ -413,10 +413,10 @@ CONFIG_CASES = [
             tc(params=DROP, training={"max_steps": 1}), {"train.csv": LONG_CSV}, code=(0, 2),
             fragments=("params.max_length",)),
     CliCase("config-lora-unknown-module", "validate",
-            llm("llm_sft", params={"peft": True, "target_modules": ["q_proj", "attn_qkv"]}), CHATS_FILE,
-            fragments=("params.target_modules: 'attn_qkv' names no module of the model", "q_proj")),
-    CliCase("config-lora-lm-head", "validate", llm("llm_sft", params={"peft": True, "target_modules": ["lm_head"]}),
-            CHATS_FILE, fragments=("params.target_modules: 'lm_head' is the model's output layer",)),
+            llm("llm_sft", peft={"enabled": True, "target_modules": ["q_proj", "attn_qkv"]}), CHATS_FILE,
+            fragments=("peft.target_modules: 'attn_qkv' names no module of the model", "q_proj")),
+    CliCase("config-lora-lm-head", "validate", llm("llm_sft", peft={"enabled": True, "target_modules": ["lm_head"]}),
+            CHATS_FILE, fragments=("peft.target_modules: 'lm_head' is the model's output layer",)),
 ]
 
 # ------------------------------------------------------------------------------------------------ CLI: data files

@@ -67,6 +67,8 @@ CLI_CASES = [
             fragments=("training.metric_for_best_model", "set params.predict_with_generate: true")),
     CliCase("seq2seq-best-metric-unknown", "validate", s2s(training={"metric_for_best_model": "accuracy"}), DATA,
             fragments=("'accuracy' is not a seq2seq score", "rougeL", "chrf")),
+    CliCase("seq2seq-lora-unknown-module", "validate", s2s(peft={"enabled": True, "target_modules": ["query"]}), DATA,
+            fragments=("peft.target_modules", "'query' names no module of the model", "T5ForConditionalGeneration")),
     CliCase("seq2seq-zero-beams", "validate", s2s(params={"num_beams": 0}), DATA,
             fragments=("params.num_beams", "greater than or equal to 1")),
     CliCase("seq2seq-autotrain-misspelt-param", "validate",

@@ -108,9 +108,15 @@ def tiny_llama_plain(tmp_path_factory) -> str:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-plain"), with_template=False)
 
 
+PEFT_KEYS = {"peft": "enabled", "lora_r": "r", "target_modules": "target_modules", "merge_adapter": "merge_adapter"}
+
+
 def llm_config(task: str, model: str, source: Path, out: Path, **params) -> dict:
-    """A fast config: 2 epochs, eval split, small blocks, no checkpoints."""
+    """A fast config: 2 epochs, eval split, small blocks, no checkpoints; LoRA keywords go to the ``peft:`` section."""
+    peft = dict(params.pop("peft")) if isinstance(params.get("peft"), dict) else {}
+    peft.update({PEFT_KEYS[k]: params.pop(k) for k in list(params) if k in PEFT_KEYS})
     return {
+        "peft": peft,
         "task": task,
         "model": {"name": model},
         "data": {"source": str(source), "eval_fraction": 0.2},

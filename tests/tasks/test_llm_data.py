@@ -36,7 +36,7 @@ def test_formats_detected_and_encoded(shape, tiny_llama, tmp_path):  # noqa: F81
     checked = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run"))
     assert checked.labels.facts["data_format"] == expected
     assert any(n.startswith("example") for n in checked.notes)
-    frame = checked.splits.train
+    frame = checked.labels.facts["encoded"]["train"]
     ids, labels = frame["input_ids"].iloc[0], frame["labels"].iloc[0]
     assert len(ids) == len(labels) and any(label != -100 for label in labels)
     if expected != "text":
@@ -53,7 +53,7 @@ def test_eos_closes_every_assistant_turn_and_prompt_is_masked(tiny_llama, tmp_pa
         {"role": "assistant", "content": "green."},
     ]
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": turns}] * 10)
-    frame = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run")).splits.train
+    frame = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run")).labels.facts["encoded"]["train"]
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     ids, labels = frame["input_ids"].iloc[0], frame["labels"].iloc[0]
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -65,7 +65,9 @@ def test_eos_closes_every_assistant_turn_and_prompt_is_masked(tiny_llama, tmp_pa
 
 def test_completion_only_loss_off_trains_every_token(tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": CONV[0]}] * 10)
-    frame = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run", completion_only_loss=False)).splits.train
+    frame = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "run", completion_only_loss=False)).labels.facts[
+        "encoded"
+    ]["train"]
     assert frame["input_ids"].iloc[0] == frame["labels"].iloc[0]
 
 
@@ -82,7 +84,10 @@ def test_builtin_template_on_tokenizer_without_one(tiny_llama_plain, tmp_path): 
         name = requested or "chatml"
         assert any(f"built-in {name}" in n for n in checked.notes)
         tokenizer, _ = tokenizer_for(config, "messages")
-        ids, labels = checked.splits.train["input_ids"].iloc[0], checked.splits.train["labels"].iloc[0]
+        ids, labels = (
+            checked.labels.facts["encoded"]["train"]["input_ids"].iloc[0],
+            checked.labels.facts["encoded"]["train"]["labels"].iloc[0],
+        )
         assert [t for t, label in zip(ids, labels, strict=True) if label != -100][-1] == tokenizer.eos_token_id
         model = build_causal_lm(checked.ctx)  # the run's one tokenizer, set up by the analysis
         assert model.get_input_embeddings().num_embeddings >= len(tokenizer) > 300 - 1
@@ -91,7 +96,10 @@ def test_builtin_template_on_tokenizer_without_one(tiny_llama_plain, tmp_path): 
 def test_plain_prompt_completion_without_template_appends_eos(tiny_llama_plain, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "apple: ", "completion": "red"}] * 10)
     checked = _check(llm_config("llm_sft", tiny_llama_plain, data, tmp_path / "run"))
-    ids, labels = checked.splits.train["input_ids"].iloc[0], checked.splits.train["labels"].iloc[0]
+    ids, labels = (
+        checked.labels.facts["encoded"]["train"]["input_ids"].iloc[0],
+        checked.labels.facts["encoded"]["train"]["labels"].iloc[0],
+    )
     assert labels[0] == -100 and labels[-1] == ids[-1] and any("plain text" in n for n in checked.notes)
 
 
@@ -102,7 +110,7 @@ def test_truncation_counted_or_dropped(tiny_llama, tmp_path):  # noqa: F811
     assert any("longer than block_size 32 were truncated" in n for n in notes)
     checked = _check(llm_config("llm_sft", tiny_llama, data, tmp_path / "r2", block_size=32, truncation="drop"))
     assert any("were dropped" in n for n in checked.notes)
-    assert all(len(ids) <= 32 for ids in checked.splits.train["input_ids"])
+    assert all(len(ids) <= 32 for ids in checked.labels.facts["encoded"]["train"]["input_ids"])
 
 
 def test_preference_shapes(tiny_llama, tmp_path):  # noqa: F811
@@ -113,7 +121,7 @@ def test_preference_shapes(tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "conv.jsonl", full)
     checked = _check(llm_config("llm_dpo", tiny_llama, data, tmp_path / "r1"))
     assert checked.labels.facts["data_format"] == "conversational"
-    first = checked.splits.train.iloc[0]
+    first = checked.labels.facts["encoded"]["train"].iloc[0]
     assert first["prompt"].endswith("<|im_start|>assistant\n") and first["chosen"].endswith("<|im_end|>")
     strings = write_jsonl(tmp_path / "s.jsonl", preference_rows(10))
     assert _check(llm_config("llm_orpo", tiny_llama, strings, tmp_path / "r2")).labels.facts["data_format"] == (
@@ -211,12 +219,18 @@ BAD_INPUTS = [
         {},
         "sharing every turn but the last",
     ),
-    ("merge_without_peft", "llm_sft", [{"messages": CONV[0]}], {"merge_adapter": True}, "merge_adapter needs peft"),
+    (
+        "merge_without_peft",
+        "llm_sft",
+        [{"messages": CONV[0]}],
+        {"peft": {"merge_adapter": True}},
+        "merge_adapter needs peft",
+    ),
     (
         "quantization_without_cuda",
         "llm_sft",
         [{"messages": CONV[0]}],
-        {"peft": True, "quantization": "int4"},
+        {"peft": {"enabled": True, "quantization": "int4"}},
         "needs a CUDA GPU",
     ),
     ("unknown_template", "llm_sft", [{"messages": CONV[0]}], {"chat_template": "vicuna"}, "params.chat_template"),

@@ -63,8 +63,8 @@ def test_reference_shape_prompt_beside_whole_conversations(task, tiny_llama, tmp
     checked = _check(llm_config(task, tiny_llama, data, tmp_path / "run"))
     assert checked.labels.facts["data_format"] == "conversational"
     assert any("whole conversations" in n and "prompt column is not used" in n for n in checked.notes)
-    first = checked.splits.train.iloc[0]
-    question = reference_rows(20)[int(checked.splits.train.index[0])]["prompt"]
+    first = checked.labels.facts["encoded"]["train"].iloc[0]
+    question = reference_rows(20)[int(checked.labels.facts["encoded"]["train"].index[0])]["prompt"]
     assert first["prompt"].count(question) == 1  # the prompt is not repeated inside the answers
     assert first["prompt"].endswith("<|im_start|>assistant\n")
     assert "<|im_start|>user" not in first["chosen"] and first["chosen"].endswith("<|im_end|>")
@@ -77,7 +77,7 @@ def test_hh_rlhf_conversations_without_prompt_column(tiny_llama, tmp_path):  # n
         rows.append({"chosen": earlier + pair["chosen"][-2:], "rejected": earlier + pair["rejected"][-2:]})
     data = write_jsonl(tmp_path / "hh.jsonl", rows)
     checked = _check(llm_config("llm_dpo", tiny_llama, data, tmp_path / "run"))
-    first = checked.splits.train.iloc[0]
+    first = checked.labels.facts["encoded"]["train"].iloc[0]
     assert first["prompt"].count("<|im_start|>user") == 2 and "hi." in first["prompt"]
     assert first["chosen"].count("<|im_start|>") == 0
 
@@ -86,7 +86,7 @@ def test_hh_rlhf_text_without_prompt_column(tiny_llama, tmp_path):  # noqa: F811
     data = write_jsonl(tmp_path / "hh.jsonl", hh_rlhf_text(20))
     checked = _check(llm_config("llm_orpo", tiny_llama, data, tmp_path / "run", chat_template="none"))
     assert checked.labels.facts["data_format"] == "prompt_chosen_rejected"
-    first = checked.splits.train.iloc[0]
+    first = checked.labels.facts["encoded"]["train"].iloc[0]
     assert first["prompt"].startswith("\n\nHuman: what colour is the") and first["prompt"].endswith("Assistant:")
     assert first["chosen"].startswith(" the ") and "Human" not in first["chosen"]
 
@@ -98,7 +98,7 @@ def test_string_answers_repeating_the_prompt_are_cut(tiny_llama, tmp_path):  # n
     ]
     data = write_jsonl(tmp_path / "s.jsonl", rows)
     checked = _check(llm_config("llm_dpo", tiny_llama, data, tmp_path / "run", chat_template="none"))
-    first = checked.splits.train.iloc[0]
+    first = checked.labels.facts["encoded"]["train"].iloc[0]
     assert first["chosen"].startswith(" the ") and "what colour" not in first["chosen"]
 
 
@@ -115,7 +115,7 @@ def test_some_identical_pairs_are_named_and_dropped(tiny_llama, tmp_path):  # no
     checked = _check(config)
     note = next(n for n in checked.notes if "chosen == rejected" in n)
     assert "3 of 20 pairs" in note and "rows 3, 8, 12" in note and "no preference signal" in note
-    assert len(checked.splits.train) == 17
+    assert len(checked.labels.facts["encoded"]["train"]) == 17
 
 
 @pytest.mark.parametrize("shape", ["strings", "conversations"])

@@ -40,7 +40,8 @@ def test_smollm2_lora_sft_merge_chat(tmp_path, capsys):
             "eval_steps": 10,
             "early_stopping_patience": None,
         },
-        "params": {"peft": True, "lora_r": 8, "block_size": 96, "merge_adapter": True, "max_new_tokens": 24},
+        "peft": {"enabled": True, "r": 8, "merge_adapter": True},
+        "params": {"block_size": 96, "max_new_tokens": 24},
         "output": {"dir": str(tmp_path / "run"), "report_to": ["none"], "save_checkpoints": False},
     }
     result = trainforge.train(config)

@@ -162,37 +162,61 @@ def test_predict_refuses_missing_column_and_empty_texts(t5_run, tmp_path, capsys
 # ------------------------------------------------------------------------------------------------ BART, test split
 
 
-def test_bart_with_a_test_split_scored_by_evaluate(tiny_bart, tmp_path):
-    """The driver's phases on BART (absolute positions); the test split scores as ``test_*`` through evaluate."""
-    from trainforge.config.schema import parse_config
-    from trainforge.training import driver
+def test_bart_test_split_is_scored_once_and_predict_reproduces_it(tiny_bart, tmp_path):
+    """BART (absolute positions, decoding starts from </s>); ``data.test_split`` is reported as ``test_*``."""
+    import sacrebleu
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for split, rows, seed in (("train", 96, 0), ("valid", 24, 1), ("test", 20, 2)):
+        make_translation_frame(rows, seed).to_csv(folder / f"{split}.csv", index=False)
+    config = make_config(
+        tiny_bart,
+        folder,
+        tmp_path / "run",
+        data={"eval_split": "valid", "test_split": "test", "eval_fraction": None},
+        training={"num_train_epochs": 3},
+        params={"max_length": 128, "num_beams": 1},  # the default length is beyond its 64 positions: cut
+    )
+    result = trainforge.train(config)
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    for name in (*SCORES, "gen_len", "loss"):
+        assert math.isfinite(metrics[f"test_{name}"]) and math.isfinite(metrics[f"eval_{name}"]), name
+    assert result.labels.facts["token_limits"] == {"source": 64, "target": 16, "new": 16}
+    events = read_events(result.output_dir / "events.jsonl")
+    assert [e["metrics"]["test_bleu"] for e in events if e["event"] == "test"] == [metrics["test_bleu"]]
+
+    test = pd.read_csv(folder / "test.csv")
+    predicted = trainforge.predict(result.output_dir, test[["source"]])
+    hypotheses, references = list(predicted["prediction"].fillna("")), list(test["target"])
+    assert metrics["test_bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+    assert metrics["test_chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score)
+
+
+def test_lora_trains_an_adapter_and_saves_a_plain_merged_model(tiny_t5, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM
 
     make_translation_frame(96).to_csv(tmp_path / "pairs.csv", index=False)
-    config = parse_config(
-        make_config(
-            tiny_bart,
-            tmp_path / "pairs.csv",
-            tmp_path / "run",
-            training={"num_train_epochs": 2},
-            params={"max_length": 128, "num_beams": 1},  # the default length is beyond its 64 positions: cut
-        )
+    lora = {"enabled": True, "r": 4, "alpha": 16, "dropout": 0.0}
+    config = make_config(
+        tiny_t5, tmp_path / "pairs.csv", tmp_path / "run", peft=lora, training={"num_train_epochs": 4}
     )
-    checked = driver.check(config)
-    test = make_translation_frame(20, seed=9).rename(columns={"source": "text"})
-    checked.splits.test, checked.splits.test_origin = test, "test rows"
-    checked.ctx.analysis = checked.spec.analyze(checked.ctx, checked.splits)
-    target = driver.start(checked, resume=False)
-    try:
-        prepared = driver.prepare(checked)
-        assert len(prepared.test) == 20 and max(len(ids) for ids in prepared.test["input_ids"]) <= 64
-        trainer, _ = driver.fit(checked, prepared, resume=False)
-        scores = trainer.evaluate(eval_dataset=prepared.test, metric_key_prefix="test")
-    finally:
-        checked.ctx.events.close()
-    for name in (*SCORES, "gen_len", "loss"):
-        assert math.isfinite(scores[f"test_{name}"]), name
-    assert checked.ctx.labels.facts["token_limits"] == {"source": 64, "target": 16, "new": 16}
-    assert target.path == tmp_path / "run"
+    result = trainforge.train(config)
+    run_dir = result.output_dir
+    losses = step_losses(run_dir)
+    assert all(math.isfinite(loss) for loss in losses) and sum(losses[-3:]) < sum(losses[:3]) - 0.3, losses
+    adapter = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and adapter["task_type"] == "SEQ_2_SEQ_LM"
+    merged, base = load_file(str(run_dir / "model.safetensors")), load_file(str(Path(tiny_t5) / "model.safetensors"))
+    assert not any("lora" in k for k in merged)  # a plain model: no peft needed to load it
+    changed = {k for k in base if not (base[k] == merged[k]).all()}
+    assert changed and all(
+        k.endswith(("q.weight", "k.weight", "v.weight", "o.weight", "wi.weight", "wo.weight")) for k in changed
+    )
+    assert (base["shared.weight"] == merged["shared.weight"]).all()  # embeddings stay frozen
+    model = AutoModelForSeq2SeqLM.from_pretrained(run_dir)
+    assert type(model).__name__ == "T5ForConditionalGeneration"
+    assert math.isfinite(result.metrics["eval_chrf"])
 
 
 def test_loss_only_evaluation(tiny_t5, tmp_path):
@@ -226,10 +250,14 @@ def analysed(model: str, frame: pd.DataFrame, tmp_path: Path, **params):
 
 
 def test_numbers_are_read_as_text(tiny_t5, tmp_path):
+    from trainforge.tasks import get_task
+
     targets = [3, 4, 2.5, 6, 7, 8, 9, 10]  # JSON numbers: 3 stays 3, not 3.0
     frame = pd.DataFrame({"source": [f"three plus {i}" for i in range(8)], "target": targets}, dtype=object)
     ctx, splits = analysed(tiny_t5, frame, tmp_path)
-    assert list(splits.train["target"][:3]) == ["3", "4", "2.5"]
+    assert list(splits.train["target"][:3]) == [3, 4, 2.5]  # analysis never rewrites the splits
+    prepared = get_task("seq2seq").prepare(ctx, splits)
+    assert prepared.train["labels"][:3] == ctx.processor(text_target=["3", "4", "2.5"])["input_ids"]
     assert ctx.labels.facts["data_format"] == f"text -> target, at most 16 / 16 tokens, task prefix {PREFIX!r}"
 
 
@@ -306,3 +334,21 @@ def test_reference_example_config_trains_unchanged(tiny_t5, tmp_path, monkeypatc
     assert resolved["params"]["max_length"] == 512 and resolved["training"]["learning_rate"] == 2e-5
     assert resolved["data"]["columns"] == {"text": "text", "target": "target"}
     assert (run_dir / "tensorboard").is_dir()
+
+
+def test_reference_lora_params_map_to_the_peft_section(tiny_t5, tmp_path, capsys):
+    from trainforge.config.loading import load_config
+
+    raw = {
+        "task": "seq2seq",
+        "base_model": tiny_t5,
+        "project_name": str(tmp_path / "run"),
+        "data": {"path": str(tmp_path), "column_mapping": {"text_column": "en", "target_column": "de"}},
+        "params": {"peft": True, "lora_r": 8, "lora_alpha": 16, "target_modules": "q,v", "max_target_length": 32},
+        "hub": {"push_to_hub": False},
+    }
+    config = load_config(raw)
+    assert config.peft.enabled and config.peft.r == 8 and config.peft.alpha == 16
+    assert config.peft.target_modules == ["q", "v"]
+    assert config.params.max_target_length == 32 and config.data.columns == {"text": "en", "target": "de"}
+    assert "as an AutoTrain config for task seq2seq" in capsys.readouterr().err

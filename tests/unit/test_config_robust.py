@@ -259,10 +259,10 @@ def test_reference_parameter_we_do_not_use_is_a_note(capsys):
     [
         ("evaluation_strategy", "no", lambda c: c.training.eval_strategy == "no"),
         ("evaluation_strategy", "epoch", lambda c: c.training.eval_strategy == "epoch"),
-        ("use_peft", False, lambda c: c.params.peft is False),
+        ("use_peft", False, lambda c: c.peft.enabled is False),
         ("train_batch_size", 3, lambda c: c.training.per_device_train_batch_size == 3),
         ("fp16", False, lambda c: c.training.precision == "fp32"),
-        ("use_int4", False, lambda c: c.params.quantization is None),
+        ("use_int4", False, lambda c: c.peft.quantization is None),
     ],
 )
 def test_older_reference_names_are_read_with_a_note(capsys, old, value, check):
@@ -274,11 +274,13 @@ def test_older_reference_names_are_read_with_a_note(capsys, old, value, check):
 def test_lora_options_without_peft_are_ignored_like_the_reference(capsys):
     raw = reference_llm(merge_adapter=True, peft=False)
     config = load_config(raw)
-    assert config.params.peft is False and config.params.merge_adapter is False
+    assert config.peft.enabled is False and config.peft.merge_adapter is False
     assert "merge_adapter without peft" in capsys.readouterr().err
     # In trainforge's own shape the same combination stays an error: there it is a contradiction, not a port.
     raw = {"task": "llm_sft", "model": {"name": "org/m"}, "data": {"source": "d.jsonl"}}
-    assert "merge_adapter needs peft" in problems({**raw, "params": {"merge_adapter": True}})["params"]
+    assert "merge_adapter needs peft" in problems({**raw, "peft": {"merge_adapter": True}})["peft"]
+    # The older spelling under params is moved to peft: (run folders written before the section existed load).
+    assert "merge_adapter needs peft" in problems({**raw, "params": {"merge_adapter": True}})["peft"]
 
 
 def test_unsloth_falls_back_with_a_note(capsys):

@@ -162,7 +162,7 @@ def test_lora_target_modules_are_checked_against_the_model(
 ):
     code, output = validate(capsys, tmp_path, _lora_config(tmp_path, tiny_llama, task, targets))
     assert code == 2, output
-    assert "params.target_modules" in output and fragment in output
+    assert "peft.target_modules" in output and fragment in output
     model_class = "LlamaForSequenceClassification" if task == "llm_reward" else "LlamaForCausalLM"
     assert f"LoRA can adapt these modules of {model_class}: embed_tokens, q_proj, k_proj, v_proj, o_proj" in output
     assert ("lm_head" in output.split("LoRA can adapt")[1]) is False  # never offered where it cannot be used
@@ -172,7 +172,7 @@ def test_lm_head_beside_other_targets_is_left_out_with_a_note(capsys, tmp_path, 
     config = _lora_config(tmp_path, tiny_llama, "llm_sft", "q_proj, v_proj, lm_head")
     code, output = validate(capsys, tmp_path, config)
     assert code == 0, output
-    assert "params.target_modules: 'lm_head' left out, as it is the model's output layer" in output
+    assert "peft.target_modules: 'lm_head' left out, as it is the model's output layer" in output
     assert "LoRA adapts q_proj, v_proj" in output
 
 
@@ -196,7 +196,7 @@ def test_all_linear_builds_no_model(tmp_path, tiny_llama, monkeypatch):  # noqa:
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", refuse)
     raw = llm_config("llm_sft", tiny_llama, tmp_path / "x.jsonl", tmp_path / "run", peft=True)
-    raw["params"]["target_modules"] = "all-linear"
+    raw["peft"]["target_modules"] = "all-linear"
     assert check_against_model_config(load_config(raw), get_task("llm_sft")) == []
 
 
@@ -237,3 +237,47 @@ def test_unique_codes_with_leading_zeros_are_not_scores():
 
     assert continuous_scores(pd.Series([f"{i:03d}" for i in range(1, 30)])) is None
     assert continuous_scores(pd.Series([i / 7 for i in range(30)]), "the label column") is not None
+
+
+# ------------------------------------------------------------------------------------------------ vocabulary
+
+
+def _copy_model(tiny_bert: str, folder: Path) -> Path:
+    import shutil
+
+    shutil.copytree(tiny_bert, folder)
+    return folder
+
+
+def test_a_tokenizer_larger_than_the_embeddings_is_refused(capsys, tmp_path, tiny_bert, sentiment_csv):
+    """Training would die at the first batch holding a token id past the embedding matrix ('index out of range')."""
+    from transformers import AutoConfig, BertModel
+
+    folder = _copy_model(tiny_bert, tmp_path / "mismatched")
+    config = AutoConfig.from_pretrained(folder)
+    tokens = config.vocab_size
+    config.vocab_size = tokens - 20
+    BertModel(config).save_pretrained(folder)  # the weights of a smaller vocabulary, beside the original tokenizer
+    for command in ("validate", "train"):
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(tc_config(str(folder), sentiment_csv, tmp_path)))
+        code = main([command, str(path)])
+        output = "".join(capsys.readouterr())
+        assert code == 2, output
+        assert f"has {tokens} tokens but the model's embeddings have {tokens - 20} rows" in output
+        assert "index out of range" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()  # train stopped before the run directory was made
+
+
+def test_a_tokenizer_without_pad_or_eos_is_refused(capsys, tmp_path, tiny_bert, sentiment_csv, no_weights):
+    folder = _copy_model(tiny_bert, tmp_path / "no-pad")
+    special = json.loads((folder / "tokenizer_config.json").read_text())
+    special.pop("pad_token", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(special))
+    (folder / "special_tokens_map.json").unlink(missing_ok=True)
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(folder).pad_token is None  # the fixture really lost its pad token
+    code, output = validate(capsys, tmp_path, tc_config(str(folder), sentiment_csv, tmp_path))
+    assert code == 2, output
+    assert "neither a pad token nor an EOS token to pad with" in output

@@ -39,6 +39,14 @@ TRAINING_PARAMS = {
     "early_stopping_patience": "training.early_stopping_patience",
     "early_stopping_threshold": "training.early_stopping_threshold",
     "disable_gradient_checkpointing": "training.gradient_checkpointing",
+    # LoRA settings: the reference's LLM and seq2seq params; one shared peft: section here, for every task.
+    "peft": "peft.enabled",
+    "lora_r": "peft.r",
+    "lora_alpha": "peft.alpha",
+    "lora_dropout": "peft.dropout",
+    "target_modules": "peft.target_modules",
+    "merge_adapter": "peft.merge_adapter",
+    "quantization": "peft.quantization",
 }
 _LOCAL_BACKENDS = {"local", "local-cli", "local-ui"}
 # The reference's hosted backends (src/autotrain/backends/base.py: Spaces, Endpoints, NGC/DGX, NVCF).
@@ -50,7 +58,7 @@ REFERENCE_KEYS = ("task", "base_model", "project_name", "log", "backend", "data"
 REFERENCE_DATA_KEYS = ("path", "train_split", "valid_split", "chat_template", "column_mapping")
 REFERENCE_HUB_KEYS = ("username", "token", "push_to_hub")
 # trainforge's own sections, accepted beside the reference's keys and merged over the translation.
-OUR_SECTIONS = ("model", "training", "output")
+OUR_SECTIONS = ("model", "training", "peft", "output")
 
 # Every `task:` value the reference's parser accepts: one trainforge does not read is "not supported yet".
 REFERENCE_TASKS = (
@@ -141,18 +149,7 @@ _REFERENCE_FIELDS = {
     "text": _REFERENCE_SHARED | _REFERENCE_TRAINER | {"max_seq_length", "text_column", "target_column"},
     "seq2seq": _REFERENCE_SHARED
     | _REFERENCE_TRAINER
-    | {
-        "max_seq_length",
-        "max_target_length",
-        "text_column",
-        "target_column",
-        "peft",
-        "quantization",
-        "lora_r",
-        "lora_alpha",
-        "lora_dropout",
-        "target_modules",
-    },
+    | {"max_seq_length", "max_target_length", "text_column", "target_column"},
     "tabular": _REFERENCE_SHARED
     | {
         "id_column",
@@ -386,7 +383,14 @@ class _Translation:
     def __init__(self, spec, problems: list[tuple[str, str]]):
         self.spec = spec
         self.problems = problems
-        self.out: dict[str, Any] = {"task": spec.name, "model": {}, "training": {}, "params": {}, "output": {}}
+        self.out: dict[str, Any] = {
+            "task": spec.name,
+            "model": {},
+            "training": {},
+            "peft": {},
+            "params": {},
+            "output": {},
+        }
         self.origin: dict[str, str] = {}
 
     def set(self, section: str, field: str, value: Any, source: str) -> None:
@@ -463,18 +467,18 @@ class _Translation:
 
     def lenient_peft_options(self) -> None:
         """LoRA-only options without ``peft``: the reference trains every weight and ignores them; so do we."""
-        params = self.out["params"]
-        if params.get("peft"):
+        peft = self.out["peft"]
+        if peft.get("enabled"):
             return
-        if params.get("merge_adapter"):
+        if peft.get("merge_adapter"):
             _note("params.merge_adapter without peft: a full fine-tune is already a full model; merge_adapter ignored")
-            params.pop("merge_adapter")
-        if params.get("quantization"):
+            peft.pop("merge_adapter")
+        if peft.get("quantization"):
             _note(
-                f"params.quantization {params['quantization']} without peft: "
-                "the reference quantizes only for LoRA; ignored"
+                f"params.quantization {peft['quantization']} without peft: the reference quantizes only for LoRA; "
+                "ignored"
             )
-            params.pop("quantization")
+            peft.pop("quantization")
 
     def merge_section(self, section: str, values: Any) -> None:
         """Merge a trainforge-shaped section (``training:``, ``model:``, ``output:``) over the translation."""
@@ -574,6 +578,8 @@ def _convert(name: str, value: Any) -> Any:
         return "auto" if value in (None, "fp16", "bf16") else value
     if name == "disable_gradient_checkpointing":
         return not value
+    if name == "quantization":
+        return _quantization(value)
     if name == "optimizer" and isinstance(value, str) and ("8bit" in value or value.startswith("paged_")):
         _note(f"optimizer {value} (bitsandbytes) -> adamw_torch; trainforge does not offer bitsandbytes optimizers")
         return "adamw_torch"
@@ -587,3 +593,16 @@ def _hint(name: str, candidates: list[str]) -> str:
 
 def _note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
+
+
+def _quantization(value: Any) -> Any:
+    """The reference's ``quantization`` value as ours; on a machine without CUDA, None with a note."""
+    if value in (None, "none", "None"):
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return value
+    # The reference applies bitsandbytes quantization only on CUDA in practice; keep its config runnable on CPU.
+    _note(f"params.quantization {value} needs a CUDA GPU; none here, so LoRA trains on the unquantized model")
+    return None

@@ -185,9 +185,11 @@ def _drop_unset_hub_values(raw: dict, unset_hub: list[tuple[str, str]], problems
 
 
 def _relocate_training_aliases(raw: dict) -> None:
-    """Accept the reference's short training names under ``params`` (``params.epochs=2``), with a note.
+    """Accept the reference's short names under ``params`` (``params.epochs=2``, ``params.lora_r=8``), with a note.
 
-    Only names that are not the task's own params move; everything else is validated where it stands.
+    Only names that are not the task's own params move (to ``training.*`` or ``peft.*``); everything else is
+    validated where it stands. Run folders written before the ``peft:`` section existed hold their LoRA settings as
+    ``params.peft``/``params.lora_*``: they load through this too.
     """
     from trainforge.config.autotrain import TRAINING_PARAMS
     from trainforge.tasks import get_task, task_names
@@ -195,14 +197,15 @@ def _relocate_training_aliases(raw: dict) -> None:
     params = raw.get("params")
     if not isinstance(params, dict) or raw.get("task") not in task_names():
         return
+    if isinstance(raw.get("peft"), bool):
+        raw["peft"] = {"enabled": raw["peft"]}
     own = get_task(raw["task"]).params.model_fields
     for name in [n for n in params if n in TRAINING_PARAMS and n not in own]:
         target = TRAINING_PARAMS[name]
         section, field_name = target.split(".")
-        value = params.pop(name)
         raw.setdefault(section, {})
-        if isinstance(raw[section], dict):
-            raw[section][field_name] = value
+        if isinstance(raw[section], dict):  # otherwise the section's own error is reported, the param left in place
+            raw[section][field_name] = params.pop(name)
             print(f"note: params.{name} is read as {target}", file=sys.stderr)
 
 

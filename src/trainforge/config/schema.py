@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trainforge.config.sections import DataSection, HubSection, ModelSection, OutputSection, TrainingSection
+from trainforge.config.sections import (
+    DataSection,
+    HubSection,
+    ModelSection,
+    OutputSection,
+    PeftSection,
+    TrainingSection,
+)
 from trainforge.errors import ConfigError
 
 # Names users bring from other tools, mapped to ours, so the hint is right even when spelling is far off.
@@ -33,6 +40,10 @@ SYNONYMS = {
     "max_seq_length": "max_length",
     "base_model": "model.name",
     "project_name": "output.dir",
+    "lora_r": "peft.r",
+    "lora_alpha": "peft.alpha",
+    "lora_dropout": "peft.dropout",
+    "use_peft": "peft.enabled",
 }
 
 
@@ -46,6 +57,7 @@ class RunConfig(BaseModel):
     data: DataSection
     training: TrainingSection = Field(default_factory=TrainingSection)
     params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
+    peft: PeftSection = Field(default_factory=PeftSection)
     output: OutputSection = Field(default_factory=OutputSection)
     hub: HubSection = Field(default_factory=HubSection)
 
@@ -106,6 +118,11 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     ignored = _ignored_fields(config, spec)
     if ignored:
         raise ConfigError(ignored, source)
+    from trainforge.models.peft import check_peft
+
+    peft_problems = check_peft(config)
+    if peft_problems:
+        raise ConfigError(peft_problems, source)
     if spec.check_config is not None:
         spec_problems = spec.check_config(config)
         if spec_problems:
@@ -116,16 +133,20 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
 def _ignored_fields(config: RunConfig, spec) -> list[tuple[str, str]]:
     """Fields of shared sections that the task does not read, set to something other than their default."""
     problems = []
-    for section_name, used in spec.applies.items():
+    for section_name in type(config).model_fields:
+        used = spec.fields_applying(section_name)
+        if used is None:
+            continue
         section = getattr(config, section_name)
         default = type(section).model_construct()
+        why = spec.why_not_applying(section_name)
         for name, info in type(section).model_fields.items():
             if name in used or info.is_required() or getattr(section, name) == getattr(default, name):
                 continue
             problems.append(
                 (
                     f"{section_name}.{name}",
-                    f"does not apply to task {spec.name}{f' ({spec.applies_why})' if spec.applies_why else ''}; "
+                    f"does not apply to task {spec.name}{f' ({why})' if why else ''}; "
                     f"remove it. What applies in {section_name}: {', '.join(sorted(used)) or 'nothing'}",
                 )
             )

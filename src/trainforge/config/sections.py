@@ -6,7 +6,7 @@ web UI all read them from this module. ``tier`` marks what a form shows first ("
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
@@ -73,6 +73,14 @@ class DataSection(Section):
         ),
         json_schema_extra=BASIC,
     )
+    test_split: str | None = Field(
+        None,
+        description=(
+            "Test split name (or a file path when `source` is a file): scored once after training with the kept "
+            "model and reported as test_* metrics; never used for training or checkpoint selection."
+        ),
+        json_schema_extra=ADVANCED,
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map the task's logical columns to your column names, e.g. {text: sentence, label: label}.",
@@ -89,6 +97,14 @@ class DataSection(Section):
     @model_validator(mode="before")
     @classmethod
     def _one_eval_policy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("test_split"):
+            if data["test_split"] == data.get("train_split", "train"):
+                raise ValueError("test_split names the training split; test on rows the model never trains on")
+            if data["test_split"] == data.get("eval_split"):
+                raise ValueError(
+                    "test_split names the evaluation split, which selects the best checkpoint: a test score on it "
+                    "would be optimistic; name another split"
+                )
         if not isinstance(data, dict) or not data.get("eval_split"):
             return data
         if data.get("eval_fraction"):
@@ -232,6 +248,60 @@ class OutputSection(Section):
         ),
         json_schema_extra=ADVANCED,
     )
+
+
+class PeftSection(Section):
+    """Parameter-efficient fine-tuning (LoRA through PEFT), for any task that fine-tunes a transformers model.
+
+    Tasks whose run folder must load with plain transformers (classification, seq2seq, ...) save the adapter in
+    ``adapter/`` and the adapter merged into the base as the run's model; LLM runs keep the adapter as the model
+    (``merge_adapter`` adds a merged copy in ``merged/``).
+    """
+
+    enabled: bool = Field(False, description="Train a LoRA adapter instead of every weight.", json_schema_extra=BASIC)
+    r: int = Field(16, gt=0, description="LoRA rank.", json_schema_extra=ADVANCED)
+    alpha: int = Field(
+        32, gt=0, description="LoRA scaling (alpha / r multiplies the update).", json_schema_extra=ADVANCED
+    )
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.", json_schema_extra=ADVANCED)
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description="Modules LoRA adapts: 'all-linear', a list, or a comma-separated string.",
+        json_schema_extra=ADVANCED,
+    )
+    quantization: Literal["int4", "int8"] | None = Field(
+        None,
+        description="QLoRA: load the frozen base in 4 or 8 bits (needs enabled, a CUDA GPU and bitsandbytes).",
+        json_schema_extra=ADVANCED,
+    )
+    merge_adapter: bool = Field(
+        False,
+        description="LLM runs: also write the adapter merged into the base as a full model in merged/.",
+        json_schema_extra=ADVANCED,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, data: Any) -> Any:
+        # `peft: true` (the reference's spelling of the switch) is `peft: {enabled: true}`.
+        return {"enabled": data} if isinstance(data, bool) else data
+
+    @field_validator("target_modules")
+    @classmethod
+    def _split_modules(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str) and value != "all-linear":
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not value:
+            raise ValueError("name at least one module, or 'all-linear'")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_enabled(self) -> PeftSection:
+        if self.quantization and not self.enabled:
+            raise ValueError("quantization (QLoRA) needs peft (enabled: true): it trains an adapter on a frozen base")
+        if self.merge_adapter and not self.enabled:
+            raise ValueError("merge_adapter needs peft (enabled: true): a full fine-tune is already a full model")
+        return self
 
 
 class HubSection(Section):

@@ -7,12 +7,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from trainforge.config.sections import DataSection, HubSection, ModelSection, OutputSection, TrainingSection
+from trainforge.config.sections import (
+    DataSection,
+    HubSection,
+    ModelSection,
+    OutputSection,
+    PeftSection,
+    TrainingSection,
+)
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("model", ModelSection),
     ("data", DataSection),
     ("training", TrainingSection),
+    ("peft", PeftSection),
     ("output", OutputSection),
     ("hub", HubSection),
 )
@@ -20,7 +28,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
 
 def applies(spec, section: str, name: str) -> bool:
     """Whether the task reads ``section.name`` (``TaskSpec.applies``); only fields that apply are offered."""
-    used = spec.applies.get(section)
+    used = spec.fields_applying(section)
     return used is None or name in used
 
 
@@ -56,6 +64,8 @@ def render_template(spec) -> str:
         f"task: {spec.name}",
     ]
     for section, model in (*SECTIONS, ("params", spec.params)):
+        if not any(applies(spec, section, name) for name in model.model_fields):
+            continue  # a section the task does not read at all (tabular has no peft:)
         lines.append(f"{section}:")
         example = spec.example.get(section, {})
         for name, field in model.model_fields.items():

@@ -105,8 +105,15 @@ def load_splits(
         if data.max_eval_rows:
             eval_frame = eval_frame.iloc[: data.max_eval_rows]
         _require_rows(eval_frame, eval_origin)
+    test_frame, test_origin = None, None
+    if data.test_split:
+        test_frame, test_origin = _read_test(data, sample_rows, label_column)
+        if columns is not None:
+            test_frame = map_columns(test_frame, columns, data.columns, test_origin)
+        _require_rows(test_frame, test_origin)
     # Indexes are kept as loaded so that messages can name the offending rows of the user's file.
-    return Splits(train, eval_frame, train_origin, None if eval_frame is None else eval_origin)
+    eval_origin_or_none = None if eval_frame is None else eval_origin
+    return Splits(train, eval_frame, train_origin, eval_origin_or_none, test_frame, test_origin)
 
 
 def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | None]:
@@ -624,6 +631,38 @@ def _read_sources(
     train = read_table(train_path, data.format, max_rows, text_column)
     eval_frame = read_table(eval_file, data.format, max_rows, text_column) if eval_file else None
     return train, str(train_path), eval_frame, "" if eval_file is None else str(eval_file)
+
+
+def _read_test(data: DataSection, max_rows: int | None, text_column: str | None) -> tuple[pd.DataFrame, str]:
+    """The rows of ``data.test_split`` and their origin: a file (file source), split file, saved split or Hub split.
+
+    Raises:
+        DataError: The split or file does not exist (naming what exists), or cannot be read.
+    """
+    assert data.test_split is not None
+    split = data.test_split
+    path = Path(os.path.expanduser(data.source))
+    if data.format == "hub" or (not path.exists() and _looks_like_hub_id(data.source)):
+        hub_only = DataSection.model_validate({"source": data.source, "format": "hub", "train_split": split})
+        frame, origin, _, _ = _read_hub(hub_only.model_copy(update={"hub_config": data.hub_config}))
+        return frame, origin
+    if path.is_file():
+        test_path = Path(os.path.expanduser(split))
+        if not test_path.is_file():
+            raise DataError(_missing_eval_file(split, test_path).replace("eval_split", "test_split"))
+        if test_path.resolve() == path.resolve():
+            raise DataError(f"data.test_split is the training file {path}; test on rows the model never trains on")
+        return read_table(test_path, data.format, max_rows, text_column), str(test_path)
+    if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.Dataset) or split not in loaded:
+            has = "a single dataset" if isinstance(loaded, datasets.Dataset) else ", ".join(loaded.keys())
+            raise DataError(f"test split {split!r} not in {path}; it has: {has}")
+        return loaded[split].to_pandas(), f"{path}[{split}]"
+    test_file = _split_file(path, split, data.format)
+    return read_table(test_file, data.format, max_rows, text_column), str(test_file)
 
 
 def _missing_eval_file(eval_split: str, eval_path: Path) -> str:

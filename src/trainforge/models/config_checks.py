@@ -57,7 +57,7 @@ def check_against_model_config(config: RunConfig, spec: TaskSpec) -> list[str]:
     configured); module names come from the model built on the meta device (no memory, no weights).
 
     Args:
-        config: The validated run config; its ``params`` fields say what applies.
+        config: The validated run config; its ``params`` and ``peft`` fields say what applies.
         spec: The run's task: its ``pipeline_tag`` picks the model class (causal LM or sequence classifier) whose
             modules LoRA targets, its ``name`` whether the trainer refuses an adapter on the output layer.
 
@@ -72,7 +72,7 @@ def check_against_model_config(config: RunConfig, spec: TaskSpec) -> list[str]:
     """
     params = config.params
     lengths = [(name, value) for name in LENGTH_FIELDS if isinstance(value := getattr(params, name, None), int)]
-    targets = _lora_targets(params)
+    targets = _lora_targets(config)
     if not lengths and targets is None:
         return []
     if _is_gguf(config.model.name):
@@ -186,11 +186,11 @@ def relative_positions(model_config: Any) -> str | None:
 # ---------------------------------------------------------------------------------------------------- LoRA
 
 
-def _lora_targets(params: Any) -> list[str] | None:
+def _lora_targets(config: RunConfig) -> list[str] | None:
     """The module names LoRA is asked to adapt; None without LoRA or for 'all-linear' (PEFT picks those)."""
-    if not getattr(params, "peft", False):
+    if not config.peft.enabled:
         return None
-    targets = getattr(params, "target_modules", None)
+    targets = config.peft.target_modules
     if not isinstance(targets, list | tuple):
         return None
     return [str(target) for target in targets]
@@ -254,27 +254,34 @@ def _check_lora_targets(
     elif dropped:
         kept = [target for target in targets if target not in dropped]
         notes.append(
-            f"params.target_modules: {', '.join(map(repr, dropped))} left out, as it is {why}; LoRA adapts "
+            f"peft.target_modules: {', '.join(map(repr, dropped))} left out, as it is {why}; LoRA adapts "
             f"{', '.join(kept)}"
         )
     if not wrong:
         return []
-    return [("params.target_modules", f"{'; '.join(wrong)}. {listing}")]
+    return [("peft.target_modules", f"{'; '.join(wrong)}. {listing}")]
 
 
 def _empty_model(model_config: Any, config: RunConfig, spec: TaskSpec) -> Any:
-    """The task's model class built on the meta device (module names and types only), or None for other heads.
+    """The task's model class built on the meta device (module names and types only).
 
     Raises:
         ConfigError: The model's architecture has no class for this task (e.g. an encoder for a causal-LM task).
     """
+    import transformers
     from accelerate import init_empty_weights
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    auto = {"text-generation": AutoModelForCausalLM, "text-classification": AutoModelForSequenceClassification}
-    model_class = auto.get(spec.pipeline_tag)
-    if model_class is None:
-        return None
+    # The head class each pipeline tag trains; other tasks (embeddings, ...) adapt the bare encoder's modules.
+    auto = {
+        "text-generation": "AutoModelForCausalLM",
+        "text-classification": "AutoModelForSequenceClassification",
+        "token-classification": "AutoModelForTokenClassification",
+        "question-answering": "AutoModelForQuestionAnswering",
+        "text2text-generation": "AutoModelForSeq2SeqLM",
+        "translation": "AutoModelForSeq2SeqLM",
+        "summarization": "AutoModelForSeq2SeqLM",
+    }
+    model_class = getattr(transformers, auto.get(spec.pipeline_tag, "AutoModel"))
     try:
         with init_empty_weights():
             return model_class.from_config(model_config, trust_remote_code=config.model.trust_remote_code)
@@ -283,3 +290,53 @@ def _empty_model(model_config: Any, config: RunConfig, spec: TaskSpec) -> Any:
         raise ConfigError(
             [("model.name", f"{model_config.model_type} models cannot be used for {spec.name}: {exc}")]
         ) from exc
+
+
+# ---------------------------------------------------------------------------------------------------- vocabulary
+
+
+def check_tokenizer_fits(tokenizer: Any, config: RunConfig) -> None:
+    """The tokenizer can feed the model: every token id has an embedding row, and batches can be padded.
+
+    For tasks that keep the model's embeddings as they are (encoders: classification, tagging, QA, seq2seq). LLM runs
+    resize the embeddings to the tokenizer (a template's added tokens) and call only the padding half
+    (``check_padding``).
+
+    Raises:
+        ConfigError: Token ids beyond the model's embedding matrix (the first batch holding one dies with "index out
+            of range in self"), or no pad token and no EOS to pad with (the first padded batch dies).
+    """
+    if _is_gguf(config.model.name):
+        return
+    model_config = _read_config(config)
+    rows = getattr(model_config, "vocab_size", None) or getattr(
+        getattr(model_config, "get_text_config", lambda: None)(), "vocab_size", None
+    )
+    problems = []
+    if isinstance(rows, int) and len(tokenizer) > rows:
+        problems.append(
+            (
+                "model.name",
+                f"the tokenizer in {config.model.name} has {len(tokenizer)} tokens but the model's embeddings have "
+                f"{rows} rows (config.json vocab_size): token ids {rows} and above would crash training with 'index "
+                "out of range'. The tokenizer files and the weights come from different models: save the model's "
+                "own tokenizer beside its weights",
+            )
+        )
+    problems += padding_problems(tokenizer, config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def padding_problems(tokenizer: Any, config: RunConfig) -> list[tuple[str, str]]:
+    """A tokenizer with no pad token (nor an EOS to pad with) cannot batch rows of different lengths."""
+    if tokenizer.pad_token is not None or tokenizer.eos_token is not None:
+        return []
+    return [
+        (
+            "model.name",
+            f"the tokenizer in {config.model.name} has neither a pad token nor an EOS token to pad with, so batches "
+            "of different lengths cannot be formed: add one (tokenizer.add_special_tokens({'pad_token': '[PAD]'}), "
+            "then save it beside the model; resize the embeddings if the token is new)",
+        )
+    ]

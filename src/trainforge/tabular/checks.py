@@ -71,7 +71,7 @@ def read_classes(splits, target: str) -> tuple[str, ...]:
     Returns:
         The notes of the reading (merged spellings, labels that differ only by case).
     """
-    frames = [splits.train] + ([splits.eval] if splits.eval is not None else [])
+    frames = [frame for _, frame, _ in splits.present()]
     if all(pd.api.types.is_bool_dtype(frame[target]) for frame in frames):
         return ()
     written = [frame[target].map(written_label) for frame in frames]
@@ -88,7 +88,7 @@ def read_classes(splits, target: str) -> tuple[str, ...]:
 
 
 def check_classes(splits, target: str, params, origin: str) -> list[str]:
-    """Class labels fit for validation (enough rows per class, none unseen in eval); returns the class names.
+    """Class labels fit for validation (enough rows per class, none unseen in eval or test); returns the names.
 
     Raises:
         DataError: Many distinct fractional numbers (a regression target), classes too small for the folds,
@@ -109,12 +109,10 @@ def check_classes(splits, target: str, params, origin: str) -> list[str]:
             f"{origin}: target {target!r} has classes with too few rows for validation ({shown}); {how}, so every "
             "class needs at least that many. Add rows, lower params.cv_folds, or drop those classes."
         )
-    if splits.eval is not None:
-        unseen = sorted(set(splits.eval[target]) - set(counts.index), key=str)
+    for _, frame, origin in splits.present()[1:]:
+        unseen = sorted(set(frame[target]) - set(counts.index), key=str)
         if unseen:
-            raise DataError(
-                f"{splits.eval_origin}: target {target!r} has classes {unseen} that never occur in training rows"
-            )
+            raise DataError(f"{origin}: target {target!r} has classes {unseen} that never occur in training rows")
     return [str(c) for c in sorted(counts.index)]
 
 

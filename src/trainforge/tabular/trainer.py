@@ -54,19 +54,24 @@ class TabularTrainer:
         runtime = time.monotonic() - started
         return SimpleNamespace(metrics={"train_runtime": runtime, f"train_validation_{params.metric}": value})
 
-    def evaluate(self) -> dict[str, float]:
-        """Every metric of the sub-task on the evaluation rows, with sample weights."""
+    def evaluate(self, eval_dataset=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Every metric of the sub-task on ``eval_dataset`` ``(X, Y, weight)`` (default: the eval rows), weighted.
+
+        Keys carry ``metric_key_prefix`` as ``Trainer.evaluate``'s do (``eval_*``; ``test_*`` for the test split).
+        """
         from trainforge.tabular import scoring
         from trainforge.tabular.search import predict_encoded
 
-        if self.prepared.eval is None:
+        rows = self.prepared.eval if eval_dataset is None else eval_dataset
+        if rows is None:
             raise RuntimeError("the tabular trainer has no evaluation rows to score")
-        X, Y, weight = self.prepared.eval
+        X, Y, weight = rows
         metrics = scoring.report(
             self.problem.kind, self.problem.targets, Y, predict_encoded(self.model, self.problem, X), weight
         )
-        self.events.write("eval", step=len(self._trained()[0].outcomes), metrics=metrics)
-        return {f"eval_{k}": v for k, v in metrics.items()}
+        if eval_dataset is None:
+            self.events.write("eval", step=len(self._trained()[0].outcomes), metrics=metrics)
+        return {f"{metric_key_prefix}_{k}": v for k, v in metrics.items()}
 
     def save_model(self, output_dir: str | None = None) -> None:
         """``model.joblib``, ``leaderboard.csv``, ``feature_importances.csv`` and the importance plot."""

@@ -96,9 +96,9 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     config = ctx.config
     problems = Problems()
     for _, frame, origin in splits.present():
-        for column in ("text", "target"):
-            frame[column] = frame[column].map(_number_as_text)
-            problems.check(require_text, frame, column, origin, config.data.columns.get(column, column))
+        texts = pd.DataFrame({column: _texts(frame, column) for column in ("text", "target")}, index=frame.index)
+        for column in texts:
+            problems.check(require_text, texts, column, origin, config.data.columns.get(column, column))
     problems.raise_if_any()
     model_config = _model_config(config)
     limits = token_limits(config.params, model_config, strict=True)
@@ -111,13 +111,18 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     facts: dict = {"data_format": shape, "token_limits": limits}
     if splits.eval is not None:
         # The score of answering every row with its own source: a trained model must beat it (see finish).
-        facts["copy_source"] = bleu_chrf(list(splits.eval["text"]), list(splits.eval["target"]))
+        facts["copy_source"] = bleu_chrf(list(_texts(splits.eval, "text")), list(_texts(splits.eval, "target")))
         if config.params.predict_with_generate and len(splits.eval) > LARGE_EVAL_ROWS:
             notes.append(
                 f"each evaluation generates a text for all {len(splits.eval):,} evaluation rows; to make it cheaper, "
                 "set data.max_eval_rows, or params.predict_with_generate: false (loss only)"
             )
     return Analysis("seq2seq", facts=facts, notes=tuple(notes))
+
+
+def _texts(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The column's cells as the model reads them: numbers as text, everything else as it is (the frame unchanged)."""
+    return frame[column].map(_number_as_text)
 
 
 def _number_as_text(value):
@@ -203,7 +208,7 @@ def _truncation_notes(ctx: RunContext, splits, limits: dict[str, int]) -> list[s
     notes = []
     frame = splits.train
     for column, key, name in (("text", "source", "max_length"), ("target", "target", "max_target_length")):
-        texts = _sources(frame, params.task_prefix) if column == "text" else list(frame[column])
+        texts = _sources(frame, params.task_prefix) if column == "text" else list(_texts(frame, column))
         lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]])
         over = int((lengths > limits[key]).sum())
         if over:
@@ -215,7 +220,7 @@ def _truncation_notes(ctx: RunContext, splits, limits: dict[str, int]) -> list[s
 
 
 def _sources(frame: pd.DataFrame, prefix: str) -> list[str]:
-    return [prefix + text for text in frame["text"]]
+    return [prefix + text for text in _texts(frame, "text")]
 
 
 # ---------------------------------------------------------------------------------------------------- prepare
@@ -232,7 +237,7 @@ def prepare(ctx: RunContext, splits) -> Prepared:
         if frame is None:
             return None
         columns = dict(tokenizer(_sources(frame, params.task_prefix), truncation=True, max_length=limits["source"]))
-        targets = tokenizer(text_target=list(frame["target"]), truncation=True, max_length=limits["target"])
+        targets = tokenizer(text_target=list(_texts(frame, "target")), truncation=True, max_length=limits["target"])
         columns["labels"] = targets["input_ids"]
         return Dataset.from_dict(columns)
 
@@ -496,6 +501,7 @@ SPEC = TaskSpec(
     check_config=check_config,
     model_card=model_card,
     pipeline_tag="text2text-generation",
+    lora="SEQ_2_SEQ_LM",  # the driver wraps the model and saves the merged one (adapter in adapter/)
     reuse_logged_eval=True,
     default_model="google/flan-t5-base",
     extras=(("sacrebleu", "nlp"), ("rouge_score", "nlp")),

@@ -229,7 +229,7 @@ class TrainerLike(Protocol):
     """What the driver needs from a trainer; ``transformers.Trainer`` already satisfies it."""
 
     def train(self, resume_from_checkpoint: Any = None) -> Any: ...  # noqa: D102
-    def evaluate(self) -> dict[str, float]: ...  # noqa: D102
+    def evaluate(self, eval_dataset: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]: ...  # noqa: D102
     def save_model(self, output_dir: str | None = None) -> None: ...  # noqa: D102
 
 
@@ -310,12 +310,41 @@ class TaskSpec:
     # The columns predict reads, when they are not the training columns whose role is "input" (a reward model is
     # trained on pairs but scores one prompt + completion).
     predict_inputs: tuple[Column, ...] = ()
+    # PEFT's task type of the LoRA adapter this task can train (SEQ_CLS, TOKEN_CLS, SEQ_2_SEQ_LM, CAUSAL_LM, ...);
+    # None: the task trains no adapter, and a peft: section is refused naming it. The driver wraps the built model
+    # and, at the end, saves the adapter in adapter/ and the merged model as the run's model (plain transformers
+    # loads it) -- unless ``lora_by_trainer``: the task's trainer applies LoRA itself (TRL takes a peft_config) and
+    # the run keeps the adapter as its model (LLM runs; peft.merge_adapter adds merged/).
+    lora: str | None = None
+    lora_by_trainer: bool = False
 
     def __post_init__(self) -> None:
         # Not given: derived from ``predict``; derived again when a variant (``dataclasses.replace``) changes predict.
         derived_from = getattr(self.load_predictor, "derived_from", None)
         if self.load_predictor is None or (derived_from is not None and derived_from is not self.predict):
             object.__setattr__(self, "load_predictor", _loader_of(self.predict))  # frozen: set once, here
+
+    def fields_applying(self, section: str) -> frozenset[str] | None:
+        """The fields of a shared section this task reads; None when it reads the whole section."""
+        if section in self.applies:
+            return self.applies[section]
+        if section == "peft":
+            if self.lora is None:
+                return frozenset()
+            if not self.lora_by_trainer:
+                return frozenset({"enabled", "r", "alpha", "dropout", "target_modules"})
+        return None
+
+    def why_not_applying(self, section: str) -> str:
+        """Why fields of ``section`` outside ``fields_applying`` do not apply, for the error message."""
+        if section == "peft" and section not in self.applies:
+            if self.lora is None:
+                return "it trains no LoRA adapter"
+            return (
+                "QLoRA and merge_adapter are for LLM runs; this task's run folder always holds the merged model, "
+                "with the adapter in adapter/"
+            )
+        return self.applies_why
 
     def inputs_to_predict(self) -> tuple[Column, ...]:
         """The columns ``predict`` (and the playground form) asks for."""

@@ -200,9 +200,7 @@ def analyze(ctx: RunContext, splits) -> Analysis:
 
     config = ctx.config
     params, kind = config.params, _kind(config)
-    frames = [(splits.train, splits.train_origin)] + (
-        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
-    )
+    frames = [(frame, origin) for _, frame, origin in splits.present()]
     problems = Problems()
     present = True
     checked = _target_frames(splits, config)
@@ -233,8 +231,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         for target in params.target_columns:
             names = checks.check_classes(splits, target, params, origin=splits.train_origin)
     features.check_leakage(train, plan, params.target_columns, splits.train_origin)
-    if splits.eval is not None:
-        features.check_eval_columns(splits.eval, plan, splits.eval_origin)
+    for _, frame, origin in splits.present()[1:]:
+        features.check_eval_columns(frame, plan, origin)
     notes += [f"column {c!r} left out: {why}" for c, why in plan.dropped.items()]
     targets = tuple(params.target_columns)
     if kind == "regression":
@@ -250,11 +248,12 @@ def _target_frames(splits, config) -> list[tuple[pd.DataFrame, str]]:
     A hold-out (``data.eval_fraction``) is rows of the training file: they are checked with the file's other rows,
     so each problem is reported once, by the file's row numbers, rather than once per split.
     """
+    test = [] if splits.test is None else [(splits.test, splits.test_origin)]
     if splits.eval is None:
-        return [(splits.train, splits.train_origin)]
+        return [(splits.train, splits.train_origin)] + test
     if config.data.eval_split is None:  # held out by load_splits: indexes are the rows as loaded, never repeated
-        return [(pd.concat([splits.train, splits.eval]).sort_index(), splits.train_origin)]
-    return [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)]
+        return [(pd.concat([splits.train, splits.eval]).sort_index(), splits.train_origin)] + test
+    return [(splits.train, splits.train_origin), (splits.eval, splits.eval_origin)] + test
 
 
 def _read_targets(splits, frames, checked, targets: list[str], kind: str, problems) -> list[str]:
@@ -296,7 +295,7 @@ def load_processor(ctx: RunContext) -> None:
 
 
 def prepare(ctx: RunContext, splits) -> Prepared:
-    """Encode targets and collect features: ``Prepared(train=Problem, eval=(X, Y, weight) or None)``."""
+    """Encode targets and collect features: ``Prepared(train=Problem, eval/test=(X, Y, weight) or None)``."""
     config = ctx.config
     from sklearn.preprocessing import LabelEncoder
 
@@ -320,11 +319,14 @@ def prepare(ctx: RunContext, splits) -> Prepared:
     problem = Problem(
         kind, list(params.target_columns), encoders, plan, train[list(plan.features)], encode(train), weight(train)
     )
-    eval_set = None
-    if splits.eval is not None:
-        frame = splits.eval.reset_index(drop=True)
-        eval_set = (frame[list(plan.features)], encode(frame), weight(frame))
-    return Prepared(problem, eval_set)
+
+    def rows(frame: pd.DataFrame | None) -> tuple | None:
+        if frame is None:
+            return None
+        frame = frame.reset_index(drop=True)
+        return frame[list(plan.features)], encode(frame), weight(frame)
+
+    return Prepared(problem, rows(splits.eval), test=rows(splits.test))
 
 
 # ---------------------------------------------------------------------------------------------------- trainer

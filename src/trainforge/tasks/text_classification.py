@@ -172,12 +172,12 @@ def analyze_classification(ctx: RunContext, splits) -> Analysis:
             f"{splits.train_origin}: the label column holds a single class ({', '.join(names)}); "
             "classification needs at least two. Check data.columns.label, or use text_regression for numbers."
         )
-    if splits.eval is not None:
-        unseen = sorted(label_set(splits.eval["label"], multi) - seen)
+    for _, frame, origin in splits.present()[1:]:
+        unseen = sorted(label_set(frame["label"], multi) - seen)
         if unseen:
-            offending = [i for i, v in splits.eval["label"].items() if set(v if multi else [v]) & set(unseen)]
+            offending = [i for i, v in frame["label"].items() if set(v if multi else [v]) & set(unseen)]
             raise DataError(
-                f"{splits.eval_origin}: labels {unseen} never occur in training ({splits.train_origin}), so the model "
+                f"{origin}: labels {unseen} never occur in training ({splits.train_origin}), so the model "
                 f"cannot predict them; first rows: {rows(offending)}. Add training examples or remove those rows."
             )
     problem = "multi_label_classification" if multi else "single_label_classification"
@@ -213,9 +213,7 @@ def analyze_regression(ctx: RunContext, splits) -> Analysis:
 
 
 def _frames(splits) -> list[tuple[pd.DataFrame, str]]:
-    return [(splits.train, splits.train_origin)] + (
-        [(splits.eval, splits.eval_origin)] if splits.eval is not None else []
-    )
+    return [(frame, origin) for _, frame, origin in splits.present()]
 
 
 def _check_common(frame: pd.DataFrame, origin: str, config, problems: Problems) -> None:
@@ -234,13 +232,20 @@ def _check_common(frame: pd.DataFrame, origin: str, config, problems: Problems) 
 
 
 def load_tokenizer(ctx: RunContext):
-    """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models)."""
+    """The base model's tokenizer; a missing pad token falls back to EOS (GPT-style models).
+
+    Raises:
+        ConfigError: The tokenizer does not fit the model (``models.config_checks.check_tokenizer_fits``).
+    """
     from transformers import AutoTokenizer
 
     config = ctx.config
     tokenizer = AutoTokenizer.from_pretrained(
         config.model.name, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
     )
+    from trainforge.models.config_checks import check_tokenizer_fits
+
+    check_tokenizer_fits(tokenizer, config)  # at validate too: the check phase loads the processor
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -264,8 +269,12 @@ def prepare(ctx: RunContext, splits) -> Prepared:
             columns["sample_weight"] = frame["sample_weight"].tolist()
         return Dataset.from_dict(columns)
 
-    eval_set = encode(splits.eval) if splits.eval is not None else None
-    return Prepared(encode(splits.train), eval_set, DataCollatorWithPadding(tokenizer))
+    def encode_if(frame: pd.DataFrame | None) -> Dataset | None:
+        return None if frame is None else encode(frame)
+
+    return Prepared(
+        encode(splits.train), encode_if(splits.eval), DataCollatorWithPadding(tokenizer), encode_if(splits.test)
+    )
 
 
 def effective_max_length(config, model_config) -> int:
@@ -574,6 +583,7 @@ SPEC = TaskSpec(
     load_predictor=TextClassificationPredictor,
     finish=finish,
     pipeline_tag="text-classification",
+    lora="SEQ_CLS",  # the new classification head trains in full beside the adapter (PEFT's modules_to_save)
     reuse_logged_eval=True,
     stratify_column="label",
     example={

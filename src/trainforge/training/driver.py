@@ -96,6 +96,8 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     ctx.analysis = spec.analyze(ctx, splits)
+    if spec.processor != "none":
+        ctx.processor  # noqa: B018 -- loaded (and checked against the model) now, so validate fails where training would
     notes = list(ctx.analysis.notes) + ctx.notes
     read = len(splits.train) + (0 if splits.eval is None else len(splits.eval))
     if sample_rows is not None and read >= sample_rows:
@@ -200,8 +202,10 @@ def start(checked: Checked, resume: bool, listeners: tuple = ()):
         resume=resume,
         train_rows=len(splits.train),
         eval_rows=0 if splits.eval is None else len(splits.eval),
+        test_rows=0 if splits.test is None else len(splits.test),
         train_origin=splits.train_origin,
         eval_origin=splits.eval_origin,
+        test_origin=splits.test_origin,
         labels=list(ctx.labels.names),
         notes=checked.notes,
         data_fingerprint=fingerprint,
@@ -211,14 +215,21 @@ def start(checked: Checked, resume: bool, listeners: tuple = ()):
 
 
 def prepare(checked: Checked) -> Prepared:
-    """The task's model-ready data, seeded; the processor is loaded here once (or was, by the analysis)."""
+    """The task's model-ready data, seeded; the processor is loaded here once (or was, by the analysis).
+
+    Raises:
+        RuntimeError: A task's prepare left out the test split it was given (a contract fault, not a user error).
+    """
     if checked.spec.pretrained_model:
         from transformers import set_seed
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # shard-writing bars would break the one-line live display
         set_seed(checked.ctx.config.training.seed)  # before the model exists: a new head's init is seeded too
-    return checked.spec.prepare(checked.ctx, checked.splits)
+    prepared = checked.spec.prepare(checked.ctx, checked.splits)
+    if checked.splits.test is not None and prepared.test is None:
+        raise RuntimeError(f"task {checked.spec.name}: prepare did not encode the test split (Prepared.test)")
+    return prepared
 
 
 def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[str, float]]:
@@ -233,6 +244,10 @@ def fit(checked: Checked, prepared: Prepared, resume: bool) -> tuple[Any, dict[s
     ctx = checked.ctx
     spec, config, run_dir, events = ctx.spec, ctx.config, ctx.output_dir, ctx.events
     model = spec.build_model(ctx)
+    if config.peft.enabled and spec.lora is not None and not spec.lora_by_trainer:
+        from trainforge.models.peft import apply_lora
+
+        model = apply_lora(ctx, model, spec.lora)  # only the adapter and the task's new head train
     processor = ctx.processor if spec.pretrained_model else None
     if model is not None and getattr(model.config, "pad_token_id", 0) is None:
         pad_token_id = getattr(processor, "pad_token_id", None)
@@ -291,6 +306,16 @@ def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str
         final = (_recorded_eval(trainer) if spec.reuse_logged_eval else None) or trainer.evaluate()
         # Throughput numbers describe this machine, not the model: they stay in events.jsonl only.
         metrics.update({k: v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
+    if prepared.test is not None:
+        # Scored once, with the kept model, after every choice the eval split drove (best checkpoint, thresholds).
+        scored = trainer.evaluate(eval_dataset=prepared.test, metric_key_prefix="test")
+        test = {k: v for k, v in scored.items() if k.startswith("test_") and not _is_speed(k)}
+        metrics.update(test)
+        events.write("test", metrics=test)
+    if config.peft.enabled and not spec.lora_by_trainer:
+        from trainforge.models.peft import merge_for_saving
+
+        merge_for_saving(trainer, run_dir)  # the run's model loads with plain transformers; adapter/ beside it
     trainer.save_model(str(run_dir))
     if spec.pretrained_model and ctx.processor is not None:
         ctx.processor.save_pretrained(str(run_dir))

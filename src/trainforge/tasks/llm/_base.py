@@ -37,4 +37,6 @@ LLM_SPEC = TaskSpec(
     check_config=check_config,
     make_trainer=_unset,
     extras=(("trl", "llm"), ("peft", "llm")),
+    lora="CAUSAL_LM",
+    lora_by_trainer=True,  # TRL's trainers take the LoRA config; the run keeps the adapter (merged/ on request)
 )

@@ -39,7 +39,7 @@ def torch_dtype(config):
     from trainforge.training.arguments import resolve_precision
 
     precision = resolve_precision(config.training.precision)
-    if config.params.peft and precision in ("bf16", "fp16"):
+    if config.peft.enabled and precision in ("bf16", "fp16"):
         return torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.float32
 
@@ -59,8 +59,8 @@ def load_base_model(config, vocab_size: int | None = None, head: str = "causal_l
         kwargs["gguf_file"] = gguf
     if params.attn_implementation:
         kwargs["attn_implementation"] = params.attn_implementation
-    if params.quantization and quantize:
-        kwargs["quantization_config"] = _bnb_config(params.quantization, kwargs["dtype"])
+    if config.peft.quantization and quantize:
+        kwargs["quantization_config"] = _bnb_config(config.peft.quantization, kwargs["dtype"])
         kwargs["device_map"] = {"": 0}
     if head == "causal_lm":
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
@@ -100,25 +100,6 @@ def _bnb_config(quantization: str, dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
 
 
-def lora_config(config, task_type: str, new_token_ids: list[int]):
-    """The run's ``LoraConfig`` (None without peft); tokens added by a built-in template train their embeddings."""
-    if not config.params.peft:
-        return None
-    from peft import LoraConfig
-
-    params = config.params
-    extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
-    return LoraConfig(
-        r=params.lora_r,
-        lora_alpha=params.lora_alpha,
-        lora_dropout=params.lora_dropout,
-        bias="none",
-        target_modules=params.target_modules,
-        task_type=task_type,
-        **extra,
-    )
-
-
 def without_output_layer(peft_config, model):
     """``peft_config`` without the target names that match ``model``'s output layer (when others remain)."""
     targets = peft_config.target_modules
@@ -156,7 +137,7 @@ def merge_adapter(model, tokenizer, config, run_dir: Path) -> Path:
     """
     from peft import PeftModel
 
-    if config.params.quantization:
+    if config.peft.quantization:
         base = load_base_model(config, vocab_size=len(tokenizer), quantize=False)
         model = PeftModel.from_pretrained(base, str(run_dir))
     merged = model.merge_and_unload()

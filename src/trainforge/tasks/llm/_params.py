@@ -1,7 +1,7 @@
 """Parameters every LLM task shares, and how the reference's params map onto them.
 
-Template, sequence length, LoRA/QLoRA and generation settings; checks only this machine can make (QLoRA needs
-CUDA).
+Template, sequence length, attention and generation settings (LoRA/QLoRA live in the shared ``peft:`` section);
+checks only this machine can make (flash-attn installed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import importlib.util
 import sys
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import ConfigError
@@ -21,7 +21,7 @@ TemplateName = Literal["tokenizer", "chatml", "zephyr", "llama3", "none"]
 
 
 class LLMParams(TaskParams):
-    """Parameters every LLM task shares (tokenizer, template, sequence length, LoRA/QLoRA, generation)."""
+    """Parameters every LLM task shares (tokenizer, template, sequence length, attention, generation)."""
 
     chat_template: TemplateName | None = Field(
         None,
@@ -46,27 +46,6 @@ class LLMParams(TaskParams):
     padding_side: Literal["right", "left"] = Field(
         "right", description="Tokenizer padding side for training.", json_schema_extra=ADVANCED
     )
-    peft: bool = Field(False, description="Train a LoRA adapter instead of every weight.", json_schema_extra=BASIC)
-    quantization: Literal["int4", "int8"] | None = Field(
-        None,
-        description="QLoRA: load the frozen base in 4 or 8 bits (needs peft, a CUDA GPU and bitsandbytes).",
-        json_schema_extra=ADVANCED,
-    )
-    lora_r: int = Field(16, gt=0, description="LoRA rank.", json_schema_extra=ADVANCED)
-    lora_alpha: int = Field(
-        32, gt=0, description="LoRA scaling (alpha / r multiplies the update).", json_schema_extra=ADVANCED
-    )
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.", json_schema_extra=ADVANCED)
-    target_modules: str | list[str] = Field(
-        "all-linear",
-        description="Modules LoRA adapts: 'all-linear', a list, or a comma-separated string.",
-        json_schema_extra=ADVANCED,
-    )
-    merge_adapter: bool = Field(
-        False,
-        description="After training, also write the adapter merged into the base as a full model in merged/.",
-        json_schema_extra=BASIC,
-    )
     attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flex_attention"] | None = Field(
         None,
         description="Attention kernel (default: the model's, usually sdpa). flex_attention skips the masked blocks of "
@@ -83,46 +62,15 @@ class LLMParams(TaskParams):
         1.0, gt=0, le=1, description="predict/chat: nucleus sampling mass.", json_schema_extra=ADVANCED
     )
 
-    @field_validator("target_modules")
-    @classmethod
-    def _split_modules(cls, value):
-        if isinstance(value, str) and value != "all-linear":
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not value:
-            raise ValueError("name at least one module, or 'all-linear'")
-        return value
-
-    @model_validator(mode="after")
-    def _peft_options(self):
-        if self.quantization and not self.peft:
-            raise ValueError("quantization (QLoRA) trains an adapter on a frozen quantized base: set peft: true")
-        if self.merge_adapter and not self.peft:
-            raise ValueError("merge_adapter needs peft: true (a full fine-tune is already a full model)")
-        return self
-
 
 class PreferenceParams(LLMParams):
     """Shared by the preference methods (DPO, ORPO, reward): pairs longer than block_size are cut or dropped."""
 
 
 def check_config(config) -> list[tuple[str, str]]:
-    """Problems only this machine reveals: QLoRA needs CUDA and bitsandbytes (fails before any data loads)."""
+    """Problems only this machine reveals (flash-attn missing), before any data loads; QLoRA is checked with peft:."""
     problems = []
     params = config.params
-    if params.quantization:
-        import torch
-
-        if not torch.cuda.is_available():
-            problems.append(
-                (
-                    "params.quantization",
-                    f"{params.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU and none is visible; "
-                    "remove it to "
-                    "train LoRA on the unquantized model",
-                )
-            )
-        elif importlib.util.find_spec("bitsandbytes") is None:
-            problems.append(("params.quantization", "needs bitsandbytes: pip install bitsandbytes"))
     if params.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         problems.append(
             ("params.attn_implementation", "flash_attention_2 needs the flash-attn package (and a CUDA GPU)")
@@ -135,13 +83,6 @@ AUTOTRAIN_PARAMS = {
     "chat_template": "chat_template",
     "add_eos_token": "add_eos_token",
     "padding": "padding_side",
-    "peft": "peft",
-    "quantization": "quantization",
-    "lora_r": "lora_r",
-    "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout",
-    "target_modules": "target_modules",
-    "merge_adapter": "merge_adapter",
     "use_flash_attention_2": "attn_implementation",
     "model_max_length": "model_max_length",
     "trainer": "trainer",
@@ -176,8 +117,6 @@ def autotrain_value(trainer: str):
             return DROP
         if name == "chat_template" and value in (None, "None"):
             return None
-        if name == "quantization":
-            return _quantization(value)
         if name == "use_flash_attention_2":
             return "flash_attention_2" if value else DROP
         if name == "unsloth":
@@ -193,18 +132,6 @@ def autotrain_value(trainer: str):
         return value
 
     return convert
-
-
-def _quantization(value: Any) -> Any:
-    if value in (None, "none", "None"):
-        return None
-    import torch
-
-    if torch.cuda.is_available():
-        return value
-    # The reference applies bitsandbytes quantization only on CUDA in practice; keep its config runnable on CPU.
-    _note(f"params.quantization {value} needs a CUDA GPU; none here, so LoRA trains on the unquantized model")
-    return None
 
 
 def _note(text: str) -> None:

@@ -7,8 +7,8 @@ import dataclasses
 from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
-from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
-from trainforge.tasks.llm._trainers import LLMPrepared
+from trainforge.tasks.llm._tokenizer import require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._trainers import LLMPrepared, encoded_prepared
 from trainforge.tasks.spec import Analysis, Column, RunContext
 
 COLUMNS = (
@@ -29,7 +29,8 @@ EXAMPLE = {
         "source": "data/pairs.jsonl",
         "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
     },
-    "params": {"peft": True, "block_size": 512},
+    "peft": {"enabled": True},
+    "params": {"block_size": 512},
 }
 TRAINING_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_start": True}
 
@@ -37,26 +38,22 @@ TRAINING_DEFAULTS = {"learning_rate": 5e-5, "num_train_epochs": 1.0, "eval_on_st
 def analyze(ctx: RunContext, splits) -> Analysis:
     """Check every pair, render it with the run's template and count pairs longer than block_size."""
     config = ctx.config
-    train = _data.normalize_preference(splits.train, splits.train_origin)
-    splits.train, conversational = train.frame, train.conversational
+    normalized = {
+        name: (_data.normalize_preference(frame, origin), origin) for name, frame, origin in splits.present()
+    }
+    conversational = normalized["train"][0].conversational
     data_format = "conversational" if conversational else "prompt_chosen_rejected"
     require_template_for(config, data_format)
     notes = [f"data format: preference pairs ({'lists of turns' if conversational else 'strings'})"]
     notes += set_up_tokenizer(ctx, "messages" if conversational else "preference")
     tokenizer = ctx.processor
-    notes += train.notes
-    if splits.eval is not None:
-        evaluation = _data.normalize_preference(splits.eval, splits.eval_origin)
-        splits.eval, eval_conversational = evaluation.frame, evaluation.conversational
-        notes += evaluation.notes
-        if eval_conversational != conversational:
-            raise DataError(
-                f"{splits.eval_origin}: the evaluation pairs are not in the training pairs' shape ({data_format})"
-            )
-    for name in ("train", "eval"):
-        frame = getattr(splits, name)
-        if frame is None:
-            continue
+    for pairs, origin in normalized.values():
+        notes += pairs.notes
+        if pairs.conversational != conversational:
+            raise DataError(f"{origin}: these pairs are not in the training pairs' shape ({data_format})")
+    rendered_splits = {}
+    for name, (pairs, origin) in normalized.items():
+        frame = pairs.frame
         rendered = [
             _data.render_preference(row, tokenizer, config.params.add_eos_token) for row in _data.as_records(frame)
         ]
@@ -69,11 +66,9 @@ def analyze(ctx: RunContext, splits) -> Analysis:
             )
         keep = [not t for t in too_long] if config.params.truncation == "drop" else [True] * len(rendered)
         if not any(keep):
-            raise DataError(
-                f"{getattr(splits, name + '_origin')}: every pair is longer than params.block_size; raise it"
-            )
+            raise DataError(f"{origin}: every pair is longer than params.block_size; raise it")
         frame = frame.assign(**{k: [r[k] for r in rendered] for k in ("prompt", "chosen", "rejected")})
-        setattr(splits, name, frame[keep])
+        rendered_splits[name] = frame[keep]
         if name == "train":
             first = rendered[0]
             notes.append(
@@ -81,18 +76,17 @@ def analyze(ctx: RunContext, splits) -> Analysis:
                     :700
                 ]
             )
-    return Analysis("preference", facts={"data_format": data_format}, notes=tuple(notes))
+    return Analysis("preference", facts={"data_format": data_format, "encoded": rendered_splits}, notes=tuple(notes))
 
 
 def prepare(ctx: RunContext, splits) -> LLMPrepared:
-    """Rendered prompt/chosen/rejected strings (by ``analyze``), as datasets; TRL tokenizes them (DPO, ORPO)."""
+    """Rendered prompt/chosen/rejected strings (``facts["encoded"]``), as datasets; TRL tokenizes them."""
     from datasets import Dataset
 
     def make(frame):
         return Dataset.from_dict({k: list(frame[k]) for k in ("prompt", "chosen", "rejected")})
 
-    eval_set = make(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(make(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
+    return encoded_prepared(ctx, make)
 
 
 # DPO, ORPO and reward modelling read the same pairs the same way; each replaces its params, trainer and metrics.

@@ -46,6 +46,11 @@ def load_tokenizer(config):
     tokenizer = AutoTokenizer.from_pretrained(
         folder, gguf_file=gguf, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
     )
+    from trainforge.models.config_checks import padding_problems
+
+    problems = padding_problems(tokenizer, config)  # embeddings are resized to the tokenizer: only padding can fail
+    if problems:
+        raise ConfigError(problems)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = config.params.padding_side

@@ -10,7 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from trainforge.tasks.llm._models import lora_config, model_location, without_output_layer
+from trainforge.models.peft import lora_config
+from trainforge.tasks.llm._models import model_location, without_output_layer
 from trainforge.tasks.spec import Metric, Prepared
 
 
@@ -65,14 +66,13 @@ def sft_trainer(inputs, **fields):
     )
 
 
-def trl_trainer(inputs, trainer_base, config_class, peft_task: str = "CAUSAL_LM", perplexity: bool = False, **fields):
+def trl_trainer(inputs, trainer_base, config_class, perplexity: bool = False, **fields):
     """The task's TRL trainer (with ``LLMTrainerMixin``) on the prepared data, its config built from the run's.
 
     Args:
         inputs: The driver's ``TrainerInputs`` (context, model, prepared data, arguments, callbacks).
         trainer_base: The TRL trainer class (``SFTTrainer``, ``DPOTrainer``...).
         config_class: Its config class (``SFTConfig``...), given the run's arguments plus ``fields``.
-        peft_task: PEFT task type of the LoRA adapter (``CAUSAL_LM``; ``SEQ_CLS`` for reward models).
         perplexity: Add ``eval_perplexity`` (exp of the evaluation loss) to evaluations.
         **fields: TRL config fields of this method (beta, max_length...); ``trainer_kwargs`` is passed to the
             trainer itself (e.g. a reference model).
@@ -86,7 +86,7 @@ def trl_trainer(inputs, trainer_base, config_class, peft_task: str = "CAUSAL_LM"
         eval_dataset=prepared.eval,
         processing_class=ctx.processor,
         callbacks=inputs.callbacks,
-        peft_config=lora_config(ctx.config, peft_task, prepared.new_token_ids),
+        peft_config=lora_config(ctx.config, ctx.spec.lora, prepared.new_token_ids),  # the spec's adapter type
         **trainer_kwargs,
     )
     trainer.run_config, trainer.report_perplexity = ctx.config, perplexity
@@ -110,10 +110,12 @@ class LLMTrainerMixin:
             kwargs["peft_config"] = without_output_layer(kwargs["peft_config"], kwargs["model"])
         super().__init__(*args, **kwargs)
 
-    def evaluate(self, *args, **kwargs):  # noqa: D102
-        metrics = super().evaluate(*args, **kwargs)
-        if self.report_perplexity and "eval_loss" in metrics:
-            metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):  # noqa: D102
+        # A mixin: the TRL trainer after it in the MRO defines evaluate.
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)  # type: ignore[misc]
+        loss = metrics.get(f"{metric_key_prefix}_loss")
+        if self.report_perplexity and loss is not None:
+            metrics[f"{metric_key_prefix}_perplexity"] = math.exp(min(loss, 50.0))
         return metrics
 
     def save_model(self, output_dir=None, _internal_call=False):  # noqa: D102
@@ -124,7 +126,7 @@ class LLMTrainerMixin:
         super().save_model(output_dir, _internal_call=_internal_call)
         if _internal_call or output_dir is None:
             return
-        if self.run_config is not None and self.run_config.params.merge_adapter:
+        if self.run_config is not None and self.run_config.peft.merge_adapter:
             merge_adapter(self.model, self.processing_class, self.run_config, Path(output_dir))
 
 
@@ -140,13 +142,28 @@ class LLMPrepared(Prepared):
     new_token_ids: list[int] = dataclasses.field(default_factory=list)
 
 
+def encoded_prepared(ctx, make) -> LLMPrepared:
+    """``LLMPrepared`` of every split analysis encoded (``Analysis.facts["encoded"]``: split name -> frame).
+
+    ``make`` turns one encoded frame into the trainer's ``datasets.Dataset``.
+    """
+    from trainforge.tasks.llm._tokenizer import added_token_ids
+
+    encoded = ctx.labels.facts["encoded"]
+
+    def made(name: str):
+        return make(encoded[name]) if name in encoded else None
+
+    return LLMPrepared(made("train"), made("eval"), None, made("test"), new_token_ids=added_token_ids(ctx))
+
+
 def model_card(run_dir: Path, config) -> str:
     """The "Use it" section of an LLM run's model card: what the folder holds and how to load it."""
     reward = config.task == "llm_reward"
     auto_class = "AutoModelForSequenceClassification" if reward else "AutoModelForCausalLM"
     folder, gguf = model_location(config.model.name)
     base_kwargs = f'"{folder}", gguf_file="{gguf}"' if gguf else f'"{folder}"'
-    if not config.params.peft:
+    if not config.peft.enabled:
         body = f"""This folder holds the full fine-tuned model.
 
 ```python
@@ -165,8 +182,8 @@ tokenizer = AutoTokenizer.from_pretrained("{run_dir}")
 model = {auto_class}.from_pretrained("{run_dir}/merged")
 ```
 """
-            if config.params.merge_adapter
-            else "\nSet `params.merge_adapter: true` to also get a merged full model in `merged/`.\n"
+            if config.peft.merge_adapter
+            else "\nSet `peft.merge_adapter: true` to also get a merged full model in `merged/`.\n"
         )
         body = f"""This folder holds a **LoRA adapter** (`adapter_config.json`, `adapter_model.safetensors`), not full
 weights: load the base model, then the adapter on top.

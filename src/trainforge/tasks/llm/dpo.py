@@ -6,7 +6,8 @@ Example (``examples/llm_dpo/smollm2_dpo.yaml``)::
     model: {name: path/to/model}
     data: {source: examples/llm_dpo/data/pairs.jsonl, eval_fraction: 0.2}
     training: {num_train_epochs: 3, learning_rate: 5.0e-5}
-    params: {peft: true, dpo_beta: 0.1, block_size: 256}
+    peft: {enabled: true}
+    params: {dpo_beta: 0.1, block_size: 256}
 
 Run it with ``trainforge train examples/llm_dpo/smollm2_dpo.yaml``. The reference model is the base with the
 adapter disabled under LoRA, a frozen copy of the base for full fine-tuning, or ``params.model_ref``. Evaluation

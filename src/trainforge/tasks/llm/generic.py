@@ -21,8 +21,8 @@ from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
 from trainforge.tasks.llm._params import LLMParams, autotrain_shape
-from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
-from trainforge.tasks.llm._trainers import LLMPrepared, sft_trainer
+from trainforge.tasks.llm._tokenizer import require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._trainers import LLMPrepared, encoded_prepared, sft_trainer
 from trainforge.tasks.spec import Analysis, Column, RunContext
 
 
@@ -34,17 +34,15 @@ COLUMNS = (Column("text", "plain text, or a conversation (list of turns / JSON) 
 
 
 def analyze(ctx: RunContext, splits) -> Analysis:
-    """Check texts, encode them and cut the token stream into block_size chunks (kept on the splits)."""
+    """Check texts, encode them and cut the token stream into block_size chunks (``facts["encoded"]``)."""
     config = ctx.config
     data_format = _data.detect_sft_format(splits.train, splits.train_origin)
     require_template_for(config, data_format)
     notes = [f"data format: {data_format} (concatenated, cut into {config.params.block_size}-token blocks)"]
     notes += set_up_tokenizer(ctx, data_format)
     tokenizer = ctx.processor
-    for name in ("train", "eval"):
-        frame, origin = getattr(splits, name), getattr(splits, f"{name}_origin")
-        if frame is None:
-            continue
+    encoded_splits = {}
+    for name, frame, origin in splits.present():
         frame = _data.normalize_sft(frame, data_format, origin)
         stream = []
         for row in _data.as_records(frame):
@@ -57,8 +55,8 @@ def analyze(ctx: RunContext, splits) -> Analysis:
         notes.append(
             f"{name}: {len(stream)} tokens -> {len(blocks)} block(s); {len(stream) % size} trailing token(s) dropped"
         )
-        setattr(splits, name, pd.DataFrame({"input_ids": blocks}))
-    return Analysis("causal_lm", facts={"data_format": data_format}, notes=tuple(notes))
+        encoded_splits[name] = pd.DataFrame({"input_ids": blocks})
+    return Analysis("causal_lm", facts={"data_format": data_format, "encoded": encoded_splits}, notes=tuple(notes))
 
 
 def prepare(ctx: RunContext, splits) -> LLMPrepared:
@@ -68,8 +66,7 @@ def prepare(ctx: RunContext, splits) -> LLMPrepared:
     def make(frame):
         return Dataset.from_dict({"input_ids": list(frame["input_ids"]), "labels": list(frame["input_ids"])})
 
-    eval_set = make(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(make(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
+    return encoded_prepared(ctx, make)
 
 
 SPEC = dataclasses.replace(

@@ -5,7 +5,8 @@ Example (``examples/llm_orpo/smollm2_orpo.yaml``)::
     task: llm_orpo
     model: {name: path/to/model}
     data: {source: examples/llm_dpo/data/pairs.jsonl, eval_fraction: 0.2}
-    params: {peft: true, orpo_beta: 0.1, block_size: 256}
+    peft: {enabled: true}
+    params: {orpo_beta: 0.1, block_size: 256}
 
 Run it with ``trainforge train examples/llm_orpo/smollm2_orpo.yaml``. The loop is TRL's
 ``trl.experimental.orpo.ORPOTrainer``; evaluation reports reward accuracy and margins on the held-out pairs.

@@ -5,7 +5,8 @@ Example (``examples/llm_reward/smollm2_reward.yaml``)::
     task: llm_reward
     model: {name: path/to/model}
     data: {source: examples/llm_dpo/data/pairs.jsonl, eval_fraction: 0.2}
-    params: {peft: true, block_size: 256}
+    peft: {enabled: true}
+    params: {block_size: 256}
 
 Run it with ``trainforge train examples/llm_reward/smollm2_reward.yaml``; evaluation reports pairwise accuracy
 (share of held-out pairs scored chosen > rejected) and the mean margin. ``trainforge predict`` adds a score column.
@@ -18,8 +19,7 @@ import dataclasses
 from trainforge.tasks.llm import _inference, _preference
 from trainforge.tasks.llm._models import load_base_model
 from trainforge.tasks.llm._params import PreferenceParams, autotrain_shape
-from trainforge.tasks.llm._tokenizer import added_token_ids
-from trainforge.tasks.llm._trainers import LLMPrepared, trl_trainer
+from trainforge.tasks.llm._trainers import LLMPrepared, encoded_prepared, trl_trainer
 from trainforge.tasks.spec import Column, RunContext, TrainerInputs
 
 
@@ -28,7 +28,7 @@ class RewardParams(PreferenceParams):
 
 
 def prepare(ctx: RunContext, splits) -> LLMPrepared:
-    """Token ids of prompt+chosen and prompt+rejected, cut at block_size (counted by ``analyze``)."""
+    """Token ids of prompt+chosen and prompt+rejected (rendered by ``analyze``), cut at block_size."""
     from datasets import Dataset
 
     tokenizer, size = ctx.processor, ctx.config.params.block_size
@@ -40,8 +40,7 @@ def prepare(ctx: RunContext, splits) -> LLMPrepared:
             {"chosen_ids": [c[:size] for c in chosen], "rejected_ids": [r[:size] for r in rejected]}
         )
 
-    eval_set = make(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(make(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
+    return encoded_prepared(ctx, make)
 
 
 def build_model(ctx: RunContext):
@@ -56,7 +55,7 @@ def make_trainer(inputs: TrainerInputs):
     from trl import RewardConfig, RewardTrainer
 
     # max_length None: the pairs were already fitted to block_size.
-    return trl_trainer(inputs, RewardTrainer, RewardConfig, peft_task="SEQ_CLS", max_length=None)
+    return trl_trainer(inputs, RewardTrainer, RewardConfig, max_length=None)
 
 
 SPEC = dataclasses.replace(
@@ -69,6 +68,7 @@ SPEC = dataclasses.replace(
     make_trainer=make_trainer,
     predict=_inference.predict_score,
     pipeline_tag="text-classification",
+    lora="SEQ_CLS",  # a scoring head: PEFT trains and saves it with the adapter
     # Trained on pairs; a finished reward model scores one prompt + completion (or a text).
     playground="form",
     predict_inputs=(

@@ -6,7 +6,8 @@ Example (``examples/llm_sft/smollm2_lora.yaml``)::
     model: {name: path/to/SmolLM2-135M-Instruct.Q4_1.gguf}
     data: {source: examples/llm_sft/data/chat.jsonl, columns: {messages: messages}, eval_fraction: 0.1}
     training: {num_train_epochs: 2, learning_rate: 2.0e-4, per_device_train_batch_size: 4}
-    params: {peft: true, block_size: 256, merge_adapter: true}
+    peft: {enabled: true, merge_adapter: true}
+    params: {block_size: 256}
 
 Run it with ``trainforge train examples/llm_sft/smollm2_lora.yaml``; talk to the result with
 ``trainforge chat runs/llm_sft``. The loss covers assistant/completion tokens only (``completion_only_loss``),
@@ -26,8 +27,8 @@ from trainforge.errors import DataError
 from trainforge.tasks.llm import _data
 from trainforge.tasks.llm._base import LLM_SPEC
 from trainforge.tasks.llm._params import LLMParams, autotrain_shape
-from trainforge.tasks.llm._tokenizer import added_token_ids, require_template_for, set_up_tokenizer
-from trainforge.tasks.llm._trainers import LLMPrepared, sft_trainer
+from trainforge.tasks.llm._tokenizer import require_template_for, set_up_tokenizer
+from trainforge.tasks.llm._trainers import LLMPrepared, encoded_prepared, sft_trainer
 from trainforge.tasks.spec import Analysis, Column, RunContext, TrainerInputs
 
 # ---------------------------------------------------------------------------------------------------- params
@@ -70,40 +71,40 @@ COLUMNS = (
 
 
 def analyze(ctx: RunContext, splits) -> Analysis:
-    """Detect the data shape, check every row, encode with the run's template and count over-long rows."""
+    """Detect the data shape, check every row, encode with the run's template and count over-long rows.
+
+    Counting the rows longer than ``block_size`` needs their tokens, so the encoded rows of each split travel in
+    ``Analysis.facts["encoded"]`` for ``prepare`` (the splits themselves are only read: no second tokenisation).
+    """
     config = ctx.config
     data_format = _data.detect_sft_format(splits.train, splits.train_origin)
     require_template_for(config, data_format)
-    splits.train = _data.normalize_sft(splits.train, data_format, splits.train_origin)
-    if splits.eval is not None:
-        _data.detect_sft_format(splits.eval, splits.eval_origin)
-        splits.eval = _data.normalize_sft(splits.eval, data_format, splits.eval_origin)
+    normalized = {}
+    for name, frame, origin in splits.present():
+        _data.detect_sft_format(frame, origin)
+        normalized[name] = (_data.normalize_sft(frame, data_format, origin), origin)
     notes = [f"data format: {data_format}"] + set_up_tokenizer(ctx, data_format)
     tokenizer = ctx.processor
-    for name in ("train", "eval"):
-        frame = getattr(splits, name)
-        if frame is None:
-            continue
+    encoded_splits = {}
+    for name, (frame, origin) in normalized.items():
         encoded, counts = _encode(frame, data_format, tokenizer, config)
         if not encoded:
             raise DataError(
-                f"{getattr(splits, name + '_origin')}: no row is left to train on after fitting params.block_size "
+                f"{origin}: no row is left to train on after fitting params.block_size "
                 f"{config.params.block_size} ({counts['dropped']} dropped); "
                 "raise block_size or use truncation: truncate"
             )
         if name == "train":
             notes.append("example (trained tokens in ⟦ ⟧): " + _data.show_example(tokenizer, *encoded[0]))
         notes += _count_notes(name, counts, config)
-        setattr(
-            splits,
-            name,
-            pd.DataFrame({"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}),
+        encoded_splits[name] = pd.DataFrame(
+            {"input_ids": [i for i, _ in encoded], "labels": [label for _, label in encoded]}
         )
     if config.params.packing:
         notes.append(
             f"packing: {packing_strategy(config.params)} (packing_strategy: {config.params.packing_strategy})"
         )
-    return Analysis("causal_lm", facts={"data_format": data_format}, notes=tuple(notes))
+    return Analysis("causal_lm", facts={"data_format": data_format, "encoded": encoded_splits}, notes=tuple(notes))
 
 
 def _encode(frame, data_format, tokenizer, config):
@@ -145,8 +146,7 @@ def prepare(ctx: RunContext, splits) -> LLMPrepared:
             data = pack_dataset(data, config.params.block_size, packing_strategy(config.params))
         return data
 
-    eval_set = dataset(splits.eval) if splits.eval is not None else None
-    return LLMPrepared(dataset(splits.train), eval_set, None, new_token_ids=added_token_ids(ctx))
+    return encoded_prepared(ctx, dataset)
 
 
 def packing_strategy(params) -> str:
@@ -187,7 +187,8 @@ SPEC = dataclasses.replace(
     example={
         "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
         "data": {"source": "data/chat.jsonl", "columns": {"messages": "messages"}},
-        "params": {"peft": True, "block_size": 512},
+        "peft": {"enabled": True},
+        "params": {"block_size": 512},
     },
     training_defaults={"learning_rate": 2e-4, "num_train_epochs": 1.0},
     autotrain=autotrain_shape("sft", ("llm-sft", "llm_sft"), {"text_column": "text"}),

@@ -1,0 +1,96 @@
+"""LoRA for any transformers task, read from the shared ``peft:`` section.
+
+One policy for every task: ``lora_config`` builds PEFT's ``LoraConfig`` from the section; ``apply_lora`` wraps a
+model for tasks trained by a plain ``Trainer`` (TRL trainers take the config instead); ``merge_for_saving`` turns the
+trained adapter into a plain model for tasks whose run folder must load with plain transformers, keeping the
+adapter beside it. QLoRA (``peft.quantization``) needs CUDA and bitsandbytes: ``check_peft`` says so at validation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+ADAPTER_DIR = "adapter"  # the trained LoRA adapter of a run whose model folder holds the merged model
+
+
+def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = None) -> Any:
+    """The run's ``peft.LoraConfig``, or None when ``peft.enabled`` is off.
+
+    Args:
+        config: The validated ``RunConfig``.
+        task_type: PEFT's task type (``CAUSAL_LM``, ``SEQ_CLS``, ``SEQ_2_SEQ_LM``, ``TOKEN_CLS``,
+            ``QUESTION_ANS``); it makes PEFT train (and save) the task's new head with the adapter.
+        new_token_ids: Token ids whose embedding rows train too (tokens a chat template added).
+    """
+    section = config.peft
+    if not section.enabled:
+        return None
+    from peft import LoraConfig
+
+    extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
+    return LoraConfig(
+        r=section.r,
+        lora_alpha=section.alpha,
+        lora_dropout=section.dropout,
+        bias="none",
+        target_modules=section.target_modules,
+        task_type=task_type,
+        **extra,
+    )
+
+
+def apply_lora(ctx: Any, model: Any, task_type: str) -> Any:
+    """``model`` wrapped with the run's LoRA adapter (only adapter and head train), or unchanged without peft.
+
+    Raises:
+        ValueError: From PEFT when ``peft.target_modules`` names no module of the model (validate checks the
+            names against the model's config first, so a config that passed validation does not get here).
+    """
+    peft_config = lora_config(ctx.config, task_type)
+    if peft_config is None:
+        return model
+    from peft import get_peft_model
+
+    return get_peft_model(model, peft_config)
+
+
+def merge_for_saving(trainer: Any, run_dir: Path) -> Path | None:
+    """Save the trainer's adapter in ``run_dir/adapter`` and swap the trainer's model for the merged one.
+
+    After this, ``trainer.save_model(run_dir)`` writes a plain transformers model (the adapter's update added to
+    the base weights; PEFT's ``merge_and_unload``), which ``pipeline(..., model=run_dir)`` loads with no peft.
+
+    Returns:
+        The adapter folder, or None when the trainer's model is not a PEFT model.
+    """
+    from peft import PeftModel
+
+    model = trainer.model
+    if not isinstance(model, PeftModel):
+        return None
+    folder = run_dir / ADAPTER_DIR
+    model.save_pretrained(str(folder))
+    trainer.model = model.merge_and_unload()
+    return folder
+
+
+def check_peft(config: Any) -> list[tuple[str, str]]:
+    """Problems of the ``peft:`` section only this machine reveals: QLoRA needs a CUDA GPU and bitsandbytes."""
+    quantization = config.peft.quantization
+    if not quantization:
+        return []
+    import torch
+
+    if not torch.cuda.is_available():
+        return [
+            (
+                "peft.quantization",
+                f"{quantization} (QLoRA via bitsandbytes) needs a CUDA GPU and none is visible; remove it to train "
+                "LoRA on the unquantized model",
+            )
+        ]
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return [("peft.quantization", "needs bitsandbytes: pip install bitsandbytes")]
+    return []
