@@ -75,7 +75,8 @@ def run_trainforge(model: str, args, out: Path) -> dict:
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "trainforge", "train", str(path)], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-m", "trainforge", "train", str(path)]
+    subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
     return {"bleu": metrics["eval_bleu"], "chrf": metrics["eval_chrf"], "wall_s": wall, "dir": out}

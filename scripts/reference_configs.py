@@ -3,10 +3,11 @@
 What it checks (issue 9, "AutoTrain configs: really unchanged"):
 
 * The 18 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
-  ``configs/llm_finetuning``, ``configs/seq2seq``) train to a model with ``trainforge train <config>`` and nothing changed but three
-  values: ``base_model`` (a tiny local model built here), ``data.path`` (a small local dataset generated here in the
-  reference's layout, ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is named, with the columns the
-  config's ``column_mapping`` names, shaped like the Hub dataset the config names) and ``hub.push_to_hub: false``.
+  ``configs/llm_finetuning``, ``configs/seq2seq``) train to a model with ``trainforge train <config>`` and nothing
+  changed but three values: ``base_model`` (a tiny local model built here), ``data.path`` (a small local dataset
+  generated here in the reference's layout, ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is
+  named, with the columns the config's ``column_mapping`` names, shaped like the Hub dataset the config names) and
+  ``hub.push_to_hub: false``.
   Every other line stays byte-for-byte as the reference wrote it, ``token: ${HF_TOKEN}`` and
   ``username: ${HF_USERNAME}`` included, and both variables are unset. No dotted overrides are given.
 * One of them with ``push_to_hub: true`` left as written and no token: ``trainforge train`` exits 2 naming
