@@ -70,6 +70,7 @@ def small_t5(
     layers: int = 2,
     heads: int = 4,
     d_ff: int = 512,
+    dropout: float = 0.1,
     seed: int = 0,
 ) -> str:
     """A randomly initialised T5 and a unigram tokenizer trained on ``texts`` (both languages), saved to ``folder``.
@@ -107,7 +108,7 @@ def small_t5(
         d_ff=d_ff,
         num_layers=layers,
         num_heads=heads,
-        dropout_rate=0.1,
+        dropout_rate=dropout,
         pad_token_id=0,
         eos_token_id=1,
         decoder_start_token_id=0,
