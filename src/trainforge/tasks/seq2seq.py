@@ -271,11 +271,23 @@ def make_trainer(inputs):
     """A ``Seq2SeqTrainer`` whose evaluation generates (``params.predict_with_generate``) with the model's settings."""
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
+    class TiedSeq2SeqTrainer(Seq2SeqTrainer):
+        """Restoring the best checkpoint names no "missing keys" for embeddings tied to the shared one (T5, BART).
+
+        Checkpoints store a tied matrix once; transformers 5.24's Trainer warns about the others although loading
+        the shared one restores them all.
+        """
+
+        def _issue_warnings_after_load(self, load_result):
+            tied = set(getattr(self.model, "all_tied_weights_keys", None) or ())
+            missing = [key for key in load_result.missing_keys if key not in tied]
+            super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
     params, prepared = inputs.ctx.config.params, inputs.prepared
     args = Seq2SeqTrainingArguments(
         **inputs.args, predict_with_generate=params.predict_with_generate, generation_num_beams=params.num_beams
     )
-    return Seq2SeqTrainer(
+    return TiedSeq2SeqTrainer(
         model=inputs.model,
         args=args,
         train_dataset=prepared.train,
