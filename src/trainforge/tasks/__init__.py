@@ -22,6 +22,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.llm.dpo:SPEC",
     "trainforge.tasks.llm.orpo:SPEC",
     "trainforge.tasks.llm.reward:SPEC",
+    "trainforge.tasks.seq2seq:SPEC",
 )
 
 
