@@ -23,6 +23,11 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.llm.orpo:SPEC",
     "trainforge.tasks.llm.reward:SPEC",
     "trainforge.tasks.seq2seq:SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_CLASS_SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_SCORE_SPEC",
+    "trainforge.tasks.sentence_transformers:TRIPLET_SPEC",
+    "trainforge.tasks.sentence_transformers:QA_SPEC",
 )
 
 
