@@ -58,9 +58,9 @@ def test_tsv_keeps_stray_quotes(tmp_path):
 
 
 def test_explicit_format_overrides_extension(tmp_path, frame):
-    path = tmp_path / "data.txt"
+    path = tmp_path / "data.dat"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataError, match="cannot tell the format of .*data.txt"):
+    with pytest.raises(DataError, match="cannot tell the format of .*data.dat"):
         load(path)
     assert_rows_match(load(path, format="csv").train, frame)
 

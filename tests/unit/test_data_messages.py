@@ -200,13 +200,13 @@ def test_config_path_that_is_a_folder(tmp_path):
 
 
 def test_unknown_extension_hint_fits_the_caller(tmp_path):
-    path = write(tmp_path / "inputs.txt", "review\ngood\n")
+    path = write(tmp_path / "inputs.dat", "review\ngood\n")
     with pytest.raises(DataError, match="or set data.format"):
         read_table(path)
     with pytest.raises(DataError) as caught:
         read_table(path, format_key=None)
     message = str(caught.value)
-    assert "from its extension (.txt)" in message and ".csv, .tsv, .jsonl, .json, .parquet" in message
+    assert "from its extension (.dat)" in message and ".csv, .tsv, .jsonl, .json, .parquet" in message
     assert "data.format" not in message
 
 

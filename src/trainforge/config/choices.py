@@ -9,7 +9,7 @@ Scheduler = Literal[
 ]
 Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
 ReportTo = Literal["tensorboard", "none"]
-DataFormat = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "disk", "hub"]
+DataFormat = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "conll", "disk", "hub"]
 TabularModel = Literal[
     "auto",
     "lightgbm",

@@ -207,6 +207,14 @@ class TrainingSection(Section):
     dataloader_num_workers: int = Field(
         0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED
     )
+    train_sampling_strategy: Literal["random", "group_by_length"] = Field(
+        "random",
+        description=(
+            "random, or group_by_length: batches of rows of similar length (less padding, faster; shuffled in "
+            "groups of 50 batches, so on small data whose lengths follow the labels, batches skew by class)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
 
     @field_validator("eval_strategy", mode="before")
     @classmethod

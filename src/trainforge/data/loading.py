@@ -1,7 +1,7 @@
 """Load the configured data into pandas train/eval frames, with clear errors for every way it can be wrong.
 
-Sources: a file (csv, tsv, jsonl, json, parquet), a folder holding ``<split>.<ext>`` files, a folder written
-by ``datasets``' ``save_to_disk``, or a Hub dataset id. The evaluation policy is explicit: a named split, a
+Sources: a file (csv, tsv, jsonl, json, parquet, CoNLL text), a folder holding ``<split>.<ext>`` files, a folder
+written by ``datasets``' ``save_to_disk``, or a Hub dataset id. The evaluation policy is explicit: a named split, a
 seeded (stratified when asked) fraction of the training rows, or none — never the training rows themselves.
 """
 
@@ -29,6 +29,8 @@ from trainforge.data.labels import continuous_scores
 from trainforge.errors import DataError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+# CoNLL text (``token TAG`` lines, blank lines between sentences; data/conll.py): the corpora ship as .conll or .txt.
+EXTENSIONS |= {".conll": "conll", ".txt": "conll"}
 
 
 @dataclass
@@ -152,7 +154,7 @@ def read_table(
 
     Args:
         path: The file.
-        fmt: ``auto`` (by extension) or one of csv, tsv, jsonl, json, parquet.
+        fmt: ``auto`` (by extension) or one of csv, tsv, jsonl, json, parquet, conll (``data/conll.py``).
         max_rows: Read only the first N rows, streaming, so memory stays bounded whatever the file's size
             (a JSON array is the exception: it has to be parsed whole).
         text_column: A column of a CSV/TSV file to read as text, as written (``01`` stays ``01``); empty cells
@@ -183,6 +185,10 @@ def read_table(
     try:
         if fmt == "parquet":
             frame = _read_parquet(path, max_rows)
+        elif fmt == "conll":
+            from trainforge.data.conll import read_conll
+
+            frame = read_conll(path, max_rows)
         else:
             head = _read_head(path)
             encoding = head.encoding

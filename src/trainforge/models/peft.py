@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 ADAPTER_DIR = "adapter"  # the trained LoRA adapter of a run whose model folder holds the merged model
+# The new heads PEFT trains in full (modules_to_save) per task type. "all-linear" would also put LoRA on them, which
+# PEFT refuses ("modules_to_save cannot be applied to modules of type lora.Linear"); it spares them for SEQ_CLS only.
+TASK_HEADS = {"SEQ_CLS": ["classifier", "score"], "TOKEN_CLS": ["classifier", "score"], "QUESTION_ANS": ["qa_outputs"]}
 
 
 def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = None) -> Any:
@@ -30,6 +33,8 @@ def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = N
     from peft import LoraConfig
 
     extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
+    if section.target_modules == "all-linear" and task_type in TASK_HEADS:
+        extra["exclude_modules"] = TASK_HEADS[task_type]
     return LoraConfig(
         r=section.r,
         lora_alpha=section.alpha,

@@ -270,7 +270,12 @@ def prepare(ctx: RunContext, splits) -> Prepared:
         return Dataset.from_dict(columns)
 
     def encode_if(frame: pd.DataFrame | None) -> Dataset | None:
-        return None if frame is None else encode(frame)
+        """Evaluation rows sorted by length: each padded batch holds rows of similar length (metrics ignore order)."""
+        if frame is None:
+            return None
+        encoded = encode(frame)
+        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+        return encoded.select(order)
 
     return Prepared(
         encode(splits.train), encode_if(splits.eval), DataCollatorWithPadding(tokenizer), encode_if(splits.test)

@@ -104,6 +104,7 @@ def training_arguments(
         gradient_checkpointing=training.gradient_checkpointing,
         auto_find_batch_size=training.auto_find_batch_size,
         dataloader_num_workers=training.dataloader_num_workers,
+        train_sampling_strategy=training.train_sampling_strategy,
         remove_unused_columns=False,  # tasks hand over exactly the model's columns (plus sample_weight)
         report_to="none",  # TensorBoard is attached as a callback writing into the run directory
         disable_tqdm=True,  # progress is shown by trainforge's own display
