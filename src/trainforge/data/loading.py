@@ -690,6 +690,12 @@ def _read_test(data: DataSection, max_rows: int | None, text_column: str | None)
             raise DataError(_missing_eval_file(split, test_path).replace("eval_split", "test_split"))
         if test_path.resolve() == path.resolve():
             raise DataError(f"data.test_split is the training file {path}; test on rows the model never trains on")
+        eval_path = Path(os.path.expanduser(data.eval_split)) if data.eval_split else None
+        if eval_path is not None and eval_path.resolve() == test_path.resolve():
+            raise DataError(
+                f"data.test_split is the evaluation file {eval_path}, which selects the best checkpoint: a test score "
+                "on it would be optimistic; test on other rows"
+            )
         return read_table(test_path, data.format, max_rows, text_column), str(test_path)
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         import datasets
