@@ -137,21 +137,15 @@ def test_an_interrupted_study_resumes(tiny_bert, tmp_path, monkeypatch):
         ({"trials": 2, "space": {"peft.r": {"int": [8, 4]}}}, "search.space.peft.r", "low < high"),
         ({"trials": 2, "space": SPACE, "metric": "test_f1"}, "search.metric", "would choose by the test split"),
         ({"trials": 2, "space": {"training.seed": {"int": [1, 9]}}}, "search.space.training.seed", "not searchable"),
+        ({"trials": 2, "space": SPACE, "storage": "foo://bar"}, "search.storage", "not a usable database URL"),
+        ({"trials": 2, "space": {"peft.r": {"int": [2, 8]}}}, "search.space.peft.r", "would do nothing"),
         (
             {"trials": 2, "space": {"training.per_device_train_batch_size": {"uniform": [4, 16]}}},
             "search.space.training.per_device_train_batch_size",
             "a whole number",
         ),
     ],
-    ids=[
-        "unknown-key",
-        "range-leaves-valid-values",
-        "no-space",
-        "bounds-reversed",
-        "test-metric",
-        "seed",
-        "int-field",
-    ],
+    ids=["unknown-key", "range", "no-space", "reversed", "test-metric", "seed", "storage", "lora-off", "int-field"],
 )
 def test_a_wrong_search_section_is_named(tiny_bert, tmp_path, search, key, fragment):
     config = make_config(tiny_bert, tmp_path / "d.csv", tmp_path / "run")

@@ -173,6 +173,22 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
     search = config.search
     if search.trials and not (config.data.eval_split or config.data.eval_fraction):
         problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
+    if search.storage:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(search.storage).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            problems.append(("search.storage", f"not a usable database URL ({exc}); e.g. sqlite:///study.db"))
+    lora_keys = [k for k in search.space if k.startswith("peft.") and k != "peft.enabled"]
+    if lora_keys and not config.peft.enabled and "peft.enabled" not in search.space:
+        problems.append(
+            (
+                f"search.space.{lora_keys[0]}",
+                "searches a LoRA setting while peft.enabled is false: it would do nothing",
+            )
+        )
     if search.metric and search.metric.startswith("test_"):
         problems.append(
             ("search.metric", f"{search.metric!r} would choose by the test split; search on an eval_* metric")
