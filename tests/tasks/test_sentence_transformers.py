@@ -177,6 +177,30 @@ def test_predict_scores_pairs_and_embeds_texts(run):
     assert list(embedded.columns) == [first, "embedding"] and len(embedded["embedding"][0]) == 32
 
 
+@pytest.mark.parametrize("run", ["sentence_transformers_qa"], indirect=True)
+def test_serve_embeds_texts(run, tmp_path):
+    """The predictor is an EmbeddingPredictor: ``trainforge serve`` answers /v1/embeddings with the model's vectors."""
+    from fastapi.testclient import TestClient
+    from sentence_transformers import SentenceTransformer
+
+    from trainforge.serve import ServeSettings, create_app
+    from trainforge.tasks.spec import EmbeddingPredictor
+
+    _, result = run
+    assert isinstance(trainforge.load_predictor(result.output_dir), EmbeddingPredictor)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "retrieval").symlink_to(result.output_dir)
+    texts = ["a lovely witty film", "a dull boring plot"]
+    with TestClient(create_app(ServeSettings(tmp_path / "runs")), base_url="http://127.0.0.1") as client:
+        answer = client.post("/v1/embeddings", json={"model": "retrieval", "input": texts})
+        refused = client.post("/v1/embeddings", json={"model": "retrieval", "input": ["fine", " "]})
+    assert answer.status_code == 200, answer.text
+    vectors = [d["embedding"] for d in answer.json()["data"]]
+    expected = SentenceTransformer(str(result.output_dir)).encode(texts)
+    assert np.allclose(vectors, expected, atol=1e-5) and answer.json()["usage"]["prompt_tokens"] > 0
+    assert refused.status_code in (400, 422) and "empty" in refused.text
+
+
 def test_model_card_keeps_sentence_transformers_content(run):
     task, result = run
     text = (result.output_dir / "README.md").read_text()

@@ -521,6 +521,8 @@ def model_card(run_dir: Path, config) -> str:
 class SentenceTransformersPredictor:
     """A finished run loaded once: embeds the first input column, or scores pairs when the second is there too.
 
+    An ``EmbeddingPredictor`` (``embed``): ``trainforge serve`` offers the run at ``/v1/embeddings``.
+
     Thread-safe: calls share one fast tokenizer, whose truncation state is not, so batches run one call at a time.
     """
 
@@ -536,7 +538,18 @@ class SentenceTransformersPredictor:
         first, second = variant_of(config.task).texts[:2]
         self.columns = (_user(config, first), _user(config, second))
         self.model = SentenceTransformer(str(self.run_dir))
+        self.tokenizer = self.model.tokenizer  # serve counts the tokens of what it embeds
         self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text (n texts -> n lists of d floats), as ``SentenceTransformer.encode`` returns them.
+
+        Raises:
+            DataError: A text is empty or not a string.
+            RunDirError: The model outputs NaN/inf.
+        """
+        require_text(pd.DataFrame({"text": list(texts)}), "text", "the input")
+        return [row.tolist() for row in self._embed(list(texts))]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with ``similarity`` (cosine, -1..1) when both text columns are present, else ``embedding``.
