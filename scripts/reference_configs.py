@@ -2,21 +2,22 @@
 
 What it checks (issue 9, "AutoTrain configs: really unchanged"):
 
-* The 16 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
-  ``configs/llm_finetuning``) train to a model with ``trainforge train <config>`` and nothing changed but three
-  values: ``base_model`` (a tiny local model built here), ``data.path`` (a small local dataset generated here in the
-  reference's layout, ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is named, with the columns the
-  config's ``column_mapping`` names, shaped like the Hub dataset the config names) and ``hub.push_to_hub: false``.
+* The 18 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
+  ``configs/llm_finetuning``, ``configs/seq2seq``) train to a model with ``trainforge train <config>`` and nothing
+  changed but three values: ``base_model`` (a tiny local model built here), ``data.path`` (a small local dataset
+  generated here in the reference's layout, ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is
+  named, with the columns the config's ``column_mapping`` names, shaped like the Hub dataset the config names) and
+  ``hub.push_to_hub: false``.
   Every other line stays byte-for-byte as the reference wrote it, ``token: ${HF_TOKEN}`` and
   ``username: ${HF_USERNAME}`` included, and both variables are unset. No dotted overrides are given.
 * One of them with ``push_to_hub: true`` left as written and no token: ``trainforge train`` exits 2 naming
   ``hub.token`` before anything loads (no run directory is created).
-* The 20 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
+* The 18 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
   the task is not supported yet and listing the supported tasks, both for the file exactly as written (it pushes to
   the Hub and its variables are unset) and with ``push_to_hub: false``.
 
 The reference configs are read from its git repository with ``git show`` (never copied into this repository).
-Everything is written under ``--workdir`` (emptied first when this script made it): ``models/`` (tiny BERT and tiny
+Everything is written under ``--workdir`` (emptied first when this script made it): ``models/`` (tiny BERT, T5 and
 Llama with a ChatML template), ``data/``, ``configs/`` (the edited YAML files) and ``runs/`` (one working
 directory per config, holding the run folder named by the config's ``project_name``). Runs use a private
 ``HF_HOME`` under the workdir, so a token saved on this machine by ``hf auth login`` cannot stand in for the unset
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import yaml
 
-IMPLEMENTED_FOLDERS = ("text_classification", "text_regression", "llm_finetuning")
+IMPLEMENTED_FOLDERS = ("text_classification", "text_regression", "llm_finetuning", "seq2seq")
 MARKER = ".reference_configs"
 # The config whose push_to_hub: true is kept to check the missing-token error.
 HUB_TOKEN_CONFIG = "configs/text_classification/local_dataset.yml"
@@ -66,21 +67,22 @@ LLM_ROWS = {"train": 24, "valid": 8}
 # ---------------------------------------------------------------------------------------------------- tiny models
 
 
-def build_models(workdir: Path) -> tuple[str, str]:
-    """The tiny BERT and the tiny Llama (ChatML template) the project's tests build, from the same builders.
+def build_models(workdir: Path) -> dict[str, str]:
+    """The tiny BERT, Llama (ChatML template) and T5 the project's tests build, from the same builders, by family.
 
-    512 positions for the BERT: the reference's text configs set ``max_seq_length: 512``.
+    512 positions for the BERT: the reference's text configs set ``max_seq_length: 512`` (T5's are relative).
     """
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path[:0] = [str(tests), str(tests / "tasks")]
     from _llm_fixtures import build_tiny_llama
 
-    from conftest import build_tiny_bert
+    from conftest import build_tiny_bert, build_tiny_seq2seq
 
-    return (
-        build_tiny_bert(workdir / "models" / "tiny-bert", max_positions=512),
-        build_tiny_llama(workdir / "models" / "tiny-llama", with_template=True),
-    )
+    return {
+        "text": build_tiny_bert(workdir / "models" / "tiny-bert", max_positions=512),
+        "llm": build_tiny_llama(workdir / "models" / "tiny-llama", with_template=True),
+        "seq2seq": build_tiny_seq2seq(workdir / "models" / "tiny-t5", "t5"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -136,6 +138,18 @@ def text_regression_rows(config: dict, rows: int, seed: int) -> list[dict]:
     ]
 
 
+def seq2seq_rows(config: dict, rows: int, seed: int) -> list[dict]:
+    """Rows of the config's text and target columns: the tests' toy English -> "German" word pairs."""
+    from conftest import make_translation_frame
+
+    columns = config["data"]["column_mapping"]
+    frame = make_translation_frame(rows, seed)
+    return [
+        {columns["text_column"]: source, columns["target_column"]: target}
+        for source, target in zip(frame["source"], frame["target"], strict=True)
+    ]
+
+
 def sft_rows(config: dict, rows: int, seed: int) -> list[dict]:
     """SFT rows: message lists (HuggingFaceH4/no_robots' shape) or '### Human: ...### Assistant: ...' (guanaco's)."""
     column = config["data"]["column_mapping"]["text_column"]
@@ -185,6 +199,7 @@ def preference_rows(config: dict, rows: int, seed: int) -> list[dict]:
 GENERATORS = {
     "text_classification": (text_classification_rows, "csv", TEXT_ROWS),
     "text_regression": (text_regression_rows, "csv", TEXT_ROWS),
+    "seq2seq": (seq2seq_rows, "csv", TEXT_ROWS),
     "llm-sft": (sft_rows, "jsonl", LLM_ROWS),
     "llm-dpo": (preference_rows, "jsonl", LLM_ROWS),
     "llm-orpo": (preference_rows, "jsonl", LLM_ROWS),
@@ -442,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     env = run_env(workdir)
     os.environ.update({k: env[k] for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM")})
     started = time.monotonic()
-    bert, llama = build_models(workdir)
+    models = build_models(workdir)
     print(f"built tiny models in {time.monotonic() - started:.1f}s", file=sys.stderr)
 
     checks: list[Check] = []
@@ -466,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(check)
                 print_progress(check)
             continue
-        model = llama if task.startswith("llm") else bert
+        model = models["llm" if task.startswith("llm") else "seq2seq" if task == "seq2seq" else "text"]
         data_folder = workdir / "data" / name
         write_dataset(config, data_folder)
         run_dir = cwd / str(config["project_name"])

@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, a tiny BERT-like model with a tokenizer trained on the fly, and data."""
+"""Shared fixtures: offline environment, tiny models (BERT, T5, BART) with tokenizers trained on the fly, and data."""
 
 from __future__ import annotations
 
@@ -93,6 +93,97 @@ def build_tiny_bert(folder: Path, max_positions: int = 64) -> str:
         pad_token_id=fast.pad_token_id,
     )
     BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+# A toy language: each English word has one "German" word, in the same order. A tiny encoder-decoder learns it.
+LEXICON = {
+    "the": "die",
+    "red": "rote",
+    "blue": "blaue",
+    "green": "grüne",
+    "small": "kleine",
+    "big": "große",
+    "cat": "katze",
+    "dog": "hund",
+    "bird": "vogel",
+    "runs": "läuft",
+    "sleeps": "schläft",
+    "sings": "singt",
+}
+
+
+def make_translation_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """``source`` (English words) -> ``target`` (their LEXICON words, same order): learnable in a few steps."""
+    rng = random.Random(seed)
+    adjectives, nouns, verbs = ["red", "blue", "green", "small", "big"], ["cat", "dog", "bird"], ["runs", "sleeps"]
+    records = []
+    for _ in range(rows):
+        words = ["the", rng.choice(adjectives), rng.choice(nouns), rng.choice(verbs + ["sings"])]
+        records.append({"source": " ".join(words), "target": " ".join(LEXICON[w] for w in words)})
+    return pd.DataFrame(records)
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide T5 (relative positions) with a BPE tokenizer trained on the toy lexicon, saved to disk."""
+    return build_tiny_seq2seq(tmp_path_factory.mktemp("tiny-t5"), "t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide BART (64 absolute positions) with the same tokenizer, saved to disk."""
+    return build_tiny_seq2seq(tmp_path_factory.mktemp("tiny-bart"), "bart")
+
+
+def build_tiny_seq2seq(folder: Path, arch: str = "t5", max_positions: int = 64) -> str:
+    """Build a tiny random encoder-decoder (``t5`` or ``bart``) and its tokenizer into ``folder``; returns it.
+
+    The tokenizer (SentencePiece-style BPE: words keep their leading space, so decoding restores the text) appends
+    ``</s>`` to every text, as T5's and BART's do. Ids: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2 (no BOS token).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import (
+        BartConfig,
+        BartForConditionalGeneration,
+        PreTrainedTokenizerFast,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = make_translation_frame(300, seed=1)
+    corpus = [" ".join(list(LEXICON) + list(LEXICON.values()))] * 10 + list(frame["source"]) + list(frame["target"])
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    specials = ["<pad>", "</s>", "<unk>"]
+    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=160, special_tokens=specials))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(folder)
+    common = {"vocab_size": len(fast), "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
+    if arch == "t5":
+        config = T5Config(d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, **common)
+        model = T5ForConditionalGeneration(config)
+    else:
+        config = BartConfig(
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=max_positions,
+            bos_token_id=None,
+            forced_eos_token_id=1,
+            **{**common, "decoder_start_token_id": 1},  # BART starts decoding from </s>
+        )
+        model = BartForConditionalGeneration(config)
+    model.save_pretrained(folder)
     return str(folder)
 
 

@@ -20,6 +20,8 @@ from trainforge.config.schema import RunConfig
 from trainforge.errors import ConfigError, DataError, RunDirError
 
 if TYPE_CHECKING:
+    from trainforge.evaluation import Evaluation
+    from trainforge.exporters import ExportResult
     from trainforge.tasks.spec import Predictor
 
 
@@ -180,11 +182,64 @@ def predict(
     if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
         raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
     # Predict has no data.format: an unknown extension is answered with the extensions it reads.
-    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs), format_key=None)
+    if not isinstance(inputs, pd.DataFrame):
+        from trainforge.data.loading import txt_format_of, txt_read_as
+        from trainforge.tasks import get_task
+
+        with txt_read_as(txt_format_of(get_task(config.task).columns)):
+            inputs = read_table(Path(inputs), format_key=None)
+    frame = inputs
     result = _load_predictor(run_dir, config).predict(frame)
     if output is not None:
         write_table(result, Path(output))
     return result
+
+
+def export(
+    run_dir: str | os.PathLike,
+    format: str,
+    quantize: str | None = None,
+    output: str | os.PathLike | None = None,
+    tolerance: float = 1e-4,
+) -> ExportResult:
+    """Export a finished run: ``merged`` (a LoRA adapter folded into its base), ``onnx`` (encoders) or ``gguf``.
+
+    ONNX is verified with onnxruntime against PyTorch (``verification.json`` beside the model); ``gguf`` raises an
+    ``ExportError`` giving the llama.cpp commands for this run (no well-kept converter is on PyPI). See
+    ``trainforge.exporters.export`` and docs/export.md.
+
+    Raises:
+        RunDirError: Not a finished run.
+        ExportError: The run cannot be exported as ``format`` (the message says what to do instead).
+    """
+    from trainforge.exporters import export as export_run
+
+    return export_run(Path(run_dir), format, quantize, None if output is None else Path(output), tolerance)
+
+
+def evaluate(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    split: str | None = None,
+    columns: dict[str, str] | None = None,
+    name: str | None = None,
+    max_rows: int | None = None,
+    overrides=(),
+) -> Evaluation:
+    """Score a finished run on labelled data with its task's metrics, through the predictor ``predict`` uses.
+
+    Classification, regression and text generation (by the run's pipeline tag and problem type); the report
+    (``metrics.json``, ``report.md``, ``predictions.jsonl``) goes to ``<run>/evaluation/<name>/``. See
+    ``trainforge.evaluation.evaluate`` and docs/evaluate.md.
+
+    Raises:
+        RunDirError: Not a finished run.
+        EvaluateError: A run evaluate does not score, or data without references.
+        DataError: Unreadable data, a missing column, or labels the model has no class for.
+    """
+    from trainforge.evaluation import evaluate as evaluate_run
+
+    return evaluate_run(Path(run_dir), str(data), split, columns, name, max_rows, overrides)
 
 
 # transformers (and each of its model packages) replaces its own sys.modules entry with a lazy module at the end of

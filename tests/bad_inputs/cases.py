@@ -27,10 +27,10 @@ class CliCase:
     """``trainforge <command> ...`` in-process: exit code, stderr fragments, no traceback."""
 
     id: str
-    command: str  # validate | train | predict
+    command: str  # validate | train (a config) | predict | evaluate | export | serve (a run directory first)
     config: dict | str | bytes | None = None  # dict: written as YAML; str, bytes: written as-is (broken on purpose)
     files: dict[str, Content] = field(default_factory=dict)  # written under {tmp}
-    args: tuple[str, ...] = ()  # overrides (validate, train) or predict's run dir and options
+    args: tuple[str, ...] = ()  # overrides (validate, train), or the run dir and options of the run commands
     code: int | tuple[int, ...] = 2  # several: any of them (two acceptable fixes of a known fault)
     fragments: tuple[Fragment, ...] = ()  # each must appear in stderr (stdout too for exit-0 notes)
     env: dict[str, str | None] = field(default_factory=dict)  # None unsets the variable
@@ -340,8 +340,8 @@ CONFIG_CASES = [
             fragments=("model.name:", "no-such-model")),
     CliCase("config-merge-adapter-without-peft", "validate", llm("llm_sft", peft={"merge_adapter": True}),
             CHATS_FILE, fragments=("peft", "merge_adapter needs peft")),
-    CliCase("config-autotrain-unsupported-task", "validate", autotrain(task="seq2seq"), TRAIN,
-            fragments=("task: 'seq2seq'", "not supported yet", "supported tasks: text-classification")),
+    CliCase("config-autotrain-unsupported-task", "validate", autotrain(task="vlm:captioning"), TRAIN,
+            fragments=("task: 'vlm:captioning'", "not supported yet", "supported tasks: text-classification")),
     CliCase("config-autotrain-misspelled-task", "validate", autotrain(task="text-clasification"), TRAIN,
             fragments=("task: unknown task 'text-clasification'; did you mean 'text-classification'?",)),
     CliCase("config-autotrain-unknown-top-key", "validate", autotrain(hubb={"push_to_hub": False}), TRAIN,

@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
 from _llm_fixtures import tiny_llama  # noqa: E402, F401
 
 LOOPBACK = "http://127.0.0.1"
+RUN_COMMANDS = ("predict", "evaluate", "export", "serve")  # commands whose arguments start with a run directory
+# The tiny models a case's config may name by placeholder ({llama}), and the session fixture that builds each.
+MODEL_FIXTURES = {"llama": "tiny_llama", "t5": "tiny_t5", "bart": "tiny_bart"}
 
 # A task family adds its cases in its own module, tests/bad_inputs/cases_<family>.py (CLI_CASES, optional APP_CASES),
 # built with the helpers of cases.py; they join the one table here.
@@ -137,8 +140,9 @@ def finished_run(tiny_bert, tmp_path_factory):
 def test_cli(case: CliCase, request, capsys, monkeypatch, tmp_path, tiny_bert, finished_run):
     run_dir, before = finished_run
     ctx = {"tmp": str(tmp_path), "bert": tiny_bert, "run": str(run_dir)}
-    if "{llama}" in repr(case.config):
-        ctx["llama"] = request.getfixturevalue("tiny_llama")
+    for placeholder, fixture in MODEL_FIXTURES.items():  # built only when a case names it
+        if "{" + placeholder + "}" in repr(case.config):
+            ctx[placeholder] = request.getfixturevalue(fixture)
     for name, source in case.copy.items():
         shutil.copytree(fill(source, ctx), tmp_path / name)
     for name, value in case.env.items():
@@ -148,8 +152,8 @@ def test_cli(case: CliCase, request, capsys, monkeypatch, tmp_path, tiny_bert, f
             monkeypatch.setenv(name, value)
     write_files(case.files, tmp_path, ctx)
     args = list(fill(case.args, ctx))
-    if case.command == "predict":
-        argv = ["predict", *args]
+    if case.command in RUN_COMMANDS:
+        argv = [case.command, *args]
     else:
         config_path = tmp_path / "config.yaml"
         if isinstance(case.config, dict):

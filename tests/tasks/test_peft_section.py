@@ -99,3 +99,11 @@ def test_init_template_has_a_peft_section_only_where_it_applies():
         not in render_template(get_task("text_classification")).split("\npeft:\n")[1].split("\noutput:")[0]
     )
     assert "\npeft:" not in render_template(get_task("tabular_classification"))
+
+
+def test_an_older_name_and_the_peft_section_disagreeing_is_an_error():
+    raw = {"task": "llm_sft", "model": {"name": "org/m"}, "data": {"source": "d.jsonl"}}
+    found = problems({**raw, "peft": {"r": 4}, "params": {"lora_r": 8}})
+    assert "sets peft.r too, which the config sets to 4" in found["params.lora_r"]
+    found = problems({**raw, "peft": {"enabled": False}, "params": {"peft": True}})
+    assert "sets peft.enabled too" in found["params.peft"]

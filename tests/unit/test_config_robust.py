@@ -300,7 +300,7 @@ def test_reference_params_that_stand_for_top_level_settings():
     ("task", "fragments"),
     [
         ("llm-sfft", ["unknown task 'llm-sfft'", "did you mean 'llm-sft'?", "supported tasks: ", "llm-dpo"]),
-        ("seq2seq", ["not supported yet", "supported tasks: ", "text-classification", "llm-orpo"]),
+        ("vlm:captioning", ["not supported yet", "supported tasks: ", "text-classification", "llm-orpo"]),
         ("image-clasification", ["did you mean 'image-classification'? (not supported yet)", "llm-sft"]),
         ("vlm:vqa", ["not supported yet"]),
     ],

@@ -132,6 +132,56 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return chat(args.run_dir, args.prompt, args.system, overrides)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve finished runs over HTTP (OpenAI-compatible for text generation); needs the ``app`` extra."""
+    from pathlib import Path
+
+    try:
+        from trainforge.serve import ServeSettings, serve
+    except ImportError as exc:
+        raise TrainforgeError(f"trainforge serve needs {exc.name}: pip install 'trainforge[app]'") from None
+    problems = [("--max-loaded", "must be at least 1")] if args.max_loaded < 1 else []
+    problems += [("--batch-window-ms", "must be at least 0")] if args.batch_window_ms < 0 else []
+    if problems:
+        raise ConfigError(problems)
+    settings = ServeSettings(Path(args.run_dir), args.host, None, args.max_loaded, args.batch_window_ms)
+    try:
+        serve(settings, args.port)
+    except ValueError as exc:  # an unusable TRAINFORGE_APP_TOKEN
+        raise ConfigError([("TRAINFORGE_APP_TOKEN", str(exc))]) from None
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a finished run: merged model, ONNX (verified with onnxruntime), or the way to GGUF."""
+    from pathlib import Path
+
+    from trainforge.sdk import export
+
+    result = export(
+        args.run_dir, args.format, args.quantize, Path(args.output) if args.output else None, args.tolerance
+    )
+    print(result.summary())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a finished run on labelled data with the task's metrics; the report goes beside the run."""
+    from trainforge.sdk import evaluate
+
+    columns = {}
+    for item in args.columns:
+        logical, sep, column = item.partition("=")
+        if not sep or not logical or not column:
+            raise ConfigError([("--columns", f"{item!r} is not logical=column (e.g. text=review)")])
+        columns[logical] = column
+    if args.max_rows is not None and args.max_rows < 1:
+        raise ConfigError([("--max-rows", "must be at least 1")])
+    report = evaluate(args.run_dir, args.data, args.split, columns, args.name, args.max_rows, args.overrides)
+    print(report.summary())
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -148,6 +198,9 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
     ("chat", cmd_chat, "talk to a finished LLM run (its chat template, stops at EOS)"),
     ("app", cmd_app, "start the web app (forms, job queue, live curves, playground)"),
+    ("evaluate", cmd_evaluate, "score a finished run on labelled data with its task's metrics (report beside it)"),
+    ("export", cmd_export, "export a finished run: merged model, ONNX (verified), GGUF (how)"),
+    ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
 )
 
 
@@ -210,6 +263,51 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let configs set model.trust_remote_code: the model's own Python code then runs, always in a separate "
         "process (validation, training, prediction), never in the server. Off by default",
+    )
+    parsers["evaluate"].add_argument("run_dir", help="a finished run directory")
+    parsers["evaluate"].add_argument(
+        "--data", required=True, help="labelled rows: a file, a folder of split files, a saved dataset or a Hub id"
+    )
+    parsers["evaluate"].add_argument("--split", help="split of a folder, saved dataset or Hub dataset (default train)")
+    parsers["evaluate"].add_argument(
+        "--columns",
+        nargs="*",
+        default=[],
+        metavar="LOGICAL=COLUMN",
+        help="the data's column for a logical column, over the run's data.columns (e.g. text=review label=stars)",
+    )
+    parsers["evaluate"].add_argument("--name", help="report folder under <run>/evaluation/ (default: from --data)")
+    parsers["evaluate"].add_argument("--max-rows", type=int, help="score only the first N rows")
+    parsers["evaluate"].add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the run's config for the predictor, e.g. --set params.max_new_tokens=64 (repeatable)",
+    )
+    parsers["export"].add_argument("run_dir", help="a finished run directory")
+    parsers["export"].add_argument(
+        "--format", required=True, choices=("merged", "onnx", "gguf"), help="merged (LoRA folded in), onnx, gguf"
+    )
+    parsers["export"].add_argument("--quantize", help="onnx: int8 also writes model.int8.onnx")
+    parsers["export"].add_argument("--output", help="folder to write (default: <run>/onnx; merged: <run>/merged)")
+    parsers["export"].add_argument(
+        "--tolerance", type=float, default=1e-4, help="onnx: largest output difference from PyTorch accepted"
+    )
+    parsers["serve"].add_argument(
+        "run_dir", help="a finished run directory, or a folder of runs (model = folder name)"
+    )
+    parsers["serve"].add_argument(
+        "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
+    )
+    parsers["serve"].add_argument("--port", type=int, default=8000, help="port to listen on")
+    parsers["serve"].add_argument("--max-loaded", type=int, default=2, help="runs kept loaded at once")
+    parsers["serve"].add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=5.0,
+        help="how long a /v1/predict request waits for others to share one model call (0: no batching)",
     )
     return parser
 

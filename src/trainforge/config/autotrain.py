@@ -147,6 +147,9 @@ _REFERENCE_FIELDS = {
         "distributed_backend",
     },
     "text": _REFERENCE_SHARED | _REFERENCE_TRAINER | {"max_seq_length", "text_column", "target_column"},
+    "seq2seq": _REFERENCE_SHARED
+    | _REFERENCE_TRAINER
+    | {"max_seq_length", "max_target_length", "text_column", "target_column"},
     "tabular": _REFERENCE_SHARED
     | {
         "id_column",
@@ -171,6 +174,8 @@ _FAMILY = {
     "text_regression": "text",
     "tabular_classification": "tabular",
     "tabular_regression": "tabular",
+    "extractive_qa": "text",
+    "seq2seq": "seq2seq",
 }
 # Reference params that stand for its top-level settings (its parser lets `params` override everything else).
 _TOP_LEVEL_PARAMS = {

@@ -16,11 +16,18 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.token_classification:SPEC",
     "trainforge.tasks.tabular:SPEC",
     "trainforge.tasks.tabular:REGRESSION_SPEC",
+    "trainforge.tasks.extractive_qa:SPEC",
     "trainforge.tasks.llm.sft:SPEC",
     "trainforge.tasks.llm.generic:SPEC",
     "trainforge.tasks.llm.dpo:SPEC",
     "trainforge.tasks.llm.orpo:SPEC",
     "trainforge.tasks.llm.reward:SPEC",
+    "trainforge.tasks.seq2seq:SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_CLASS_SPEC",
+    "trainforge.tasks.sentence_transformers:PAIR_SCORE_SPEC",
+    "trainforge.tasks.sentence_transformers:TRIPLET_SPEC",
+    "trainforge.tasks.sentence_transformers:QA_SPEC",
 )
 
 

@@ -184,6 +184,22 @@ class ChatPredictor(Predictor, Protocol):
         ...
 
 
+@runtime_checkable
+class EmbeddingPredictor(Predictor, Protocol):
+    """A predictor that also turns texts into vectors (a sentence-transformers run): ``trainforge serve``'s embeddings.
+
+    Checked with ``isinstance`` on the loaded predictor, so a task gets the embeddings endpoint by implementing it.
+    """
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text (n texts -> n lists of d floats, d the model's dimension), in the order given.
+
+        Raises:
+            DataError: A text is empty or not a string.
+        """
+        ...
+
+
 def predict_once(load_predictor: Callable[[Path, RunConfig], Predictor]) -> Callable[..., pd.DataFrame]:
     """A task's ``predict(run_dir, frame, config)`` made from its predictor loader: load, call once.
 

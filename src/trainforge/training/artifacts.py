@@ -279,8 +279,11 @@ def write_model_card(
 ) -> None:
     """Write ``README.md`` (Hub model card: YAML front matter, metrics, loss curve, usage) and the curve SVG.
 
-    ``task_section`` (markdown from the task's spec) replaces the default transformers pipeline usage block.
+    ``task_section`` (markdown from the task's spec) replaces the default transformers pipeline usage block. It may
+    open with YAML front matter (a library's own card, e.g. sentence-transformers'): its keys join the card's front
+    matter, ours winning on shared keys and tags joined, so that the library's metadata is kept, not replaced.
     """
+    task_front, task_section = split_front_matter(task_section)
     steps = [
         (e["step"], e["loss"])
         for e in read_events(run_dir / "events.jsonl")
@@ -290,7 +293,7 @@ def write_model_card(
     if len(steps) >= 2:
         (run_dir / "loss_curve.svg").write_text(loss_curve_svg(steps), encoding="utf-8")
         curve = "\n## Training loss\n\n![training loss](loss_curve.svg)\n"
-    front = card_metadata(run_dir, config, pipeline_tag, metrics, library_name)
+    front = card_metadata(run_dir, config, pipeline_tag, metrics, library_name, task_front)
     # Evaluation numbers by their metric name (the section says they are evaluation results); train_* as named.
     rows = "\n".join(
         f"| {k.removeprefix('eval_')} | {v:.4f} |" if isinstance(v, float) else f"| {k.removeprefix('eval_')} | {v} |"
@@ -343,11 +346,14 @@ Reproduce with `trainforge train {run_dir}/config.resolved.yaml`.
     (run_dir / "README.md").write_text(card, encoding="utf-8")
 
 
-def card_metadata(run_dir: Path, config: RunConfig, pipeline_tag: str, metrics: dict, library_name: str) -> str:
+def card_metadata(
+    run_dir: Path, config: RunConfig, pipeline_tag: str, metrics: dict, library_name: str, extra: dict | None = None
+) -> str:
     """The model card's YAML front matter, built with ``huggingface_hub``'s card tools (``model-index`` included).
 
     Every ``eval_*`` number becomes an ``EvalResult`` (metric name without the prefix) on the evaluation data, so the
-    Hub shows the scores; runtimes and counters are left out.
+    Hub shows the scores; runtimes and counters are left out. ``extra`` (a library's own front matter) fills the keys
+    ours leaves unset; its tags come first in the joined list.
     """
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -380,7 +386,22 @@ def card_metadata(run_dir: Path, config: RunConfig, pipeline_tag: str, metrics: 
         model_name=run_dir.name,
         eval_results=results or None,
     )
+    if extra:
+        ours = {key: value for key, value in data.to_dict().items() if value is not None}
+        tags = list(dict.fromkeys([*(extra.get("tags") or []), *ours.get("tags", [])]))
+        data = ModelCardData(**{**extra, **ours, "tags": tags})
     return data.to_yaml()
+
+
+def split_front_matter(markdown: str | None) -> tuple[dict, str | None]:
+    """``(front matter, body)`` of a markdown text that may open with a ``---`` YAML block (``{}`` when none)."""
+    if not markdown or not markdown.startswith("---\n"):
+        return {}, markdown
+    end = markdown.find("\n---\n", 3)
+    if end < 0:
+        return {}, markdown
+    front = yaml.safe_load(markdown[4:end]) or {}
+    return (front, markdown[end + 5 :].lstrip("\n")) if isinstance(front, dict) else ({}, markdown)
 
 
 def _is_counter(name: str) -> bool:

@@ -45,9 +45,13 @@ def load_run(run_dir: Path, config, head: str = "causal_lm"):
     return model.eval(), tokenizer
 
 
-def prompt_ids(tokenizer, prompt) -> list[int]:
-    """Token ids of a prompt (a string or a list of turns) as the run was trained: templated when it has one."""
-    if tokenizer.chat_template:
+def prompt_ids(tokenizer, prompt, template: bool = True) -> list[int]:
+    """Token ids of a prompt (a string or a list of turns) as the run was trained: templated when it has one.
+
+    ``template=False`` reads a string as raw text to continue (an OpenAI-style completion): no chat template, the
+    tokenizer's own special tokens only.
+    """
+    if template and tokenizer.chat_template:
         turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
         text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -56,33 +60,159 @@ def prompt_ids(tokenizer, prompt) -> list[int]:
     return tokenizer(str(prompt))["input_ids"]
 
 
+def _generate_kwargs(tokenizer, max_new_tokens: int, temperature: float, top_p: float) -> dict[str, Any]:
+    """``model.generate`` settings shared by batched and streamed answers: length, EOS, padding and sampling."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    )
+    return {"max_new_tokens": max_new_tokens, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": pad, **sampling}
+
+
+def _left_padded(batch: list[list[int]], pad: int, device) -> tuple[Any, Any, int]:
+    """``(input_ids, attention_mask, width)`` of prompts left-padded to the longest."""
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=device)
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
+    return input_ids, mask, width
+
+
 def generate(
     model, tokenizer, prompts: list, max_new_tokens: int, temperature: float, top_p: float, batch_size: int = 8
 ) -> list[str]:
     """Answers to ``prompts`` (left-padded batches), each stopping at EOS, special tokens removed."""
     import torch
 
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    sampling = (
-        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
-    )
+    kwargs = _generate_kwargs(tokenizer, max_new_tokens, temperature, top_p)
     answers = []
     for start in range(0, len(prompts), batch_size):
         batch = [prompt_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=model.device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=model.device)
+        input_ids, mask, width = _left_padded(batch, kwargs["pad_token_id"], model.device)
         with torch.inference_mode():
-            output = model.generate(
-                input_ids=input_ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=pad,
-                **sampling,
-            )
+            output = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         answers += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
     return [answer.strip() for answer in answers]
+
+
+class GenerationStream:
+    """One answer, generated in a background thread and read piece by piece as it comes (``for text in stream``).
+
+    Iterating yields the new text as it is decoded (``transformers.TextIteratorStreamer``), never past a stop
+    sequence: text that could be the start of one is held back until it is known not to be. Leaving the loop early
+    (a client that went away) stops the generation at its next token. Once iterated, ``text`` is the whole answer,
+    ``completion_tokens`` the tokens generated and ``finish_reason`` ``"stop"`` (EOS or a stop sequence) or
+    ``"length"`` (``max_new_tokens`` reached). ``prompt_tokens`` is known from the start.
+
+    Raises (while iterating): whatever ``model.generate`` raised in its thread.
+    """
+
+    def __init__(
+        self, predictor: GenerationPredictor, ids: list[int], settings: dict[str, Any], stop: tuple[str, ...]
+    ) -> None:
+        self._predictor, self._ids, self._settings = predictor, ids, settings
+        self.stop = tuple(s for s in stop if s)
+        self.prompt_tokens = len(ids)
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self.text = ""
+        self._cancel = threading.Event()
+        self._output: Any = None
+        self._error: BaseException | None = None
+        self._started = False
+
+    def __iter__(self):
+        if self._started:
+            raise RuntimeError("a generation stream is read once")
+        self._started = True
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self._predictor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        thread = threading.Thread(target=self._generate, args=(streamer,), daemon=True)
+        thread.start()
+        emitted = 0
+        try:
+            for piece in streamer:
+                self.text += piece
+                cut = self._stop_at(max(0, emitted - max(map(len, self.stop), default=0)))
+                if cut is not None:
+                    self.text, self.finish_reason = self.text[:cut], "stop"
+                    self._cancel.set()
+                    break
+                safe = len(self.text) - self._held_back()
+                if safe > emitted:
+                    yield self.text[emitted:safe]
+                    emitted = safe
+            if len(self.text) > emitted:
+                yield self.text[emitted:]
+        finally:
+            self._cancel.set()  # a consumer that stopped reading stops the generation too
+            thread.join()
+        if self._error is not None:
+            raise self._error
+        self._count()
+
+    def _generate(self, streamer) -> None:
+        """The generation thread: one ``model.generate`` at a time per predictor (its lock)."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        predictor, finished = self._predictor, False
+        try:
+            with predictor._lock:
+                if not self._cancel.is_set():
+                    kwargs = _generate_kwargs(predictor.tokenizer, **self._settings)
+                    input_ids, mask, _ = _left_padded([self._ids], kwargs["pad_token_id"], predictor.model.device)
+                    with torch.inference_mode():
+                        self._output = predictor.model.generate(
+                            input_ids=input_ids,
+                            attention_mask=mask,
+                            streamer=streamer,
+                            stopping_criteria=StoppingCriteriaList([_Cancelled(self._cancel)]),
+                            **kwargs,
+                        )
+                    finished = True  # generate ended the streamer
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
+            self._error = exc
+        finally:
+            if not finished:
+                streamer.end()  # unblock the reader
+
+    def _stop_at(self, start: int) -> int | None:
+        """Where the earliest stop sequence begins in ``text`` (searching from ``start``), or None."""
+        found = [i for i in (self.text.find(s, start) for s in self.stop) if i >= 0]
+        return min(found) if found else None
+
+    def _held_back(self) -> int:
+        """Length of the longest end of ``text`` that is the start of a stop sequence (not yet safe to show)."""
+        return max(
+            (k for s in self.stop for k in range(min(len(s) - 1, len(self.text)), 0, -1) if self.text.endswith(s[:k])),
+            default=0,
+        )
+
+    def _count(self) -> None:
+        """Tokens generated, and ``length`` when the answer ran to ``max_new_tokens`` without ending."""
+        if self._output is None:
+            return
+        generated = self._output[0, len(self._ids) :].tolist()
+        self.completion_tokens = len(generated)
+        if self.finish_reason is None:
+            ended = bool(generated) and generated[-1] == self._predictor.tokenizer.eos_token_id
+            full = len(generated) >= self._settings["max_new_tokens"]
+            self.finish_reason = "length" if full and not ended else "stop"
+
+
+class _Cancelled:
+    """A stopping criterion (``transformers.StoppingCriteria``) that ends generation once ``event`` is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 # ---------------------------------------------------------------------------------------------------- predict
@@ -159,6 +289,23 @@ class GenerationPredictor:
         out["generation"] = self.generate(_prompts(frame))
         return out
 
+    def stream(
+        self, prompt: str | list[dict[str, str]], stop: tuple[str, ...] = (), template: bool = True, **overrides: Any
+    ) -> GenerationStream:
+        """The answer to one prompt, read as it is generated (``GenerationStream``): ``generate``'s generation.
+
+        Args:
+            prompt: A string, or a list of ``{"role", "content"}`` turns for a run with a chat template.
+            stop: Stop sequences: the answer ends before the first one (which is not part of it).
+            template: False reads a string as raw text to continue, without the chat template (a completion).
+            overrides: ``max_new_tokens``, ``temperature``, ``top_p`` (None keeps the run's value).
+
+        Raises:
+            DataError: Turns for a run without a chat template, or an unknown generation setting.
+        """
+        settings = self.generation(**overrides)
+        return GenerationStream(self, prompt_ids(self.tokenizer, prompt, template), settings, tuple(stop))
+
     def chat(self, messages: list[dict[str, str]], **generation: Any) -> str:
         """The reply to a conversation (``{"role", "content"}`` turns, the last one the user's).
 
@@ -168,11 +315,18 @@ class GenerationPredictor:
         Raises:
             DataError: No user message to answer.
         """
+        return self.generate([self.conversation_prompt(messages)], **generation)[0]
+
+    def conversation_prompt(self, messages: list[dict[str, str]]) -> str | list[dict[str, str]]:
+        """The prompt that answers ``messages``: the turns, or the last user message alone for a template-less run.
+
+        Raises:
+            DataError: No user message to answer.
+        """
         users = [m for m in messages if m.get("role") == "user"]
         if not users:
             raise DataError("the conversation has no user message to answer")
-        prompt = list(messages) if self.has_chat_template else str(users[-1]["content"])
-        return self.generate([prompt], **generation)[0]
+        return list(messages) if self.has_chat_template else str(users[-1]["content"])
 
 
 class ScorePredictor:
