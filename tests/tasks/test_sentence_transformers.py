@@ -90,6 +90,7 @@ def st_config(task: str, model: str, source: Path, out: Path, **sections) -> dic
             "per_device_train_batch_size": 16,
             "logging_steps": 1,
             "eval_on_start": True,
+            "early_stopping_patience": None,  # a slow start must not end the run: these tests measure learning
         },
         "output": {"dir": str(out), "report_to": ["none"]},
     }

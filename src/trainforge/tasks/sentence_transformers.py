@@ -552,7 +552,10 @@ class SentenceTransformersPredictor:
         return [row.tolist() for row in self._embed(list(texts))]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with ``similarity`` (cosine, -1..1) when both text columns are present, else ``embedding``.
+        """``frame`` with ``similarity`` when both text columns are present, else ``embedding`` (a list of floats).
+
+        The similarity is the model's own function (``similarity_fn_name`` in its config: cosine, -1..1, unless the
+        base model declared another), as ``SentenceTransformer.similarity_pairwise`` computes it.
 
         Raises:
             DataError: The first text column is missing, or a text column holds empty or non-text values.
