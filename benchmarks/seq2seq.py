@@ -11,13 +11,15 @@ tokens, seed 42) and generate greedily (at most 48 tokens) for the 500 test rows
 ``training.eval_strategy: "no"``, so its final evaluation is that one pass; its other defaults stay: checkpoints each
 epoch, TensorBoard, events). Each runs as its own process with one thread (the CPU is shared; imports included in the
 wall time); with --repeats > 1 they alternate so that machine noise hits both. Prints BLEU/chrF (sacrebleu) of both,
-of copying the source, the test set's bootstrap standard error of BLEU, both wall times and trainforge's ratio.
+of copying the source, the test set's bootstrap standard error of BLEU, both wall times and CPU times (user + system,
+which other jobs on a shared machine disturb less) and trainforge's ratios.
 """
 
 import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -52,8 +54,9 @@ def run_plain(model: str, args, out: Path) -> dict:
         *("--rows", str(args.rows), "--epochs", str(args.epochs), "--lr", str(args.lr), "--out", str(out)),
         *("--batch-size", str(BATCH), "--max-length", str(MAX_TOKENS)),
     ]
+    cpu = child_cpu_s()
     result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return {**json.loads(result.stdout.strip().splitlines()[-1]), "dir": out}
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "cpu_s": child_cpu_s() - cpu, "dir": out}
 
 
 def run_trainforge(model: str, args, out: Path) -> dict:
@@ -78,12 +81,20 @@ def run_trainforge(model: str, args, out: Path) -> dict:
     }
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), child_cpu_s()
     command = [sys.executable, "-m", "trainforge", "train", str(path)]
     subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"bleu": metrics["eval_bleu"], "chrf": metrics["eval_chrf"], "wall_s": wall, "dir": out}
+    cpu = child_cpu_s() - cpu
+    return {"bleu": metrics["eval_bleu"], "chrf": metrics["eval_chrf"], "wall_s": wall, "cpu_s": cpu, "dir": out}
+
+
+def child_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process's finished children: the work of a run, whatever the
+    other jobs on a shared machine did to its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def translate(run_dir: Path, sources: list[str]) -> list[str]:
@@ -153,19 +164,21 @@ def main() -> None:
         f"Multi30k en->de, random T5 (128 wide, 2+2 layers, 2k unigram vocab), first {args.rows} train rows, "
         f"{args.epochs:g} epoch(s), test.csv (500 rows), greedy, CPU x{os.cpu_count()}"
     )
-    print(f"{'runner':22} {'BLEU':>6} {'chrF':>6} {'wall s':>8}")
-    print(f"{'copy the source':22} {copy['bleu']:6.2f} {copy['chrf']:6.2f} {'-':>8}")
-    best = {}
+    print(f"{'runner':22} {'BLEU':>6} {'chrF':>6} {'wall s':>8} {'CPU s':>8}")
+    print(f"{'copy the source':22} {copy['bleu']:6.2f} {copy['chrf']:6.2f} {'-':>8} {'-':>8}")
+    best, cpu = {}, {}
     for name, runs in results.items():
         best[name] = min(r["wall_s"] for r in runs)
+        cpu[name] = min(r["cpu_s"] for r in runs)
         for r in runs:
-            print(f"{name:22} {r['bleu']:6.2f} {r['chrf']:6.2f} {r['wall_s']:8.1f}")
+            print(f"{name:22} {r['bleu']:6.2f} {r['chrf']:6.2f} {r['wall_s']:8.1f} {r['cpu_s']:8.1f}")
     ratio = best["trainforge"] / best["plain Seq2SeqTrainer"]
+    cpu_ratio = cpu["trainforge"] / cpu["plain Seq2SeqTrainer"]
     gap = results["trainforge"][0]["bleu"] - results["plain Seq2SeqTrainer"][0]["bleu"]
     print(
         f"BLEU gap (trainforge - plain): {gap:+.2f}; bootstrap standard error of BLEU: plain "
         f"{errors['plain Seq2SeqTrainer']:.2f}, trainforge {errors['trainforge']:.2f}, of the paired difference "
-        f"{errors['difference']:.2f}; wall-time ratio (best of each): {ratio:.3f}"
+        f"{errors['difference']:.2f}; wall-time ratio (best of each): {ratio:.3f}; CPU-time ratio: {cpu_ratio:.3f}"
     )
 
 

@@ -182,7 +182,13 @@ def predict(
     if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
         raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
     # Predict has no data.format: an unknown extension is answered with the extensions it reads.
-    frame = inputs if isinstance(inputs, pd.DataFrame) else read_table(Path(inputs), format_key=None)
+    if not isinstance(inputs, pd.DataFrame):
+        from trainforge.data.loading import txt_format_of, txt_read_as
+        from trainforge.tasks import get_task
+
+        with txt_read_as(txt_format_of(get_task(config.task).columns)):
+            inputs = read_table(Path(inputs), format_key=None)
+    frame = inputs
     result = _load_predictor(run_dir, config).predict(frame)
     if output is not None:
         write_table(result, Path(output))

@@ -7,11 +7,12 @@ model (plain ``pipeline`` loads it) with the adapter in ``adapter/``.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
-from test_text_classification import assert_loss_falls, make_config, weights
+from test_text_classification import make_config, step_losses, weights
 
 import trainforge
 from conftest import make_sentiment_frame
@@ -29,10 +30,15 @@ def test_lora_text_classification_trains_adapter_and_saves_a_plain_merged_model(
     make_sentiment_frame(160).to_csv(tmp_path / "reviews.csv", index=False)
     lora = {"enabled": True, "r": 4, "alpha": 32, "dropout": 0.0}
     config = make_config(tiny_bert, tmp_path / "reviews.csv", tmp_path / "run", peft=lora)
-    config["training"].update(learning_rate=1e-2, num_train_epochs=6)
+    config["training"].update(learning_rate=1e-2, num_train_epochs=6, early_stopping_patience=None)
     result = trainforge.train(config)
     run_dir = result.output_dir
-    assert_loss_falls(run_dir)
+    # Only the adapter and the head train (embeddings frozen at random values): a slower, noisier descent than a
+    # full fine-tune's, so the check compares the first and last quarters of the run.
+    losses = step_losses(run_dir)
+    quarter = len(losses) // 4
+    assert all(math.isfinite(v) for v in losses)
+    assert sum(losses[-quarter:]) / quarter < sum(losses[:quarter]) / quarter - 0.02, losses
 
     adapter = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 4 and adapter["task_type"] == "SEQ_CLS"
@@ -99,3 +105,11 @@ def test_init_template_has_a_peft_section_only_where_it_applies():
         not in render_template(get_task("text_classification")).split("\npeft:\n")[1].split("\noutput:")[0]
     )
     assert "\npeft:" not in render_template(get_task("tabular_classification"))
+
+
+def test_an_older_name_and_the_peft_section_disagreeing_is_an_error():
+    raw = {"task": "llm_sft", "model": {"name": "org/m"}, "data": {"source": "d.jsonl"}}
+    found = problems({**raw, "peft": {"r": 4}, "params": {"lora_r": 8}})
+    assert "sets peft.r too, which the config sets to 4" in found["params.lora_r"]
+    found = problems({**raw, "peft": {"enabled": False}, "params": {"peft": True}})
+    assert "sets peft.enabled too" in found["params.peft"]

@@ -16,7 +16,7 @@ import trainforge
 from conftest import make_sentiment_frame
 from trainforge.cli.main import main
 from trainforge.config.loading import load_config
-from trainforge.errors import ConfigError
+from trainforge.errors import ConfigError, RunDirError
 from trainforge.training.events import read_events
 
 # Two rates that learn this data in three epochs and three that cannot: the latter lag at the first evaluation.
@@ -114,6 +114,11 @@ def test_an_interrupted_study_resumes(tiny_bert, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         trainforge.train(config)
     monkeypatch.setattr(driver, "finish", real_finish)
+    with pytest.raises(RunDirError, match="unfinished search: continue it with --resume"):
+        trainforge.train(config)  # without --resume: refused, the completed trial is not thrown away
+    changed = {**config, "training": {**config["training"], "num_train_epochs": 2}}
+    with pytest.raises(RunDirError, match="the config differs from the study's \\(training changed"):
+        trainforge.train(changed, resume=True)
     result = trainforge.train(config, resume=True)
     board = pd.read_csv(result.output_dir / "search" / "leaderboard.csv")
     assert (board["state"] == "complete").sum() == 3 and (board["state"] == "failed").sum() == 1
@@ -130,8 +135,17 @@ def test_an_interrupted_study_resumes(tiny_bert, tmp_path, monkeypatch):
         ),
         ({"trials": 2}, "search", "needs a space"),
         ({"trials": 2, "space": {"peft.r": {"int": [8, 4]}}}, "search.space.peft.r", "low < high"),
+        ({"trials": 2, "space": SPACE, "metric": "test_f1"}, "search.metric", "would choose by the test split"),
+        ({"trials": 2, "space": {"training.seed": {"int": [1, 9]}}}, "search.space.training.seed", "not searchable"),
+        ({"trials": 2, "space": SPACE, "storage": "foo://bar"}, "search.storage", "not a usable database URL"),
+        ({"trials": 2, "space": {"peft.r": {"int": [2, 8]}}}, "search.space.peft.r", "would do nothing"),
+        (
+            {"trials": 2, "space": {"training.per_device_train_batch_size": {"uniform": [4, 16]}}},
+            "search.space.training.per_device_train_batch_size",
+            "a whole number",
+        ),
     ],
-    ids=["unknown-key", "range-leaves-valid-values", "no-space", "bounds-reversed"],
+    ids=["unknown-key", "range", "no-space", "reversed", "test-metric", "seed", "storage", "lora-off", "int-field"],
 )
 def test_a_wrong_search_section_is_named(tiny_bert, tmp_path, search, key, fragment):
     config = make_config(tiny_bert, tmp_path / "d.csv", tmp_path / "run")
@@ -160,3 +174,24 @@ def test_validate_shows_the_search(tiny_bert, tmp_path, capsys):
     config = search_config(tiny_bert, tmp_path)
     path.write_text(yaml.safe_dump(config))
     assert main(["validate", str(path)]) == 0
+
+
+def test_a_search_needs_an_eval_split(tiny_bert, tmp_path):
+    config = search_config(tiny_bert, tmp_path)
+    config["data"]["eval_fraction"] = 0
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert "give an eval split" in dict(info.value.problems)["search.trials"]
+
+
+def test_a_worker_keeps_only_its_own_trials(tmp_path):
+    """Workers sharing a storage: runs/w must not take runs/w2's trials for its own (their names share a prefix)."""
+    from types import SimpleNamespace
+
+    from trainforge.training.search import _ours
+
+    def trial(folder: Path) -> SimpleNamespace:
+        return SimpleNamespace(user_attrs={"run_dir": str(folder)})
+
+    assert _ours(trial(tmp_path / "w" / "search" / "trial-000"), tmp_path / "w")
+    assert not _ours(trial(tmp_path / "w2" / "search" / "trial-000"), tmp_path / "w")

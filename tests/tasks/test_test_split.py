@@ -109,3 +109,24 @@ def test_a_wrong_test_split_is_named_at_validate(tiny_bert, tmp_path, capsys, da
     assert code == 2, err
     assert all(fragment in err for fragment in fragments), err
     assert "Traceback" not in err
+
+
+def test_without_an_eval_split_the_test_split_gets_every_metric(tiny_bert, tmp_path):
+    frame = make_sentiment_frame(160)
+    frame.iloc[:120].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[120:].to_csv(tmp_path / "test.csv", index=False)
+    config = make_config(tiny_bert, tmp_path / "train.csv", tmp_path / "run")
+    config["data"].update(eval_fraction=0, test_split=str(tmp_path / "test.csv"))
+    result = trainforge.train(config)
+    assert {"test_loss", "test_accuracy", "test_f1"} <= result.metrics.keys()
+
+
+def test_the_eval_file_under_another_spelling_is_not_a_test_file(tiny_bert, tmp_path, capsys):
+    frame = make_sentiment_frame(60)
+    for name in ("train", "valid"):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    config = make_config(tiny_bert, tmp_path / "train.csv", tmp_path / "run")
+    other_spelling = str(tmp_path / ".." / tmp_path.name / "valid.csv")
+    config["data"].update(eval_fraction=None, eval_split=str(tmp_path / "valid.csv"), test_split=other_spelling)
+    code, err = _validate(capsys, tmp_path, config)
+    assert code == 2 and "data.test_split is the evaluation file" in err, err

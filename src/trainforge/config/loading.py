@@ -204,9 +204,20 @@ def _relocate_training_aliases(raw: dict) -> None:
         target = TRAINING_PARAMS[name]
         section, field_name = target.split(".")
         raw.setdefault(section, {})
-        if isinstance(raw[section], dict):  # otherwise the section's own error is reported, the param left in place
-            raw[section][field_name] = params.pop(name)
-            print(f"note: params.{name} is read as {target}", file=sys.stderr)
+        if not isinstance(raw[section], dict):  # the section's own error is reported, the param left in place
+            continue
+        if field_name in raw[section] and raw[section][field_name] != params[name]:
+            raise ConfigError(
+                [
+                    (
+                        f"params.{name}",
+                        f"sets {target} too, which the config sets to {raw[section][field_name]!r}: keep one "
+                        f"(params.{name} is the older name)",
+                    )
+                ]
+            )
+        raw[section][field_name] = params.pop(name)
+        print(f"note: params.{name} is read as {target}", file=sys.stderr)
 
 
 def dump_resolved(config: RunConfig) -> dict:

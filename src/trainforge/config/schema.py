@@ -170,9 +170,37 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
     from trainforge.config.loading import dump_resolved
 
     problems: list[tuple[str, str]] = []
-    for key, dimension in config.search.space.items():
+    search = config.search
+    if search.trials and not (config.data.eval_split or config.data.eval_fraction):
+        problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
+    if search.storage:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(search.storage).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            problems.append(("search.storage", f"not a usable database URL ({exc}); e.g. sqlite:///study.db"))
+    lora_keys = [k for k in search.space if k.startswith("peft.") and k != "peft.enabled"]
+    if lora_keys and not config.peft.enabled and "peft.enabled" not in search.space:
+        problems.append(
+            (
+                f"search.space.{lora_keys[0]}",
+                "searches a LoRA setting while peft.enabled is false: it would do nothing",
+            )
+        )
+    if search.metric and search.metric.startswith("test_"):
+        problems.append(
+            ("search.metric", f"{search.metric!r} would choose by the test split; search on an eval_* metric")
+        )
+    for key, dimension in search.space.items():
         where = f"search.space.{key}"
         section, _, name = key.partition(".")
+        if key == "training.seed":
+            problems.append(
+                (where, "the seed also makes the eval hold-out, which a search keeps fixed: not searchable")
+            )
+            continue
         model: type[BaseModel] | None = None
         if section in SEARCHABLE_SECTIONS:
             model = spec.params if section == "params" else type(getattr(config, section))
@@ -185,6 +213,10 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
                     f"{', '.join(SEARCHABLE_SECTIONS)}",
                 )
             )
+            continue
+        field = model.model_fields[name]
+        if dimension.choice is None and dimension.integer is None and field.annotation in (int, int | None):
+            problems.append((where, f"{key} is a whole number: search it with int: [low, high] or choice: [...]"))
             continue
         for value in dimension.extremes():
             raw = dump_resolved(config)

@@ -16,6 +16,9 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -29,8 +32,32 @@ from trainforge.data.labels import continuous_scores
 from trainforge.errors import DataError
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
-# CoNLL text (``token TAG`` lines, blank lines between sentences; data/conll.py): the corpora ship as .conll or .txt.
-EXTENSIONS |= {".conll": "conll", ".txt": "conll"}
+# CoNLL text (``token TAG`` lines, blank lines between sentences; data/conll.py) ships as .conll or .txt. A .txt is
+# CoNLL only for a task that reads words and tags: for any other task (a text classifier's predict inputs, say) its
+# format stays unknown and the message asks for one, instead of a CoNLL parse error about a file that is not CoNLL.
+EXTENSIONS |= {".conll": "conll"}
+_TXT_FORMAT: ContextVar[str | None] = ContextVar("txt_format", default=None)
+
+
+def extensions() -> dict[str, str]:
+    """File extension -> format, as read now (``.txt`` only inside ``txt_read_as``)."""
+    txt = _TXT_FORMAT.get()
+    return EXTENSIONS | ({".txt": txt} if txt else {})
+
+
+@contextmanager
+def txt_read_as(fmt: str | None) -> Iterator[None]:
+    """Read ``.txt`` files as ``fmt`` (``conll`` for tasks whose columns are words and tags) inside the block."""
+    token = _TXT_FORMAT.set(fmt)
+    try:
+        yield
+    finally:
+        _TXT_FORMAT.reset(token)
+
+
+def txt_format_of(columns) -> str | None:
+    """``conll`` when a task's columns include words (``kind="tokens"``), else None."""
+    return "conll" if any(getattr(c, "kind", None) == "tokens" for c in columns or ()) else None
 
 
 @dataclass
@@ -77,6 +104,11 @@ def load_splits(
     Raises:
         DataError: For a missing path, unparseable file, missing column or empty split.
     """
+    with txt_read_as(txt_format_of(columns)):
+        return _load_splits(data, seed, stratify, columns, sample_rows)
+
+
+def _load_splits(data: DataSection, seed: int, stratify: str | None, columns, sample_rows: int | None) -> Splits:
     from trainforge.data.columns import map_columns
 
     # The stratify column holds class labels: CSV/TSV read it as text, so that codes such as "01" keep the
@@ -168,9 +200,9 @@ def read_table(
             or content that does not parse (naming file and line).
     """
     if fmt == "auto":
-        fmt = EXTENSIONS.get(path.suffix.lower(), "")
+        fmt = extensions().get(path.suffix.lower(), "")
         if not fmt:
-            known = ", ".join(EXTENSIONS)
+            known = ", ".join(extensions())
             if format_key is None:
                 raise DataError(
                     f"cannot tell the format of {path} from its extension ({path.suffix or 'none'}): save or rename "
@@ -562,7 +594,7 @@ def count_rows(path: Path, fmt: str = "auto") -> int | None:
     CSV/TSV count lines after the header (a quoted field spanning lines counts as several: an estimate), JSONL
     counts non-empty lines, Parquet reads the row count from the footer; a JSON array gives None.
     """
-    fmt = EXTENSIONS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
+    fmt = extensions().get(path.suffix.lower(), "") if fmt == "auto" else fmt
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -658,6 +690,12 @@ def _read_test(data: DataSection, max_rows: int | None, text_column: str | None)
             raise DataError(_missing_eval_file(split, test_path).replace("eval_split", "test_split"))
         if test_path.resolve() == path.resolve():
             raise DataError(f"data.test_split is the training file {path}; test on rows the model never trains on")
+        eval_path = Path(os.path.expanduser(data.eval_split)) if data.eval_split else None
+        if eval_path is not None and eval_path.resolve() == test_path.resolve():
+            raise DataError(
+                f"data.test_split is the evaluation file {eval_path}, which selects the best checkpoint: a test score "
+                "on it would be optimistic; test on other rows"
+            )
         return read_table(test_path, data.format, max_rows, text_column), str(test_path)
     if data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         import datasets
@@ -693,14 +731,14 @@ def _missing_eval_file(eval_split: str, eval_path: Path) -> str:
 
 
 def _split_file(folder: Path, split: str, fmt: str) -> Path:
-    extensions = [e for e, f in EXTENSIONS.items() if fmt in ("auto", f)]
-    found = [folder / f"{split}{ext}" for ext in extensions if (folder / f"{split}{ext}").is_file()]
+    candidates = [e for e, f in extensions().items() if fmt in ("auto", f)]
+    found = [folder / f"{split}{ext}" for ext in candidates if (folder / f"{split}{ext}").is_file()]
     if len(found) > 1:
         raise DataError(
             f"{folder} holds several files for split {split!r}: {', '.join(p.name for p in found)}; keep one"
         )
     if not found:
-        present = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS) or ["no data files"]
+        present = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in extensions()) or ["no data files"]
         raise DataError(
             f"no file for split {split!r} in {folder} (expected {split}.csv, .tsv, .jsonl, .json or .parquet); "
             f"found: {', '.join(present)}"

@@ -294,7 +294,7 @@ def make_trainer(inputs):
         eval_dataset=prepared.eval,
         data_collator=prepared.collator,
         processing_class=inputs.ctx.processor,
-        compute_metrics=inputs.compute_metrics if prepared.eval is not None else None,
+        compute_metrics=inputs.compute_metrics,  # None without eval and test splits (the driver decides)
         callbacks=inputs.callbacks,
     )
 

@@ -270,7 +270,8 @@ def fit(
         make_trainer = spec.make_trainer
     else:
         from trainforge.training.hf_trainer import make_trainer
-    compute_metrics = spec.compute_metrics(ctx) if has_eval else None
+    # The test split is scored with the same metrics as eval, with or without an eval split.
+    compute_metrics = spec.compute_metrics(ctx) if has_eval or prepared.test is not None else None
     trainer = make_trainer(TrainerInputs(ctx, model, prepared, args, callbacks, compute_metrics))
     if spec.pretrained_model:
         from transformers import Trainer
@@ -316,6 +317,10 @@ def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str
         metrics.update({k: v for k, v in final.items() if k.startswith("eval_") and not _is_speed(k)})
     if prepared.test is not None:
         # Scored once, with the kept model, after every choice the eval split drove (best checkpoint, thresholds).
+        if spec.pretrained_model:
+            from transformers import EarlyStoppingCallback
+
+            trainer.remove_callback(EarlyStoppingCallback)  # it would look for eval_* among test_* metrics
         scored = trainer.evaluate(eval_dataset=prepared.test, metric_key_prefix="test")
         test = {k: v for k, v in scored.items() if k.startswith("test_") and not _is_speed(k)}
         metrics.update(test)

@@ -52,10 +52,11 @@ def run_search(config: RunConfig, resume: bool = False, listeners: tuple = ()) -
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial's outcome is an event (and a console line)
     started = time.monotonic()
     checked = driver.check(config)
-    run_dir = _study_dir(config, resume)
+    target = _study_dir(config, resume)
+    run_dir = target.path
     events = EventLog(run_dir / "events.jsonl", listeners)
     checked.ctx.run_dir, checked.ctx.events = run_dir, events
     search = config.search
@@ -96,6 +97,7 @@ def run_search(config: RunConfig, resume: bool = False, listeners: tuple = ()) -
         result = _keep_best(study, checked, run_dir, metric, events)
         result.duration_s = time.monotonic() - started
         events.write("run_finished", output_dir=str(run_dir), metrics=result.metrics, duration_s=result.duration_s)
+        target.commit()  # the finished search it replaced (output.overwrite) can go now
         return result
     except BaseException as exc:
         events.write(
@@ -104,6 +106,10 @@ def run_search(config: RunConfig, resume: bool = False, listeners: tuple = ()) -
             interrupted=isinstance(exc, KeyboardInterrupt),
             traceback=traceback.format_exc(),
         )
+        events.close()
+        kept = target.roll_back()  # output.overwrite: the search it replaced comes back
+        if kept is not None:
+            print(f"note: the previous run in {run_dir} was kept; this failed search is in {kept}", file=sys.stderr)
         raise
     finally:
         events.close()
@@ -239,7 +245,7 @@ def _study(config: RunConfig, run_dir: Path, direction: Literal["maximize", "min
         running = [
             t
             for t in storage.get_all_trials(storage.get_study_id_from_name(search.study_name), deepcopy=False)
-            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("run_dir", "").startswith(str(run_dir))
+            if t.state == optuna.trial.TrialState.RUNNING and _ours(t, run_dir)
         ]
         for trial in running:  # left running by a killed process of this run: they will never report
             storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
@@ -256,8 +262,10 @@ def _study(config: RunConfig, run_dir: Path, direction: Literal["maximize", "min
     # Seeded, offset by the trials already in the study, so a second worker does not repeat the first one's samples.
     seed = config.training.seed + len(study.trials)
     if search.sampler == "grid":
+        # One seed for every worker and resume: the grid's order must not change, or points repeat and others are
+        # skipped (GridSampler hands out the points not yet taken in the study).
         space = {key: list(dimension.choice or []) for key, dimension in search.space.items()}
-        study.sampler = optuna.samplers.GridSampler(space, seed=seed)
+        study.sampler = optuna.samplers.GridSampler(space, seed=config.training.seed)
     elif search.sampler == "random":
         study.sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
@@ -265,18 +273,46 @@ def _study(config: RunConfig, run_dir: Path, direction: Literal["maximize", "min
     return study
 
 
-def _study_dir(config: RunConfig, resume: bool) -> Path:
-    """The run directory of the study: new (as any run's), or the unfinished study being resumed."""
-    from trainforge.training.artifacts import FINISHED_MARKER, prepare_run_dir
+def _study_dir(config: RunConfig, resume: bool):
+    """The ``RunDir`` of the study: new (as any run's), or the unfinished study being resumed with the same config.
+
+    Raises:
+        RunDirError: An unfinished study would be replaced without --resume (its trials would be lost), or --resume
+            meets a finished study, no study, or a config that changed beyond the trial count and time limit.
+    """
+    from trainforge.training.artifacts import FINISHED_MARKER, RunDir, prepare_run_dir
 
     run_dir = Path(config.output.dir)
+    recorded = run_dir / SEARCH_DIR / "study_config.yaml"
     if not resume:
-        return prepare_run_dir(config, resume=False).path
+        if recorded.is_file() and not (run_dir / FINISHED_MARKER).exists():
+            raise RunDirError(
+                f"output.dir {run_dir} holds an unfinished search: continue it with --resume, or choose another "
+                "output.dir (its completed trials would be lost)"
+            )
+        return prepare_run_dir(config, resume=False)
     if (run_dir / FINISHED_MARKER).exists():
         raise RunDirError(f"--resume: the search in {run_dir} finished; start a new one in another output.dir")
-    if not (run_dir / SEARCH_DIR / "study_config.yaml").is_file():
+    if not recorded.is_file():
         raise RunDirError(f"--resume: {run_dir} holds no search to resume (no {SEARCH_DIR}/study_config.yaml)")
-    return run_dir
+    before, now = yaml.safe_load(recorded.read_text(encoding="utf-8")), _plain(config)
+    for plain in (before, now):
+        for budget in ("trials", "timeout"):  # a study may be continued with more trials or time
+            plain["search"].pop(budget, None)
+    changed = sorted(k for k in now if now.get(k) != before.get(k))
+    if changed:
+        raise RunDirError(
+            f"--resume: the config differs from the study's ({', '.join(changed)} changed; "
+            f"{SEARCH_DIR}/study_config.yaml holds it): resume with the same config, or start a new search in "
+            "another output.dir"
+        )
+    return RunDir(run_dir)
+
+
+def _ours(trial, run_dir: Path) -> bool:
+    """Whether ``trial`` ran in this run directory (workers sharing a storage each keep their own trials)."""
+    folder = trial.user_attrs.get("run_dir")
+    return folder is not None and Path(folder).parent.resolve() == (run_dir / SEARCH_DIR).resolve()
 
 
 def _keep_best(study, checked: Checked, run_dir: Path, metric: str, events: EventLog) -> RunResult:
@@ -286,7 +322,7 @@ def _keep_best(study, checked: Checked, run_dir: Path, metric: str, events: Even
     from trainforge.training import artifacts
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    mine = [t for t in complete if t.user_attrs.get("run_dir", "").startswith(str(run_dir))]
+    mine = [t for t in complete if _ours(t, run_dir)]
     if not mine:
         errors = [t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")]
         raise TrainforgeError(
@@ -375,15 +411,16 @@ def _card_section(study, board: list[dict[str, Any]], run_dir: Path, metric: str
         points = [(t.number, float(t.value)) for t in complete]
         (run_dir / SEARCH_DIR / "history.svg").write_text(loss_curve_svg(points), encoding="utf-8")
         lines += ["", f"![{metric} by trial]({SEARCH_DIR}/history.svg)"]
-        varied = {k for k in keys if len({repr(t.params.get(k)) for t in complete}) > 1}
+        scalar = {k for k in keys if all(isinstance(t.params.get(k), str | int | float | bool) for t in complete)}
+        varied = {k for k in scalar if len({repr(t.params.get(k)) for t in complete}) > 1}
         if varied:
             import pandas as pd
 
             importances = optuna.importance.get_param_importances(study, params=sorted(varied))
             table = pd.DataFrame({"feature": list(importances), "importance": list(importances.values())})
-            svg = importance_svg(table, title=f"importance for {metric} (Optuna fANOVA)")
+            svg = importance_svg(table, title=f"parameter importance for {metric} (Optuna)")
             (run_dir / SEARCH_DIR / "importances.svg").write_text(svg, encoding="utf-8")
-            lines += ["", f"![parameter importances (fANOVA)]({SEARCH_DIR}/importances.svg)"]
+            lines += ["", f"![parameter importances (Optuna's default evaluator)]({SEARCH_DIR}/importances.svg)"]
     return "\n".join(lines) + "\n"
 
 

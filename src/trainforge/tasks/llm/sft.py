@@ -81,7 +81,12 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     require_template_for(config, data_format)
     normalized = {}
     for name, frame, origin in splits.present():
-        _data.detect_sft_format(frame, origin)
+        found = _data.detect_sft_format(frame, origin)
+        if found != data_format:
+            raise DataError(
+                f"{origin}: rows in the {found} shape, but the training rows ({splits.train_origin}) are "
+                f"{data_format}: give every split the same shape"
+            )
         normalized[name] = (_data.normalize_sft(frame, data_format, origin), origin)
     notes = [f"data format: {data_format}"] + set_up_tokenizer(ctx, data_format)
     tokenizer = ctx.processor
