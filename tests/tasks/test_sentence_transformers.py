@@ -248,6 +248,33 @@ def test_cached_loss_matches_the_plain_loss(tiny_bert, tmp_path):
     assert "loss:CachedMultipleNegativesRankingLoss" in (tmp_path / "cached" / "README.md").read_text()
 
 
+def test_crashed_run_resumes_from_its_checkpoint(tiny_bert, tmp_path, monkeypatch, capsys):
+    """Checkpoints are sentence-transformers folders; --resume continues from the last one with its evaluator."""
+    from trainforge.cli.main import main
+    from trainforge.training.callbacks import EventsCallback
+
+    st_frame().to_csv(tmp_path / "rows.csv", index=False)
+    training = {"max_steps": 6, "eval_strategy": "steps", "eval_steps": 2, "eval_on_start": False}
+    config = st_config("sentence_transformers_triplet", tiny_bert, tmp_path / "rows.csv", tmp_path / "run",
+                       training=training)  # fmt: skip
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+
+    def crash(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise RuntimeError("simulated crash at step 3")
+
+    monkeypatch.setattr(EventsCallback, "on_step_end", crash, raising=False)
+    assert main(["train", str(tmp_path / "run.yaml")]) == 1
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2" / "modules.json").is_file()
+    monkeypatch.undo()
+    assert main(["train", str(tmp_path / "run.yaml"), "--resume"]) == 0, capsys.readouterr().err
+    events = read_events(tmp_path / "run" / "events.jsonl")
+    assert [e for e in events if e["event"] == "train_started"][-1]["start_step"] == 2
+    assert [e["step"] for e in events if e["event"] == "step"][-4:] == [3, 4, 5, 6]
+    assert {e["step"] for e in events if e["event"] == "eval"} >= {2, 4, 6}
+    assert "eval_cosine_accuracy" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
 # ------------------------------------------------------------------------------------------------ test split
 
 
