@@ -264,8 +264,14 @@ def library_versions() -> dict[str, str]:
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
-    """Write ``metrics.json`` (final evaluation, plus training summary)."""
-    (run_dir / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """Write ``metrics.json`` (final evaluation, plus training summary) atomically.
+
+    It is the finished marker and the web app reads it while a run is polled: a reader must never see it half
+    written (a torn file failed the app's run view with a JSON error), so it is written aside and renamed.
+    """
+    partial = run_dir / f".{FINISHED_MARKER}.partial"
+    partial.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, run_dir / FINISHED_MARKER)
 
 
 def write_model_card(
