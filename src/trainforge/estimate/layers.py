@@ -185,8 +185,8 @@ def _linear_units(block: Any) -> list[_Unit]:
             continue
         base = getattr(module, "base_layer", None)
         if base is not None and hasattr(module, "lora_dropout"):  # a PEFT LoRA layer wrapping its base
-            dropout = module.lora_dropout.get("default") if hasattr(module.lora_dropout, "get") else None
-            p = float(getattr(dropout, "p", 0.0) or 0.0)
+            dropouts = list(module.lora_dropout.values())  # one per adapter (the run has one); Identity at p = 0
+            p = float(getattr(dropouts[0], "p", 0.0) or 0.0) if dropouts else 0.0
             weight = base.weight
             fan_in, fan_out = _fans(base, weight)
             units.append(_Unit(path, fan_in, fan_out, bool(weight.requires_grad), p))
@@ -246,6 +246,8 @@ def _block(block: Any, config: Any, hidden: int) -> Block:
     for path, module in block.named_modules():
         if isinstance(module, torch.nn.Dropout) and module.p > 0:
             parent = path.rsplit(".", 1)[0] if "." in path else ""
+            if "lora_dropout" in path:
+                continue  # a LoRA layer's own dropout: counted with its linear above
             if parent in attention_parents:
                 continue  # the attention probabilities' dropout: counted with the attention core
             siblings = [u.role for u in units if u.parent == parent]

@@ -114,7 +114,9 @@ def workload(checked: Any, model: Any, sample_rows: int = SAMPLE_ROWS) -> Worklo
     if made > sample_rows:
         dataset = dataset.shuffle(seed=seed).select(range(sample_rows))
     limit = _limit(ctx.config, model)
-    streams = _streams(dataset, ctx.processor, model, limit)
+    # A sentence-transformer carries its own tokenizer (its task loads no processor).
+    tokenizer = ctx.processor if ctx.processor is not None else getattr(model, "tokenizer", None)
+    streams = _streams(dataset, tokenizer, model, limit)
     notes = []
     if rows > sample_rows:
         notes.append(f"sequence lengths from a random sample of {sample_rows:,} of {rows:,} training rows")

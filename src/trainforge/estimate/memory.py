@@ -19,8 +19,12 @@ the softmax output (2), its dropout mask (1) and output (2). Adapted here:
   flash-attention-2) keep Q, K, V, the output and a ``heads*s`` log-sum-exp instead;
 - with gradient checkpointing (Korthikanti Sec. 5, "full activation recomputation"): each layer keeps only its input
   (``s*b*h`` values) and one layer's full activations exist again while it is recomputed in the backward pass;
-- LM heads: the ``rows x vocab`` fp32 logits (TRL's chunked log-prob head materialises a chunk of up to 32,768 rows)
-  exist ``LOGIT_COPIES`` times at the step's peak (logits, log-probabilities, their gradient).
+- LM heads: transformers' loss keeps the ``rows x vocab`` fp32 logits, the log-softmax for the cross-entropy and, in
+  the backward pass, their gradient: ``HF_LOGIT_COPIES`` (3) fp32 ``rows x vocab`` tensors at the peak (3.2 measured
+  on SmolLM2-135M). TRL's fused log-prob head (SFT, DPO; trl 1.16 ``kernels/chunked_logprob.py``) never builds
+  the full logits: it works on tiles of ``min(rows, 4096) x min(vocab, 32768)``; its Triton kernel (CUDA) keeps
+  about one tile, its torch fallback (CPU) creates a dozen tile-sized temporaries per tile (the exponentials,
+  probabilities, masks and gradient terms of ``_forward_tile``/``_backward_tile``): ``TRL_TILE_COPIES``.
 
 Calibration (``benchmarks/estimate.py``, CPU, glibc malloc): the formula's activations agree with the bytes autograd
 actually saves (``torch.autograd.graph.saved_tensors_hooks``) within a few percent for BERT (MiniLM) and Llama
@@ -44,8 +48,12 @@ from trainforge.estimate.result import MIB, Memory
 CPU_ACTIVATION_FACTOR = 1.0
 CPU_RUNTIME_BYTES = 64 * MIB
 CUDA_RUNTIME_BYTES = 512 * MIB
-LOGIT_COPIES = 3
-TRL_LOGIT_CHUNK = 32768  # trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE (trl 1.16)
+HF_LOGIT_COPIES = 3
+# fp32 tiles alive at the peak of TRL's fused head: measured 14.5 on CPU (SmolLM2-135M, 424 rows, vocab 49,152);
+# on CUDA (Triton kernel: one tile buffer, the gradient accumulated in place) not measured here.
+TRL_TILE_COPIES = {False: 14, True: 2}
+TRL_TILE_ROWS = 4096  # trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE (trl 1.16)
+TRL_TILE_VOCAB = 32768  # trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE
 NF4_BYTES = 0.5 + 4 / 64  # 4 bits per weight + one fp32 absmax per 64-weight block
 INT8_BYTES = 1.0
 
@@ -156,7 +164,7 @@ def activation_bytes(
         batch: Examples per micro-batch (per device).
         precision: Element sizes.
         attn_implementation: The model's ``config._attn_implementation``.
-        lm_head: ``"hf"`` (full logits and a cross-entropy), ``"trl"`` (TRL's chunked log-prob head) or None (a
+        lm_head: ``"hf"`` (full logits and a cross-entropy), ``"trl"`` (TRL's fused log-prob head) or None (a
             small head: classification, tagging, spans, embeddings).
         checkpointing: Gradient checkpointing (each layer keeps its input; one layer is recomputed at a time).
     """
@@ -172,14 +180,22 @@ def activation_bytes(
         tokens = rows * max(step.lengths.values())
         total += tokens * (arch.outside * precision.activation + arch.outside_masks * precision.mask)
         if lm_head is not None and arch.vocab:
-            side = "decoder" if arch.encoder_decoder else "single"
-            logit_rows = rows * step.length(side)
-            if lm_head == "trl":
-                logit_rows = min(logit_rows, TRL_LOGIT_CHUNK)
-            total += LOGIT_COPIES * logit_rows * arch.vocab * 4  # fp32: transformers and TRL upcast logits
+            total += head_bytes(
+                lm_head,
+                rows * step.length("decoder" if arch.encoder_decoder else "single"),
+                arch.vocab,
+                precision.cuda,
+            )
     if checkpointing:
         total += largest_layer  # the layer being recomputed in the backward pass
     return int(total)
+
+
+def head_bytes(kind: str, rows: int, vocab: int, cuda: bool) -> int:
+    """Bytes of an LM head's fp32 logits at the step's peak (module docstring): ``hf`` or TRL's fused ``trl`` head."""
+    if kind == "trl":
+        return TRL_TILE_COPIES[cuda] * min(rows, TRL_TILE_ROWS) * min(vocab, TRL_TILE_VOCAB) * 4
+    return HF_LOGIT_COPIES * rows * vocab * 4
 
 
 def _layer_bytes(stack: Stack, step: Pass, rows: int, precision: Precision, attn_implementation: str) -> int:

@@ -125,7 +125,7 @@ def _memory(ctx: Any, setting: _Setting, base: Any, work: Workload, device: Devi
     arch = architecture(model)
     precision = mem.precision_of(resolve_precision(config.training.precision), device.cuda)
     attention = getattr(_model_config(model), "_attn_implementation", None) or "eager"
-    head = {"text-generation": "trl", "text2text-generation": "hf"}.get(ctx.spec.pipeline_tag)
+    head = _lm_head(ctx.spec)
     mini = getattr(config.params, "cached_mini_batch_size", None)
     forward_batch = min(batch, mini) if mini else batch  # GradCache: activations of one mini-batch at a time
     passes = work.passes(forward_batch, peak=True)
@@ -135,6 +135,21 @@ def _memory(ctx: Any, setting: _Setting, base: Any, work: Workload, device: Devi
     return mem.total_memory(
         weights, gradients, optimizer, activations, checkpointed, device.cuda, checkpointing, reference
     )
+
+
+def _lm_head(spec: Any) -> str | None:
+    """How the task's trainer turns hidden states into the loss: TRL's fused head, transformers' logits, or neither.
+
+    The TRL trainers that compute log-probabilities from the output layer's weight (``_FUSED_OUTPUT_TRAINERS``, the
+    same list that keeps LoRA off that layer) use the fused head; other generative tasks compute full logits.
+    """
+    from trainforge.models.config_checks import _FUSED_OUTPUT_TRAINERS
+
+    if spec.name in _FUSED_OUTPUT_TRAINERS:
+        return "trl"
+    if spec.pipeline_tag in ("text-generation", "text2text-generation"):
+        return "hf"
+    return None
 
 
 def _model_config(model: Any) -> Any:
@@ -190,10 +205,9 @@ def _measure(checked: Any, work: Workload, device: Device, result: Estimate, run
     memory = result.memory
     assert memory is not None
     real = visible_device(None)
-    if runtime + memory.peak > real.available:
-        result.notes.append(
-            f"speed not measured: by this estimate the run does not fit this machine's {human(real.available)}"
-        )
+    if not result.fits or runtime + memory.peak > real.available:
+        limit = device.available if not result.fits else real.available
+        result.notes.append(f"speed not measured: by this estimate the run does not fit in {human(limit)}")
         return
     measured = measure_steps(checked, work.prepared)
     config = checked.ctx.config
