@@ -53,6 +53,13 @@ def child(config: str, overrides: list[str]) -> None:
     spec = get_task(loaded.task)
     for module, _ in spec.extras:
         __import__(module)
+    # Every library a run imports on its way (metrics included), so that the baseline holds them and the growth is
+    # the run's memory, not the code it loads.
+    for module in ("sklearn.metrics", "sacrebleu", "rouge_score.rouge_scorer", "seqeval.metrics", "safetensors.torch"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
     import accelerate  # noqa: F401
     import datasets  # noqa: F401
     import torch  # noqa: F401
@@ -73,7 +80,15 @@ def child(config: str, overrides: list[str]) -> None:
     sampler.start()
     steps: list[float] = []
 
+    phases: dict[str, int] = {}
+
     class StepTimer(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):  # model loaded, trainer built
+            phases["before_training"] = peak[0]
+
+        def on_train_end(self, args, state, control, **kwargs):
+            phases["training"] = peak[0]
+
         def on_step_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
 
@@ -103,6 +118,7 @@ def child(config: str, overrides: list[str]) -> None:
         "peak": max(peak[0], maxrss),
         "steps": steps,
         "wall_s": wall,
+        "phase_peaks": phases,  # the peak RSS up to the end of each phase (the rest: evaluation, saving)
     }
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -55,12 +55,12 @@ def weightless_loading() -> Iterator[None]:
         return original_to(self, *args, **kwargs)
 
     with _LOAD_LOCK:
-        PreTrainedModel.from_pretrained = classmethod(from_pretrained)  # type: ignore[method-assign,assignment]
+        PreTrainedModel.from_pretrained = classmethod(from_pretrained)
         torch.nn.Module.to = to  # type: ignore[method-assign]
         try:
             yield
         finally:
-            PreTrainedModel.from_pretrained = original_from_pretrained  # type: ignore[method-assign]
+            PreTrainedModel.from_pretrained = original_from_pretrained
             torch.nn.Module.to = original_to  # type: ignore[method-assign]
 
 
