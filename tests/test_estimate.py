@@ -220,7 +220,7 @@ def test_estimate_measures_steps_on_the_tiny_bert(tiny_bert, tmp_path):
     assert memory.weights == memory.gradients > 0 and memory.optimizer == 2 * memory.weights
     assert memory.activations > memory.activations_checkpointed > 0
     speed = result.speed
-    assert speed is not None and speed.steps_timed == 3 and speed.step_s > 0
+    assert speed is not None and speed.steps_timed >= 3 and speed.step_s > 0
     train_rows = len(check(sdk.load_config(text_config(tiny_bert, tmp_path))).splits.train)
     assert speed.steps_per_epoch == -(-train_rows // 8)  # ceil(rows / global batch)
     assert speed.epoch_s == pytest.approx(speed.steps_per_epoch * speed.step_s)

@@ -1,9 +1,11 @@
 """Step time measured, not guessed: real optimizer steps of the run's own model, trainer and data on the device.
 
-The driver's ``fit`` trains the task's model with the task's trainer on the prepared sample for ``warm + timed``
-optimizer steps (no evaluation, no checkpoints, a temporary run directory); a callback times each optimizer step
-(every micro-batch of gradient accumulation included). The first steps allocate the optimizer state and warm the
-kernels, so only the later ones count: the median of those is the step time.
+The driver's ``fit`` trains the task's model with the task's trainer on the prepared sample (no evaluation, no
+checkpoints, a temporary run directory); a callback times each optimizer step (every micro-batch of gradient
+accumulation included). The first ``WARM_STEPS`` allocate the optimizer state and warm the kernels and are not
+counted; then at least ``TIMED_STEPS`` are timed, and more while they add up to less than ``TIMED_SECONDS`` (at most
+``MAX_TIMED_STEPS``): a 5 ms step of a tiny model is timed over dozens of steps, a 40 s LLM step over three. The
+median of the timed steps is the step time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 WARM_STEPS = 2
 TIMED_STEPS = 3
+TIMED_SECONDS = 3.0
+MAX_TIMED_STEPS = 40
 
 
 @dataclasses.dataclass
@@ -29,13 +33,13 @@ class Measured:
 
 
 def measure_steps(checked: Any, prepared: Any, warm: int = WARM_STEPS, timed: int = TIMED_STEPS) -> Measured:
-    """Train ``warm + timed`` optimizer steps of the configured run on ``prepared`` (a sample of its data).
+    """Train the configured run on ``prepared`` (a sample of its data) for ``warm`` + at least ``timed`` steps.
 
     Args:
         checked: The driver's ``Checked`` of the config (its processor and analysis are reused).
         prepared: The task's ``Prepared`` sample (``lengths.Workload.prepared``); eval and test are dropped.
         warm: Steps run first and not timed.
-        timed: Steps timed.
+        timed: The fewest steps timed (more while they take under ``TIMED_SECONDS``).
 
     Returns:
         The timed steps' wall seconds and the memory the run added at its peak: on CPU the resident set's growth
@@ -63,10 +67,13 @@ def measure_steps(checked: Any, prepared: Any, warm: int = WARM_STEPS, timed: in
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - self.started)
+            counted = seconds[warm:]
+            if len(counted) >= timed and sum(counted) >= TIMED_SECONDS:
+                control.should_training_stop = True
 
     ctx = checked.ctx
     with tempfile.TemporaryDirectory(prefix="trainforge-estimate-") as folder:
-        config = _short_run(ctx.config, warm + timed, Path(folder))
+        config = _short_run(ctx.config, warm + max(timed, MAX_TIMED_STEPS), Path(folder))
         run_ctx = dataclasses.replace(ctx, config=config, run_dir=Path(folder), notes=[])
         run_ctx.events = EventLog(Path(folder) / "events.jsonl")
         sample = dataclasses.replace(prepared, eval=None, test=None)

@@ -90,20 +90,24 @@ def precision_of(resolved: str, cuda: bool) -> Precision:
 # ---------------------------------------------------------------------------------------------------- parameters
 
 
-def parameter_bytes(model: Any, quantization: str | None) -> tuple[int, int]:
+def parameter_bytes(model: Any, quantization: str | None, frozen_element: int | None = None) -> tuple[int, int]:
     """(weights, gradients) in bytes: every unique parameter at its dtype; trainable ones again for gradients.
 
-    With ``quantization`` (QLoRA), the base's Linear weights (``model.quantizable_parameters``) take NF4/int8 bytes.
+    ``frozen_element`` overrides the bytes of frozen parameters (an LLM's LoRA base loads in bf16/fp16 under mixed
+    precision: ``tasks/llm/_models.torch_dtype``). With ``quantization`` (QLoRA), the base's Linear weights
+    (``model.quantizable_parameters``) take NF4/int8 bytes instead.
     """
     from trainforge.estimate.model import quantizable_parameters
 
     unique = list({id(p): p for p in model.parameters()}.values())
-    weights = sum(p.numel() * p.element_size() for p in unique)
-    gradients = sum(p.numel() * p.element_size() for p in unique if p.requires_grad)
+    frozen = [p for p in unique if not p.requires_grad]
+    trainable = [p for p in unique if p.requires_grad]
+    gradients = sum(p.numel() * p.element_size() for p in trainable)
+    weights = gradients + sum(p.numel() * (frozen_element or p.element_size()) for p in frozen)
     if quantization:
         quantized = quantizable_parameters(model)
-        # Those weights were counted at the compute dtype; bitsandbytes stores them in 4 or 8 bits.
-        element = next((p.element_size() for p in unique if not p.requires_grad), 2)
+        # Those weights were counted at the frozen dtype; bitsandbytes stores them in 4 or 8 bits.
+        element = frozen_element or (frozen[0].element_size() if frozen else 2)
         per_weight = NF4_BYTES if quantization == "int4" else INT8_BYTES
         weights += int(quantized * per_weight) - quantized * element
     return int(weights), int(gradients)

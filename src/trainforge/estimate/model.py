@@ -102,11 +102,10 @@ def with_lora(ctx: Any, model: Any) -> Any:
 
 @dataclass(frozen=True)
 class Counts:
-    """Parameter counts (``model.num_parameters()`` counts each shared tensor once) and the largest bytes."""
+    """Parameter counts (``model.num_parameters()`` counts each shared tensor once)."""
 
     total: int
     trainable: int
-    quantizable: int  # weights of the Linear layers a 4/8-bit base would quantize (not the output layer or new heads)
 
 
 def counts(model: Any) -> Counts:
@@ -121,7 +120,7 @@ def counts(model: Any) -> Counts:
         unique = {id(p): p for p in model.parameters()}.values()
         total = sum(p.numel() for p in unique)
         trainable = sum(p.numel() for p in unique if p.requires_grad)
-    return Counts(int(total), int(trainable), int(quantizable_parameters(model)))
+    return Counts(int(total), int(trainable))
 
 
 def quantizable_parameters(model: Any) -> int:

@@ -117,13 +117,16 @@ def _memory(ctx: Any, setting: _Setting, base: Any, work: Workload, device: Devi
 
     config, model = setting.config, setting.model
     quantization = config.peft.quantization if config.peft.enabled else None
-    weights, gradients = mem.parameter_bytes(model, quantization)
+    resolved = resolve_precision(config.training.precision)
+    # An LLM's LoRA base loads in the half precision it trains in (tasks/llm/_models.torch_dtype).
+    half_base = ctx.spec.lora_by_trainer and config.peft.enabled and resolved in ("bf16", "fp16")
+    weights, gradients = mem.parameter_bytes(model, quantization, 2 if half_base else None)
     optimizer = mem.optimizer_bytes(model, config.training.optim)
     reference = 0
     if ctx.spec.name in REFERENCE_MODEL_TASKS and (not config.peft.enabled or config.params.model_ref):
         reference = mem.parameter_bytes(base, None)[0]
     arch = architecture(model)
-    precision = mem.precision_of(resolve_precision(config.training.precision), device.cuda)
+    precision = mem.precision_of(resolved, device.cuda)
     attention = getattr(_model_config(model), "_attn_implementation", None) or "eager"
     head = _lm_head(ctx.spec)
     mini = getattr(config.params, "cached_mini_batch_size", None)
@@ -242,12 +245,11 @@ def _alternatives(
     """Each change that could make the run fit, estimated alone; then combinations if no single change fits."""
     config, spec = ctx.config, ctx.spec
     training = config.training
-    changes: list[tuple[str, dict[str, Any], list[str], str]] = []
+    changes: list[tuple[str, dict[str, Any], str]] = []
     if not training.gradient_checkpointing:
-        changes.append(("gradient checkpointing", {"gradient_checkpointing": True}, [], ""))
-    lora_applies = spec.lora is not None and not config.peft.enabled
-    if lora_applies:
-        changes.append(("LoRA", {"peft.enabled": True}, [], ""))
+        changes.append(("gradient checkpointing", {"gradient_checkpointing": True}, ""))
+    if spec.lora is not None and not config.peft.enabled:
+        changes.append(("LoRA", {"peft.enabled": True}, ""))
     peft_fields = spec.fields_applying("peft")
     if (
         spec.lora is not None
@@ -255,27 +257,29 @@ def _alternatives(
         and not config.peft.quantization
     ):
         changes.append(
-            ("QLoRA (4-bit base)", {"peft.enabled": True, "peft.quantization": "int4"}, [], _qlora_note(device))
+            ("QLoRA (4-bit base)", {"peft.enabled": True, "peft.quantization": "int4"}, _qlora_note(device))
         )
-    out: list[Alternative] = []
-    for name, change, _, note in changes:
-        out.append(_alternative(ctx, base, run_model, work, device, runtime, name, change, note))
+    out = [
+        _alternative(ctx, base, run_model, work, device, runtime, name, change, note) for name, change, note in changes
+    ]
     out.append(_smaller_batch(ctx, base, run_model, work, device, runtime, {}, "smaller micro-batch"))
     if any(a.fits for a in out):
         return out
-    # Nothing alone fits: stack the changes (checkpointing, then LoRA, then QLoRA) with a smaller batch.
+    # Nothing alone fits: stack the changes (checkpointing, LoRA, QLoRA), each stack also with a smaller batch.
     stacked: dict[str, Any] = {}
     names: list[str] = []
-    for name, change, _, note in changes:
+    for index, (name, change, note) in enumerate(changes):
         stacked.update(change)
         names.append(name)
-        combined = _alternative(ctx, base, run_model, work, device, runtime, " + ".join(names), dict(stacked), note)
-        out.append(combined)
-        if combined.fits:
-            return out
-        smaller = _smaller_batch(
-            ctx, base, run_model, work, device, runtime, dict(stacked), " + ".join(names) + " + smaller batch"
-        )
+        if index:
+            combined = _alternative(
+                ctx, base, run_model, work, device, runtime, " + ".join(names), dict(stacked), note
+            )
+            out.append(combined)
+            if combined.fits:
+                return out
+        label = " + ".join(names) + " + smaller micro-batch"
+        smaller = _smaller_batch(ctx, base, run_model, work, device, runtime, dict(stacked), label)
         out.append(smaller)
         if smaller.fits:
             return out
