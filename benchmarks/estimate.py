@@ -3,11 +3,11 @@
     HF_HUB_OFFLINE=1 python benchmarks/estimate.py [--only NAME ...] [--steps 12] [--full-smollm2]
 
 For each case, two processes:
-  1. ``trainforge estimate CONFIG --json`` (its formula peak memory and its measured step time, 2 warm + 3 timed
-     optimizer steps on a slice of the data);
+  1. ``trainforge estimate CONFIG --json`` (its formula peak memory and its measured step time: 2 warm-up and at
+     least 3 timed optimizer steps on a slice of the data);
   2. ``trainforge train CONFIG`` (``--steps`` optimizer steps, or the whole example with ``--full-smollm2``) in a
-     child that imports everything a run imports, records its RSS (the baseline), trains, and reports the peak RSS
-     (psutil sampled every 5 ms, and ``ru_maxrss``) and the wall time of every optimizer step.
+     child that imports everything a run imports, records its RSS when the run starts preparing data (the baseline),
+     trains, and reports its peak RSS (``ru_maxrss``) and the wall time of every optimizer step.
 Measured memory = peak RSS - the RSS when the run starts preparing its data (imports done, config and data
 checked: the state ``trainforge estimate`` compares with available memory), i.e. what loading the model, training,
 evaluating and saving added;
@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def child(config: str, overrides: list[str]) -> None:
     """Import what a run imports, record the baseline RSS, train, print peak RSS and step times as JSON."""
     import resource
-    import threading
     import time
 
     import psutil
@@ -68,26 +67,19 @@ def child(config: str, overrides: list[str]) -> None:
 
     process = psutil.Process()
     baseline = process.memory_info().rss
-    peak = [baseline]
-    done = threading.Event()
 
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.005)
+    def high_water() -> int:  # the process's peak RSS so far (kilobytes on Linux); no sampling thread to slow steps
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     steps: list[float] = []
-
     phases: dict[str, int] = {}
 
     class StepTimer(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):  # model loaded, trainer built
-            phases["before_training"] = peak[0]
+            phases["before_training"] = high_water()
 
         def on_train_end(self, args, state, control, **kwargs):
-            phases["training"] = peak[0]
+            phases["training"] = high_water()
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
@@ -108,14 +100,11 @@ def child(config: str, overrides: list[str]) -> None:
     started = time.perf_counter()
     code = cli.main(["train", config, *overrides])
     wall = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     result = {
         "rc": code,
         "imports_rss": baseline,
         "baseline": before_model[0] if before_model else baseline,
-        "peak": max(peak[0], maxrss),
+        "peak": high_water(),
         "steps": steps,
         "wall_s": wall,
         "phase_peaks": phases,  # the peak RSS up to the end of each phase (the rest: evaluation, saving)
