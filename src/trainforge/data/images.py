@@ -331,8 +331,11 @@ class _SourceReader:
         return self._table(path)
 
     def _table(self, path: Path) -> ImageSplit:
+        from trainforge.data.detection import coco_frame, is_coco
         from trainforge.data.loading import read_table
 
+        if is_coco(path):  # COCO detection JSON (data/detection.py): one row per image, its boxes in one cell
+            return ImageSplit(self._head(coco_frame(path, self.columns, self.data.columns)), str(path))
         frame = read_table(path, self.data.format if self.data.format != "disk" else "auto", None, self.text_column)
         frame = self._with_image_column(frame, path)
         for name in self.image_names:
