@@ -383,3 +383,14 @@ def _problem_message(kind: str, items: list[str], origin: str) -> str:
 def box_areas(images: list[ImageBoxes]) -> np.ndarray:
     """Areas in pixels of every box of ``images`` (for the size notes)."""
     return np.array([w * h for image in images for _, _, w, h in image.boxes], dtype=float)
+
+
+def coco_frame(path: Path, columns, mapping: dict[str, str]) -> pd.DataFrame:
+    """``read_coco`` with its columns named as the task's image and boxes columns are mapped (``data.columns``)."""
+    names = {"image": "image", "objects": "objects"}
+    for column in columns or ():
+        if column.kind == "image":
+            names["image"] = mapping.get(column.name, column.source_default)
+        elif column.kind == "boxes":
+            names["objects"] = mapping.get(column.name, column.source_default)
+    return read_coco(path).rename(columns=names)

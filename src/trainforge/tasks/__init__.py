@@ -28,6 +28,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.sentence_transformers:PAIR_SCORE_SPEC",
     "trainforge.tasks.sentence_transformers:TRIPLET_SPEC",
     "trainforge.tasks.sentence_transformers:QA_SPEC",
+    "trainforge.tasks.object_detection:SPEC",
 )
 
 
