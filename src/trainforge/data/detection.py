@@ -82,7 +82,7 @@ def read_coco(path: Path, max_rows: int | None = None) -> pd.DataFrame:
     categories = _entries(data, "categories", path, problems, required=False)
     names = _category_names(categories, path, problems)
     by_image: dict[Any, int] = {}
-    files = []
+    files: list[str] = []
     for number, image in enumerate(images, start=1):
         missing = [key for key in ("id", "file_name") if key not in image]
         if missing:
@@ -238,7 +238,7 @@ def parse_objects(value: Any) -> tuple[list[Any], list[Any], list[Any]] | str:
 
 
 def _plain(value: Any) -> Any:
-    """numpy arrays and scalars as Python lists and numbers, through dicts and lists."""
+    """Arrays and numpy scalars as Python lists and numbers, through dicts and lists."""
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):

@@ -67,7 +67,8 @@ def coco_metrics(truth: list[Detections], predicted: list[Detections], names: li
         raise ValueError(f"{len(truth)} annotated images but {len(predicted)} with predictions")
     if not any(len(t.boxes) for t in truth):
         raise ValueError("no annotated box among the images: average precision is undefined")
-    annotations, results = [], []
+    annotations: list[dict] = []
+    results: list[dict] = []
     for image_id, (gold, found) in enumerate(zip(truth, predicted, strict=True), start=1):
         for box, label in zip(np.asarray(gold.boxes, float).reshape(-1, 4), gold.labels, strict=True):
             x, y, w, h = map(float, box)
@@ -107,12 +108,14 @@ def coco_metrics(truth: list[Detections], predicted: list[Detections], names: li
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
-    metrics = {key: float(value) for key, value in zip(STAT_KEYS, evaluation.stats, strict=True) if value >= 0}
+    metrics = {
+        key: min(1.0, float(value)) for key, value in zip(STAT_KEYS, evaluation.stats, strict=True) if value >= 0
+    }
     # precision[T, R, K, A, M]: IoU thresholds, recall points, categories, area ranges (0 = all), max detections
     # (-1 = 100); -1 marks a category without ground truth. Its mean over T and R is the category's AP.
     precision = evaluation.eval["precision"]
     for k, name in enumerate(names):
         table = precision[:, :, k, 0, -1]
         if (table > -1).any():
-            metrics[f"map_{name}"] = float(table[table > -1].mean())
+            metrics[f"map_{name}"] = min(1.0, float(table[table > -1].mean()))
     return metrics

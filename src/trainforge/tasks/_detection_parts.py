@@ -93,7 +93,12 @@ class EncodeImages:
             annotation = {
                 "image_id": image_id,
                 "annotations": [
-                    {"bbox": [float(v) for v in box], "category_id": int(c), "area": float(box[2] * box[3]), "iscrowd": 0}
+                    {
+                        "bbox": [float(v) for v in box],
+                        "category_id": int(c),
+                        "area": float(box[2] * box[3]),
+                        "iscrowd": 0,
+                    }
                     for box, c in zip(boxes, categories, strict=True)
                 ],
             }
@@ -144,6 +149,22 @@ class DetectionTrainer(Trainer):
             for t in inputs["labels"]
         ]
         return loss, (outputs.logits.detach().float(), outputs.pred_boxes.detach().float()), targets
+
+    # transformers 5 saves detection checkpoints in their original key layout (``save_original_format``) but the
+    # Trainer restores the best checkpoint and --resume with a plain ``load_state_dict(strict=False)``: every renamed
+    # key (the backbone, attention projections) would be missing and silently keep the last weights. Loading through
+    # ``from_pretrained`` applies the key conversion.
+
+    def _load_best_model(self) -> None:
+        _load_converted(self.state.best_model_checkpoint, self.model)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        _load_converted(resume_from_checkpoint, model if model is not None else self.model)
+
+
+def _load_converted(checkpoint: str, model) -> None:
+    """Copy the weights of a saved checkpoint into ``model`` (every key; ``from_pretrained`` converts their names)."""
+    model.load_state_dict(type(model).from_pretrained(checkpoint).state_dict(), strict=True)
 
 
 def make_trainer(inputs: TrainerInputs) -> DetectionTrainer:
