@@ -356,9 +356,10 @@ class _SourceReader:
             raise DataError(f"{folder} holds both metadata.jsonl and metadata.csv; keep one")
         if metadata:
             split = self._table(metadata[0])
-            listed = {Path(p).resolve() for p in split.frame[self.image_names[0]] if isinstance(p, str)}
+            column = self.image_names[0]
+            listed = {Path(p).resolve() for p in split.frame.get(column, ()) if isinstance(p, str)}
             unlisted = [p for p in _images_under(folder) if p.resolve() not in listed]
-            if unlisted and self.max_rows is None:
+            if unlisted and column in split.frame and self.max_rows is None:
                 print(
                     f"note: {folder}: {len(unlisted)} image(s) not listed in {metadata[0].name} are not used "
                     f"(e.g. {unlisted[0].relative_to(folder)})",
@@ -430,7 +431,8 @@ class _SourceReader:
                 dataset, origin = loaded[name], f"{self.source}[{name}]"
         if self.max_rows is not None:
             dataset = dataset.select(range(min(self.max_rows, len(dataset))))
-        return ImageSplit(dataset_to_frame(dataset, origin), origin)
+        labels = None if self.columns is None else _label_kind_names(self.columns, self.data.columns)
+        return ImageSplit(dataset_to_frame(dataset, origin, labels), origin)
 
     def note_unused_splits(self) -> None:
         """A note naming split folders that exist but are not used (the evaluation policy stays explicit)."""
@@ -477,11 +479,17 @@ def _absolute(value: Any, base: Path) -> Any:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
-def dataset_to_frame(dataset: Any, origin: str) -> pd.DataFrame:
+def _label_kind_names(columns, mapping: dict[str, str]) -> set[str]:
+    """The user's names of a task's class columns (``kind="label"``): the ``ClassLabel`` columns read as names."""
+    return {mapping.get(c.name, c.source_default) for c in columns if getattr(c, "kind", None) == "label"}
+
+
+def dataset_to_frame(dataset: Any, origin: str, label_columns: set[str] | None = None) -> pd.DataFrame:
     """A ``datasets.Dataset`` as a frame: ``Image`` columns as cached file paths, ``ClassLabel`` ids as names.
 
     Images stored as bytes are written once to ``cache_dir() / "images"`` under the SHA-256 of their bytes; images
-    stored as paths keep their path. Lists of ``ClassLabel`` (multi-label) become lists of names.
+    stored as paths keep their path. ``ClassLabel`` columns (lists of them for multi-label) become names when they
+    are in ``label_columns`` (None: all of them); others keep their ids (a regression target stays a number).
     """
     import datasets
 
@@ -494,6 +502,8 @@ def dataset_to_frame(dataset: Any, origin: str) -> pd.DataFrame:
     for name in images:
         frame[name] = [_cached_image(cell, origin, row) for row, cell in enumerate(frame[name])]
     for name, feature in features.items():
+        if label_columns is not None and name not in label_columns:
+            continue
         if isinstance(feature, datasets.ClassLabel):
             frame[name] = [feature.int2str(int(v)) if v is not None and v >= 0 else None for v in frame[name]]
         elif isinstance(feature, datasets.Sequence | datasets.List) and isinstance(
