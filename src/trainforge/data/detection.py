@@ -144,12 +144,16 @@ def read_coco(path: Path, max_rows: int | None = None) -> pd.DataFrame:
 
 
 def image_path(folder: Path, file_name: str) -> Path:
-    """Where a COCO ``file_name`` is: beside the JSON file, else in ``images/`` beside it (the first when neither)."""
+    """Where a COCO ``file_name`` is: beside the JSON file, else in ``images/`` beside it.
+
+    When it is in neither, the path named in the missing-file message is the one in ``images/`` if that folder
+    exists (where the other images are), else the one beside the JSON file.
+    """
     direct = (folder / file_name).resolve()
     if direct.is_file():
         return direct
     nested = (folder / "images" / file_name).resolve()
-    return nested if nested.is_file() else direct
+    return nested if nested.is_file() or (folder / "images").is_dir() else direct
 
 
 def _entries(data: Any, key: str, path: Path, problems: list[str], required: bool = True) -> list[dict]:
