@@ -54,11 +54,12 @@ def tiny_detr(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory) -> dict[str, Path]:
-    """COCO shape data: 24 training images (2 without objects), 8 evaluation images, 64x48 pixels."""
+    """COCO shape data: 24 training images (2 without objects), 8 evaluation and 4 test images, 64x48 pixels."""
     root = tmp_path_factory.mktemp("shapes")
     return {
         "train": make_shapes(root / "train", 22, seed=0, negatives=2),
         "valid": make_shapes(root / "valid", 8, seed=1),
+        "test": make_shapes(root / "test", 4, seed=5),
         "root": root,
     }
 
@@ -67,7 +68,9 @@ def shapes(tmp_path_factory) -> dict[str, Path]:
 def run(tiny_detr, shapes, tmp_path_factory):
     """One training run shared by the tests that inspect what it left behind."""
     out = tmp_path_factory.mktemp("run") / "run"
-    return trainforge.train(make_config(tiny_detr, shapes["train"], shapes["valid"], out))
+    config = make_config(tiny_detr, shapes["train"], shapes["valid"], out)
+    config["data"]["test_split"] = str(shapes["test"])
+    return trainforge.train(config)
 
 
 def test_loss_is_finite_and_falls(run):
@@ -93,6 +96,7 @@ def test_metrics_are_cocoeval_keys_in_unit_range(run):
     scores = {k: v for k, v in metrics.items() if k.startswith(("eval_map", "eval_mar"))}
     assert all(0.0 <= v <= 1.0 for v in scores.values()), scores
     assert {f"eval_map_{name}" for name in NAMES} <= scores.keys()  # per class, named by category
+    assert 0.0 <= metrics["test_map_50"] <= 1.0 and "test_mar_100" in metrics  # data.test_split, scored once
     stored = json.loads((run.output_dir / "metrics.json").read_text())
     assert stored["eval_map_50"] == pytest.approx(metrics["eval_map_50"])
 
