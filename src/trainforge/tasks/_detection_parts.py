@@ -104,7 +104,11 @@ class EncodeImages:
             }
             encoded = self.processor(images=image, annotations=annotation, return_tensors="pt")
             pixels.append(encoded["pixel_values"][0])
-            labels.append(dict(encoded["labels"][0]))
+            target = dict(encoded["labels"][0])
+            if self.augment is None:  # evaluation: the boxes as checked, in pixels, are COCOeval's ground truth
+                target["coco_boxes"] = torch.tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+                target["coco_labels"] = torch.tensor(np.asarray(categories, dtype=np.int64))
+            labels.append(target)
         return {"pixel_values": pixels, "labels": labels}
 
 
@@ -145,8 +149,7 @@ class DetectionTrainer(Trainer):
             return loss, None, None
         # Only what scoring reads: the model's other outputs (hidden states, auxiliary losses) would be kept per batch.
         targets = [
-            {"boxes": t["boxes"], "class_labels": t["class_labels"], "orig_size": t["orig_size"]}
-            for t in inputs["labels"]
+            {key: t[key] for key in ("coco_boxes", "coco_labels", "orig_size") if key in t} for t in inputs["labels"]
         ]
         return loss, (outputs.logits.detach().float(), outputs.pred_boxes.detach().float()), targets
 
@@ -187,10 +190,14 @@ def make_trainer(inputs: TrainerInputs) -> DetectionTrainer:
 # ---------------------------------------------------------------------------------------------------- scoring
 
 
-def post_process(processor: Any, logits, boxes, sizes, threshold: float) -> list[dict[str, np.ndarray]]:
+def post_process(
+    processor: Any, logits, boxes, sizes, threshold: float, best_first: bool = True
+) -> list[dict[str, np.ndarray]]:
     """The processor's own ``post_process_object_detection``: per image ``boxes`` (xyxy pixels), labels, scores.
 
-    ``sizes`` (B, 2) are ``(height, width)`` of the original images; results are sorted by score, best first.
+    ``sizes`` (B, 2) are ``(height, width)`` of the original images. ``best_first`` sorts each image's results by
+    score (stable); else they stay in the processor's order (COCOeval sorts them itself, stably, so equal scores keep
+    this order, as in any script that hands the processor's output to it).
     """
     logits, boxes = torch.as_tensor(logits), torch.as_tensor(boxes)
     options: dict[str, Any] = {"threshold": threshold, "target_sizes": torch.as_tensor(np.asarray(sizes))}
@@ -199,7 +206,7 @@ def post_process(processor: Any, logits, boxes, sizes, threshold: float) -> list
     results = processor.post_process_object_detection(SimpleNamespace(logits=logits, pred_boxes=boxes), **options)
     out = []
     for result in results:
-        order = torch.argsort(result["scores"], descending=True)
+        order = torch.argsort(result["scores"], descending=True, stable=True) if best_first else slice(None)
         out.append({key: result[key][order].detach().cpu().numpy() for key in ("boxes", "labels", "scores")})
     return out
 
@@ -211,27 +218,14 @@ def coco_scorer(processor: Any, names: list[str]):
         truth, found = [], []
         for (logits, boxes), targets in zip(prediction.predictions, prediction.label_ids, strict=True):
             sizes = np.stack([np.asarray(t["orig_size"]) for t in targets])
-            for result, target, (height, width) in zip(
-                post_process(processor, logits, boxes, sizes, 0.0), targets, sizes, strict=True
-            ):
-                truth.append(
-                    Detections(
-                        _pixels(np.asarray(target["boxes"]), width, height),
-                        np.asarray(target["class_labels"]),
-                        width=int(width),
-                        height=int(height),
-                    )
-                )
+            found_boxes = post_process(processor, logits, boxes, sizes, 0.0, best_first=False)
+            for result, target, (height, width) in zip(found_boxes, targets, sizes, strict=True):
+                gold = np.asarray(target["coco_boxes"]).reshape(-1, 4)
+                truth.append(Detections(gold, np.asarray(target["coco_labels"]), width=int(width), height=int(height)))
                 found.append(Detections(_xywh(result["boxes"]), result["labels"], result["scores"]))
         return coco_metrics(truth, found, names)
 
     return score
-
-
-def _pixels(centre: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Normalised ``(cx, cy, w, h)`` -> ``[x, y, w, h]`` pixels of a ``width`` x ``height`` image."""
-    centre = centre.reshape(-1, 4) * np.array([width, height, width, height])
-    return np.column_stack([centre[:, 0] - centre[:, 2] / 2, centre[:, 1] - centre[:, 3] / 2, centre[:, 2:]])
 
 
 def _xywh(corners: np.ndarray) -> np.ndarray:
