@@ -101,6 +101,43 @@ def test_metrics_are_cocoeval_keys_in_unit_range(run):
     assert stored["eval_map_50"] == pytest.approx(metrics["eval_map_50"])
 
 
+def test_metrics_equal_a_plain_pycocotools_evaluation(run, shapes):
+    """The reported mAP is COCOeval's on the evaluation JSON itself, with the model's post-processed detections."""
+    import contextlib
+    import io
+
+    import torch
+    from PIL import Image
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from transformers import AutoImageProcessor, AutoModelForObjectDetection
+
+    processor = AutoImageProcessor.from_pretrained(run.output_dir)
+    model = AutoModelForObjectDetection.from_pretrained(run.output_dir).eval()
+    data = json.loads(shapes["valid"].read_text())
+    results = []
+    for image in data["images"]:
+        pixels = Image.open(shapes["valid"].parent / "images" / image["file_name"]).convert("RGB")
+        with torch.no_grad():
+            outputs = model(**processor(images=pixels, return_tensors="pt"))
+        found = processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=[(48, 64)])[0]
+        triples = zip(found["boxes"].tolist(), found["labels"], found["scores"], strict=True)
+        for (x1, y1, x2, y2), label, score in triples:
+            box = [x1, y1, x2 - x1, y2 - y1]
+            results.append(
+                {"image_id": image["id"], "category_id": int(label) + 1, "bbox": box, "score": float(score)}
+            )
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(shapes["valid"]))
+        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    assert run.metrics["eval_map"] == pytest.approx(evaluation.stats[0], abs=1e-12)
+    assert run.metrics["eval_map_50"] == pytest.approx(evaluation.stats[1], abs=1e-12)
+    assert run.metrics["eval_mar_100"] == pytest.approx(evaluation.stats[8], abs=1e-12)
+
+
 def test_best_checkpoint_is_the_saved_model(run):
     """The kept checkpoint's weights are the run's (the Trainer's own restore would miss renamed keys)."""
     kept = [e for e in read_events(run.output_dir / "events.jsonl") if e["event"] == "best_checkpoint"][-1]
