@@ -54,11 +54,14 @@ def tiny_detr(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory) -> dict[str, Path]:
-    """COCO shape data: 24 training images (2 without objects), 8 evaluation and 4 test images, 64x48 pixels."""
+    """COCO shape data: 24 training images (2 without objects), 9 evaluation and 4 test images, 64x48 pixels.
+
+    9 evaluation images in batches of 8: the last batch holds one image, with 3 boxes (see the pycocotools test).
+    """
     root = tmp_path_factory.mktemp("shapes")
     return {
         "train": make_shapes(root / "train", 22, seed=0, negatives=2),
-        "valid": make_shapes(root / "valid", 8, seed=1),
+        "valid": make_shapes(root / "valid", 9, seed=1),
         "test": make_shapes(root / "test", 4, seed=5),
         "root": root,
     }
@@ -102,7 +105,11 @@ def test_metrics_are_cocoeval_keys_in_unit_range(run):
 
 
 def test_metrics_equal_a_plain_pycocotools_evaluation(run, shapes):
-    """The reported mAP is COCOeval's on the evaluation JSON itself, with the model's post-processed detections."""
+    """The reported mAP is COCOeval's on the evaluation JSON itself, with the model's post-processed detections.
+
+    The last evaluation batch holds 1 image with 3 boxes: accelerate cuts the last batch's tensors to 1 row, which
+    would drop 2 of its ground-truth boxes if they were a per-image tensor (as in Hugging Face's example).
+    """
     import contextlib
     import io
 
@@ -115,6 +122,7 @@ def test_metrics_equal_a_plain_pycocotools_evaluation(run, shapes):
     processor = AutoImageProcessor.from_pretrained(run.output_dir)
     model = AutoModelForObjectDetection.from_pretrained(run.output_dir).eval()
     data = json.loads(shapes["valid"].read_text())
+    assert sum(a["image_id"] == 9 for a in data["annotations"]) == 3
     results = []
     for image in data["images"]:
         pixels = Image.open(shapes["valid"].parent / "images" / image["file_name"]).convert("RGB")
@@ -190,7 +198,7 @@ def test_predict_names_a_missing_image(run):
 def test_coco_json_is_read_with_categories_in_id_order(tiny_detr, shapes, tmp_path):
     report = trainforge.validate(make_config(tiny_detr, shapes["train"], shapes["valid"], tmp_path / "run"))
     assert report.labels == tuple(NAMES)  # COCO category ids 1, 2
-    assert report.train_rows == 24 and report.eval_rows == 8
+    assert report.train_rows == 24 and report.eval_rows == 9
     assert report.facts["boxes"]["train"] > 22 and set(report.facts["training_boxes_per_category"]) == set(NAMES)
     assert any("2 image(s) have no boxes" in note for note in report.notes)
 
@@ -209,7 +217,7 @@ def test_coco_folder_with_split_files(tiny_detr, shapes, tmp_path):
     config = make_config(tiny_detr, folder, None, tmp_path / "run")
     config["data"] = {"source": str(folder), "train_split": "train", "eval_split": "valid"}
     report = trainforge.validate(config)
-    assert (report.train_rows, report.eval_rows) == (24, 8)
+    assert (report.train_rows, report.eval_rows) == (24, 9)
 
 
 def test_reference_metadata_layout(tiny_detr, tmp_path):

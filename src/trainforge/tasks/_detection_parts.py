@@ -148,10 +148,7 @@ class DetectionTrainer(Trainer):
         if prediction_loss_only:
             return loss, None, None
         # Only what scoring reads: the model's other outputs (hidden states, auxiliary losses) would be kept per batch.
-        targets = [
-            {key: t[key] for key in ("coco_boxes", "coco_labels", "orig_size") if key in t} for t in inputs["labels"]
-        ]
-        return loss, (outputs.logits.detach().float(), outputs.pred_boxes.detach().float()), targets
+        return loss, (outputs.logits.detach().float(), outputs.pred_boxes.detach().float()), _truth(inputs["labels"])
 
     # transformers 5 saves detection checkpoints in their original key layout (``save_original_format``) but the
     # Trainer restores the best checkpoint and --resume with a plain ``load_state_dict(strict=False)``: every renamed
@@ -168,6 +165,24 @@ class DetectionTrainer(Trainer):
 def _load_converted(checkpoint: str, model) -> None:
     """Copy the weights of a saved checkpoint into ``model`` (every key; ``from_pretrained`` converts their names)."""
     model.load_state_dict(type(model).from_pretrained(checkpoint).state_dict(), strict=True)
+
+
+def _truth(targets: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's ground truth as two tensors whose first dimension is the image: what the evaluation loop may slice.
+
+    accelerate's ``gather_for_metrics`` cuts every tensor of the last batch to the batch's true size
+    (``tensor[:remainder]``): per-image box tensors would lose their boxes beyond that count (Hugging Face's own
+    detection example scores too few boxes that way). Returns ``boxes`` (B, N, 5): ``[x, y, w, h, class]`` pixels,
+    rows with class < 0 padding, and ``sizes`` (B, 2): each image's ``(height, width)``.
+    """
+    most = max((len(t["coco_labels"]) for t in targets), default=0)
+    device = targets[0]["orig_size"].device
+    boxes = torch.full((len(targets), most, 5), -1.0, dtype=torch.float64, device=device)
+    for i, target in enumerate(targets):
+        count = len(target["coco_labels"])
+        boxes[i, :count, :4] = target["coco_boxes"]
+        boxes[i, :count, 4] = target["coco_labels"]
+    return boxes, torch.stack([t["orig_size"] for t in targets])
 
 
 def make_trainer(inputs: TrainerInputs) -> DetectionTrainer:
@@ -216,12 +231,11 @@ def coco_scorer(processor: Any, names: list[str]):
 
     def score(prediction) -> dict[str, float]:
         truth, found = [], []
-        for (logits, boxes), targets in zip(prediction.predictions, prediction.label_ids, strict=True):
-            sizes = np.stack([np.asarray(t["orig_size"]) for t in targets])
+        for (logits, boxes), (gold, sizes) in zip(prediction.predictions, prediction.label_ids, strict=True):
             found_boxes = post_process(processor, logits, boxes, sizes, 0.0, best_first=False)
-            for result, target, (height, width) in zip(found_boxes, targets, sizes, strict=True):
-                gold = np.asarray(target["coco_boxes"]).reshape(-1, 4)
-                truth.append(Detections(gold, np.asarray(target["coco_labels"]), width=int(width), height=int(height)))
+            for result, rows, (height, width) in zip(found_boxes, gold, sizes, strict=True):
+                rows = rows[rows[:, 4] >= 0]  # padding rows (class -1; -100 where processes padded the batch)
+                truth.append(Detections(rows[:, :4], rows[:, 4].astype(int), width=int(width), height=int(height)))
                 found.append(Detections(_xywh(result["boxes"]), result["labels"], result["scores"]))
         return coco_metrics(truth, found, names)
 
