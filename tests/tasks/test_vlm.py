@@ -284,3 +284,31 @@ def test_coco_captions_eval_loss_falls(tmp_path):
     steps, evals = losses(result.output_dir)
     assert all(math.isfinite(x) for x in steps) and evals[-1] < evals[0] - 0.3, evals
     assert 0 <= result.metrics["eval_rougeL"] <= 100
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+def test_resume_restores_the_checkpoint_weights(tiny_vlm, shapes, tmp_path, monkeypatch, capsys):
+    """transformers 5.24 saves LLaVA under its v4 key names; the plain Trainer would resume from the base weights."""
+    from trainforge.training.callbacks import EventsCallback
+
+    training = {"max_steps": 6, "eval_strategy": "steps", "eval_steps": 2, "early_stopping_patience": None}
+    cfg = config(tiny_vlm, shapes, tmp_path / "run", data={"columns": {"answer": "caption"}}, training=training)
+    cfg["output"]["save_checkpoints"] = True
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+    def crash(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise RuntimeError("simulated crash at step 3")
+
+    monkeypatch.setattr(EventsCallback, "on_step_end", crash, raising=False)
+    assert main(["train", str(path)]) == 1
+    monkeypatch.undo()
+    assert main(["train", str(path), "--resume"]) == 0, capsys.readouterr().err
+    events = read_events(tmp_path / "run" / "events.jsonl")
+    steps = [(e["step"], e["loss"]) for e in events if e["event"] == "step"]
+    first, resumed = steps[0][1], [loss for step, loss in steps if step == 3][-1]
+    # Restored from checkpoint-2, step 3 continues the descent; from the base weights it would start near step 1.
+    assert resumed < first - 0.3, steps

@@ -284,9 +284,28 @@ def vision_tower(model):
 # ---------------------------------------------------------------------------------------------------- trainer
 
 
+# Scores of the generated answers a run may select checkpoints on (higher is better); gen_len is not a score.
+GENERATED_SCORES = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
+
+
 def best_metric(ctx: RunContext) -> Metric:
-    """Checkpoints are chosen (and training stops early) on the evaluation loss."""
-    return Metric("loss", greater_is_better=False)
+    """Checkpoints are chosen (and training stops early) on the evaluation loss, or the score the user named."""
+    name = ctx.config.training.metric_for_best_model or "loss"
+    return Metric(name, greater_is_better=name in (*GENERATED_SCORES, "mean_token_accuracy"))
+
+
+def check_config(config) -> list[tuple[str, str]]:
+    """``training.metric_for_best_model`` must be a score this run reports (generated ones need generation)."""
+    name = config.training.metric_for_best_model
+    known = ("loss", "mean_token_accuracy", *GENERATED_SCORES)
+    if name is None or name in known[:2]:
+        return []
+    key = "training.metric_for_best_model"
+    if name not in known:
+        return [(key, f"{name!r} is not a vlm score; use one of {', '.join(known)}")]
+    if not config.params.eval_generate_rows:
+        return [(key, f"{name} scores generated answers: set params.eval_generate_rows above 0, or use loss")]
+    return []
 
 
 def no_metrics(ctx: RunContext):
@@ -299,6 +318,7 @@ def make_trainer(inputs: TrainerInputs):
     from trl import SFTConfig, SFTTrainer
 
     from trainforge.metrics.generation import generation_metrics
+    from trainforge.tasks.image_classification import restore_weights
     from trainforge.tasks.llm._trainers import trl_config
 
     ctx, prepared = inputs.ctx, inputs.prepared
@@ -317,6 +337,20 @@ def make_trainer(inputs: TrainerInputs):
                 return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
             finally:
                 self._prefix = "eval"
+
+        # transformers 5.24 saves these models under their v4 key names, which the plain Trainer's restore does not
+        # convert (it would keep the last weights while reporting the best checkpoint's scores); from_pretrained
+        # does. A LoRA run's checkpoints hold the adapter alone, which PEFT restores by its own names.
+        def _load_best_model(self) -> None:
+            if _is_peft(self.model):
+                return super()._load_best_model()
+            restore_weights(self.model, self.state.best_model_checkpoint)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+            target = self.model if model is None else model
+            if _is_peft(target):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            restore_weights(target, resume_from_checkpoint)
 
         def log(self, logs, start_time=None):
             # TRL names its evaluation metrics (entropy, token accuracy) eval_* whatever the split: a test split's
@@ -358,6 +392,12 @@ def make_trainer(inputs: TrainerInputs):
         processing_class=ctx.processor,
         callbacks=inputs.callbacks,
     )
+
+
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
 
 
 def _generate_for(model, processor, rows, params) -> tuple[list[str], list[int]]:
@@ -496,6 +536,7 @@ SPEC = TaskSpec(
     build_model=build_model,
     compute_metrics=no_metrics,
     best_metric=best_metric,
+    check_config=check_config,
     predict=predict,
     load_predictor=VLMPredictor,
     make_trainer=make_trainer,
