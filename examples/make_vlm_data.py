@@ -36,7 +36,7 @@ TEMPLATE = (
 )
 
 
-def draw(colour: str, shape: str, seed: int, size: int = 48):
+def draw(colour: str, shape: str, seed: int, size: int = 32):
     """A ``size``-pixel PIL image: a ``shape`` filled with ``colour`` on a noisy grey background (seeded)."""
     from PIL import Image, ImageDraw
 
