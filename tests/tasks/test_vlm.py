@@ -312,3 +312,9 @@ def test_resume_restores_the_checkpoint_weights(tiny_vlm, shapes, tmp_path, monk
     first, resumed = steps[0][1], [loss for step, loss in steps if step == 3][-1]
     # Restored from checkpoint-2, step 3 continues the descent; from the base weights it would start near step 1.
     assert resumed < first - 0.3, steps
+
+
+def test_evaluate_scores_the_generated_captions(caption_run, shapes):
+    evaluation = trainforge.evaluate(caption_run.output_dir, str(shapes), split="validation")
+    assert evaluation.kind == "generation" and evaluation.rows == 16
+    assert {"exact_match", "bleu", "chrf"} <= set(evaluation.metrics)
