@@ -192,6 +192,22 @@ def test_vqa_lora_merges_into_a_plain_model(tiny_vlm, shapes, tmp_path):
     assert isinstance(generate_plain(run_dir, image, "what colour is the shape?"), str)
 
 
+# ------------------------------------------------------------------------------------------------ Idefics3
+
+
+def test_idefics3_captions_train_and_reload(shapes, tmp_path):
+    """The same code on another architecture (SmolVLM's): its processor adds image-boundary tokens and a pixel mask."""
+    model = fx.build_tiny_idefics3(tmp_path / "idefics3")
+    cfg = config(model, shapes, tmp_path / "run", data={"columns": {"answer": "caption"}})
+    run_dir = trainforge.train(cfg).output_dir
+    assert_learns(run_dir)
+    moved, kept = changed(model, run_dir)
+    assert kept and all("vision_model" in k for k in kept) and not any("vision_model" in k for k in moved)
+    notes = read_events(run_dir / "events.jsonl")[0]["notes"]
+    assert any("<fake_token_around_image><global-img><image>×4<fake_token_around_image>" in n for n in notes)
+    assert isinstance(generate_plain(run_dir, shapes / "validation" / "images" / "0.png", "Describe the image."), str)
+
+
 # ------------------------------------------------------------------------------------------------ chat rows
 
 
