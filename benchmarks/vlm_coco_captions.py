@@ -74,9 +74,8 @@ def main() -> None:
     evals = [(e["step"], e["metrics"]) for e in events if e["event"] == "eval"]
     print(f"train rows {len(splits['train'])}, eval rows {len(splits['validation'])}, epochs {args.epochs}")
     for step, metrics in evals:
-        print(
-            f"step {step:4d}: eval_loss {metrics['loss']:.3f}  rougeL {metrics['rougeL']:.1f}  chrf {metrics['chrf']:.1f}"
-        )
+        scores = f"rougeL {metrics['rougeL']:.1f}  chrf {metrics['chrf']:.1f}"
+        print(f"step {step:4d}: eval_loss {metrics['loss']:.3f}  {scores}")
     first, last = evals[0][1]["loss"], result.metrics["eval_loss"]
     print(f"eval loss {first:.3f} -> {last:.3f} ({'falls' if last < first else 'DOES NOT FALL'})")
     print(f"wall {wall:.0f} s, cpu {cpu:.0f} s")
