@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # The models here are tiny: one thread is as fast alone and 5-10x faster when other jobs share the CPUs.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Extracted ZIPs and images decoded from datasets go to a cache (data/images.py): the session's own, not ~/.cache.
+os.environ.setdefault("TRAINFORGE_CACHE", tempfile.mkdtemp(prefix="trainforge-cache-"))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -214,3 +214,9 @@ def load_file_torch(path: Path) -> dict:
     from safetensors.torch import load_file as load
 
     return load(str(path))
+
+
+def test_vit_run_is_scored_by_evaluate_on_an_image_folder(vit_run):
+    result, folder = vit_run
+    evaluation = trainforge.evaluate(result.output_dir, folder / "data", split="test")
+    assert evaluation.rows == 8 and evaluation.metrics["accuracy"] == pytest.approx(result.metrics["test_accuracy"])

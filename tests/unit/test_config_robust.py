@@ -301,7 +301,7 @@ def test_reference_params_that_stand_for_top_level_settings():
     [
         ("llm-sfft", ["unknown task 'llm-sfft'", "did you mean 'llm-sft'?", "supported tasks: ", "llm-dpo"]),
         ("vlm:captioning", ["not supported yet", "supported tasks: ", "text-classification", "llm-orpo"]),
-        ("image-clasification", ["did you mean 'image-classification'? (not supported yet)", "llm-sft"]),
+        ("image-clasification", ["did you mean 'image-classification'?", "llm-sft"]),  # supported since issue 11
         ("vlm:vqa", ["not supported yet"]),
     ],
 )

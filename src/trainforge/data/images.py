@@ -353,9 +353,10 @@ class _SourceReader:
             raise DataError(f"{folder} holds both metadata.jsonl and metadata.csv; keep one")
         if metadata:
             split = self._table(metadata[0])
-            listed = {Path(p).resolve() for p in split.frame[self.image_names[0]] if isinstance(p, str)}
+            column = self.image_names[0]
+            listed = {Path(p).resolve() for p in split.frame.get(column, ()) if isinstance(p, str)}
             unlisted = [p for p in _images_under(folder) if p.resolve() not in listed]
-            if unlisted and self.max_rows is None:
+            if unlisted and column in split.frame and self.max_rows is None:
                 print(
                     f"note: {folder}: {len(unlisted)} image(s) not listed in {metadata[0].name} are not used "
                     f"(e.g. {unlisted[0].relative_to(folder)})",

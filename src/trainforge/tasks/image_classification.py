@@ -134,7 +134,7 @@ class ImageRegressionParams(ImageParams):
     )
     target_names: list[str] | None = Field(
         None,
-        description="Names of the targets when each row holds a list of numbers (default: target_0, target_1, ...).",
+        description="Names of the targets when each row holds a list of numbers (default: <column>_0, <column>_1...).",
         json_schema_extra={"tier": "advanced"},
     )
 
