@@ -99,6 +99,7 @@ COLUMNS = (
     Column("messages", "a chat: {role, content} turns; the last assistant turn is learnt", False, kind="messages"),
 )
 GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p")
+COLUMN_ORDER = ("messages", "prompt", "answer")  # the text columns every split must share
 
 # ---------------------------------------------------------------------------------------------------- analyze
 
@@ -125,22 +126,30 @@ def analyze(ctx: RunContext, splits) -> Analysis:
     if data_format == "messages" and {"answer", "prompt"} & set(splits.train.columns):
         notes.append("the messages column is read; the prompt/answer columns are not")
     token = getattr(ctx.processor, "image_token", None) or ""
+    shape = [c for c in COLUMN_ORDER if c in splits.train]
     encoded = {}
     for name, frame, origin in splits.present():
         try:
             notes += check_images(frame, "image", origin, mapping.get("image", "image")).notes
         except DataError as exc:
             problems.add(str(exc))
+        own = [c for c in COLUMN_ORDER if c in frame]
+        if own != shape:
+            problems.add(
+                f"{origin}: its text columns ({', '.join(own) or 'none'}) differ from the training rows' "
+                f"({', '.join(shape)}, {splits.train_origin}): give every split the same columns"
+            )
+            continue
         if data_format == "messages":
             pairs, found = vt.message_conversations(frame, origin, mapping.get("messages", "messages"))
         else:
             found = vt.pair_rows(frame, config.params.prompt, origin, mapping)
             pairs = [] if found else vt.pair_conversations(frame, config.params.prompt)
-        for problem in found:
+        token_problem = None if found else vt.literal_image_tokens(pairs, frame.index, token, origin)
+        for problem in [*found, *([token_problem] if token_problem else [])]:
             problems.add(problem)
         if found:
             continue
-        problems.add(vt.literal_image_tokens(pairs, frame.index, token, origin) or "")
         encoded[name] = pd.DataFrame(
             {
                 "image": list(frame["image"]),
@@ -148,7 +157,6 @@ def analyze(ctx: RunContext, splits) -> Analysis:
                 "completion": [vt.as_json(c) for _, c in pairs],
             }
         )
-    problems.messages = [m for m in problems.messages if m]
     problems.raise_if_any()
     collator = vt.VisionTextCollator(ctx.processor, config.params.max_length)
     first = encoded["train"].iloc[:1].to_dict("records")
