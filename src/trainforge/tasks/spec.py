@@ -305,6 +305,9 @@ class TaskSpec:
     # False for tasks trained without a pretrained transformers model (tabular): the driver then skips the model
     # source and precision checks and the Trainer-only callbacks; the factory gets no model.
     pretrained_model: bool = True
+    # False for tasks that train in one process only (tabular: scikit-learn, XGBoost, LightGBM); a compute: section
+    # asking for several processes, machines or a sharding strategy is refused naming the task.
+    distributed: bool = True
     processor: str = "tokenizer"  # what load_processor loads from the model folder: tokenizer, image_processor, none
     # The plain Trainer's logged evaluation of the kept checkpoint is complete, so the final metrics reuse it; TRL
     # trainers add metrics in evaluate() (and a generation eval would be costly to repeat only where it is complete).

@@ -99,6 +99,12 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
             )
         return RunDir(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
+        from trainforge.training.slurm import submitted_here
+
+        submission = submitted_here(read_events(run_dir / "events.jsonl"))
+        if submission is not None:
+            # A SLURM task of ours: the submission prepared this directory (and moved a replaced run aside).
+            return RunDir(run_dir, Path(submission["replaced"]) if submission.get("replaced") else None)
         if not (run_dir / "events.jsonl").exists():
             # output.overwrite replaces the folder: never one that trainforge did not write (data, a home folder...).
             raise RunDirError(
