@@ -75,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from trainforge.training.driver import run
 
     result = run(config, resume=args.resume, listeners=(ConsoleDisplay(),), command=command)
+    if not launch.reports_result():
+        return 0  # one of several processes: the launching one (or rank 0) reports
     if result.job_ids and not result.metrics:
         print(f"submitted: SLURM job {', '.join(result.job_ids)}; the run goes to {result.output_dir}")
         return 0

@@ -60,14 +60,6 @@ def compute_problems(config: Any, spec: Any) -> list[tuple[str, str]]:
                 "search.storage) and leave compute.num_processes and num_machines at 1",
             )
         )
-    if compute.slurm_workers > 1 and not config.search.trials:
-        problems.append(
-            (
-                "compute.slurm_workers",
-                "array workers share a search's trials; without search.trials there is one run: remove it, or use "
-                "compute.num_machines for one run on several nodes",
-            )
-        )
     return problems
 
 

@@ -29,6 +29,7 @@ from trainforge.errors import ConfigError, TrainforgeError
 # Set by the SLURM task (training/slurm.py) for the `trainforge train` it starts on each node.
 MACHINE_RANK_ENV = "TRAINFORGE_MACHINE_RANK"
 MAIN_IP_ENV = "TRAINFORGE_MAIN_PROCESS_IP"
+LAUNCHED_ENV = "TRAINFORGE_LAUNCHED"  # set for the processes launch() starts: the launching process reports the result
 MULTI_MACHINE_PORT = 29500  # accelerate's and torchrun's default; every machine must use the same one
 FSDP_WRAP = {"transformer_layer": "TRANSFORMER_BASED_WRAP", "size": "SIZE_BASED_WRAP"}
 
@@ -40,6 +41,13 @@ class LaunchFailedError(TrainforgeError):
 def inside_launch() -> bool:
     """Whether this process is one of a launched group (the launcher set ``LOCAL_RANK``/``WORLD_SIZE``)."""
     return "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def reports_result() -> bool:
+    """Whether this process prints the run's outcome: not a launched worker (its launcher does), not a rank > 0."""
+    if not inside_launch():
+        return True
+    return LAUNCHED_ENV not in os.environ and os.environ.get("RANK", "0") == "0"
 
 
 def in_slurm_task() -> bool:
@@ -291,6 +299,7 @@ def launch(config: RunConfig, command: list[str]) -> None:
     from accelerate.commands.launch import launch_command, launch_command_parser
 
     arguments = launch_command_parser().parse_args(accelerate_arguments(config, command))
+    os.environ[LAUNCHED_ENV] = "1"  # accelerate copies this environment into every worker's
     try:
         launch_command(arguments)
     except Exception as exc:  # noqa: BLE001 - torch's ChildFailedError, subprocess.CalledProcessError: reported once
@@ -300,6 +309,8 @@ def launch(config: RunConfig, command: list[str]) -> None:
             f"a training process failed ({type(exc).__name__}); its error is printed above and, once the run had "
             f"started, recorded in {Path(config.output.dir) / 'events.jsonl'}"
         ) from None
+    finally:
+        os.environ.pop(LAUNCHED_ENV, None)
 
 
 def launch_run(config: RunConfig, resume: bool = False, command: list[str] | None = None):

@@ -45,6 +45,15 @@ def slurm_problems(config: RunConfig, submitting: bool) -> list[tuple[str, str]]
 
     if not submitting:
         return []
+    if config.compute.slurm_workers > 1 and not config.search.trials:
+        # Checked at submission only: a search's trials are validated without their search: section.
+        return [
+            (
+                "compute.slurm_workers",
+                "array workers share a search's trials; without search.trials there is one run: remove it, or use "
+                "compute.num_machines for one run on several nodes",
+            )
+        ]
     if importlib.util.find_spec("submitit") is None:
         return [("compute.launcher", "slurm needs submitit: pip install 'trainforge[slurm]'")]
     cluster = _cluster()
