@@ -127,7 +127,7 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
         raise ConfigError(search_problems, source)
     from trainforge.config.compute import compute_problems
 
-    compute = compute_problems(config, spec)
+    compute = compute_problems(config)
     if compute:
         raise ConfigError(compute, source)
     from trainforge.models.peft import check_peft
