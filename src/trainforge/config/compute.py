@@ -21,12 +21,11 @@ DEEPSPEED_KEYS = ("deepspeed_stage", "deepspeed_offload_optimizer", "deepspeed_o
 SLURM_PREFIX = "slurm_"
 
 
-def compute_problems(config: Any, spec: Any) -> list[tuple[str, str]]:
+def compute_problems(config: Any) -> list[tuple[str, str]]:
     """Every inconsistency of ``config.compute`` as ``(dotted key, message with the fix)``.
 
     Args:
         config: A ``RunConfig`` whose sections are validated.
-        spec: The task's ``TaskSpec`` (its ``distributed`` flag).
     """
     compute = config.compute
     problems: list[tuple[str, str]] = []
@@ -41,17 +40,8 @@ def compute_problems(config: Any, spec: Any) -> list[tuple[str, str]]:
         )
     problems += _launcher_problems(compute, changed)
     problems += _strategy_problems(config, changed)
-    several = compute.world_size > 1
-    if not getattr(spec, "distributed", True) and (several or "strategy" in changed or compute.accelerate_config):
-        key = next((k for k in ("num_processes", "num_machines", "strategy", "accelerate_config") if k in changed), "")
-        problems.append(
-            (
-                f"compute.{key or 'num_processes'}",
-                f"task {spec.name} trains in one process (its models are not trained by a distributed Trainer): "
-                "remove it; a SLURM job (compute.launcher: slurm) still runs it on a cluster node",
-            )
-        )
-    if config.search.trials and several:
+    # A task that trains in one process (TaskSpec.distributed) is refused more keys by its fields_applying("compute").
+    if config.search.trials and compute.world_size > 1:
         problems.append(
             (
                 "compute.num_processes" if compute.num_processes > 1 else "compute.num_machines",

@@ -368,7 +368,10 @@ def render(config: RunConfig, command: list[str]) -> str:
     machines = _machines(config)
     lines = []
     if machines == 1:
-        lines += [f"# {compute.world_size} process(es) on this machine, through accelerate's launcher:"]
+        count = f"{compute.world_size} process(es)"
+        if compute.accelerate_config:
+            count = f"the processes of {compute.accelerate_config} ({_file(config).num_processes} there)"
+        lines += [f"# {count} on this machine, through accelerate's launcher:"]
         lines += [shlex.join(["accelerate", "launch", *accelerate_arguments(config, command)])]
     else:
         lines += [
