@@ -331,3 +331,28 @@ def test_slurm_without_sbatch_is_refused_at_validate(capsys, config_file, monkey
     assert code == 2 and "compute.launcher: slurm: sbatch is not on this machine's PATH" in err
     code, _, err = cli(capsys, "validate", config_file, "compute.launcher=slurm", "compute.slurm_workers=2")
     assert code == 2 and "compute.slurm_workers: array workers share a search's trials" in err
+
+
+def test_a_run_directory_in_the_way_fails_before_any_process_starts(capsys, config_file, base_config):
+    run_dir = Path(base_config["output"]["dir"])
+    run_dir.mkdir(parents=True)
+    (run_dir / "events.jsonl").write_text('{"event": "run_finished"}\n')
+    (run_dir / "metrics.json").write_text("{}")
+    code, out, err = cli(capsys, "train", config_file, "compute.num_processes=2")
+    assert code == 2 and "already holds a run" in err and "ChildFailedError" not in err + out
+    assert sorted(p.name for p in run_dir.iterdir()) == ["events.jsonl", "metrics.json"]  # untouched
+
+
+def test_a_process_of_a_launch_trains_instead_of_launching_again(monkeypatch, base_config):
+    from trainforge.training import launch
+
+    config = load_config(base_config, ["compute.num_processes=2"])
+    assert launch.wants_launch(config) and launch.reports_result()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert not launch.wants_launch(config) and not launch.reports_result()
+    monkeypatch.setenv("RANK", "0")  # rank 0 of the user's own torchrun reports
+    assert launch.reports_result()
+    monkeypatch.setenv(launch.LAUNCHED_ENV, "1")  # ... unless trainforge launched it: the launcher reports
+    assert not launch.reports_result()

@@ -303,6 +303,8 @@ def launch(config: RunConfig, command: list[str]) -> None:
     try:
         launch_command(arguments)
     except Exception as exc:  # noqa: BLE001 - torch's ChildFailedError, subprocess.CalledProcessError: reported once
+        if type(exc).__name__ == "SignalException":  # SIGTERM/SIGINT to the launcher: the workers stopped too
+            raise KeyboardInterrupt from None
         if type(exc).__name__ not in ("ChildFailedError", "CalledProcessError"):
             raise
         raise LaunchFailedError(
@@ -337,6 +339,10 @@ def launch_run(config: RunConfig, resume: bool = False, command: list[str] | Non
             from trainforge.training.slurm import submit
 
             return submit(checked, command, resume)
+        if not config.search.trials:
+            from trainforge.training.artifacts import prepare_run_dir
+
+            prepare_run_dir(config, resume, dry_run=True)  # a run directory in the way fails here, not in N processes
         launch(config, command)
     run_dir = Path(config.output.dir)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
