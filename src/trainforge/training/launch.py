@@ -219,7 +219,7 @@ def _main_ip(config: RunConfig) -> str | None:
 
 def _mixed_precision(config: RunConfig) -> str:
     """The ``--mixed_precision`` of ``training.precision`` (the Trainer's own setting comes from the same key)."""
-    precision = config.training.precision
+    precision: str = config.training.precision
     if precision == "auto":
         from trainforge.training.arguments import resolve_precision
 

@@ -179,14 +179,14 @@ def _executor(config: RunConfig, folder: Path):
     if cluster == "debug":
         return submitit.DebugExecutor(folder)
     if cluster == "local":
-        executor = submitit.LocalExecutor(folder)
-        executor.update_parameters(timeout_min=compute.slurm_time_min, nodes=1, tasks_per_node=1)
-        return executor
-    executor = submitit.SlurmExecutor(folder)
-    executor.update_parameters(**sbatch_parameters(config))
+        local = submitit.LocalExecutor(folder)
+        local.update_parameters(timeout_min=compute.slurm_time_min, nodes=1, tasks_per_node=1)
+        return local
+    slurm = submitit.SlurmExecutor(folder)
+    slurm.update_parameters(**sbatch_parameters(config))
     if compute.slurm_workers > 1:
-        executor.update_parameters(array_parallelism=compute.slurm_workers)
-    return executor
+        slurm.update_parameters(array_parallelism=compute.slurm_workers)
+    return slurm
 
 
 def submit(checked: Any, command: list[str], resume: bool):
@@ -331,6 +331,7 @@ def render_submission(config: RunConfig, command: list[str]) -> str:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        lines.append("# which launches on node 0 (the others with their own --machine_rank):")
+        note = "; training.precision auto is resolved on the node" if config.training.precision == "auto" else ""
+        lines.append(f"# which launches on node 0 (the others with their own --machine_rank{note}):")
         lines.append("#   " + launched)
     return "\n".join(lines) + "\n" + script
