@@ -75,8 +75,10 @@ def assert_same_run(one: Path, two: Path) -> None:
     assert max(abs(a - b) for a, b in zip(losses_one, losses_two, strict=True)) < 1e-4, (losses_one, losses_two)
     metrics_one = json.loads((one / "metrics.json").read_text())
     metrics_two = json.loads((two / "metrics.json").read_text())
-    for key in ("train_loss", "eval_loss"):
-        assert abs(metrics_one[key] - metrics_two[key]) < 1e-4, key
+    assert abs(metrics_one["train_loss"] - metrics_two["train_loss"]) < 1e-4
+    # The eval loss is a mean of per-batch means: one process averages each 16-row batch, two average their 8-row
+    # halves, which weights an LLM's tokens differently (measured: 7.7e-5 on the tiny Llama; 0 on the BERT).
+    assert abs(metrics_one["eval_loss"] - metrics_two["eval_loss"]) < 5e-4
     events = read_events(two / "events.jsonl")
     assert [e["event"] for e in events].count("run_started") == 1
     assert [e["event"] for e in events].count("run_finished") == 1
