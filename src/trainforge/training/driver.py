@@ -356,7 +356,7 @@ def _sampling(ctx: RunContext, prepared: Prepared) -> str | None:
     choice = choose_sampling(
         prepared.train, training.per_device_train_batch_size * training.gradient_accumulation_steps, training.seed
     )
-    if choice.notable:
+    if choice.notable and ctx.is_main_process:
         print(f"note: {choice.reason}", file=sys.stderr)
         ctx.events.write("note", message=choice.reason)
     return choice.strategy
