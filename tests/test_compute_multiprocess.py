@@ -204,6 +204,7 @@ def test_fsdp_on_two_cpu_processes_saves_the_ddp_model(llama_setup):
     assert AutoModelForCausalLM.from_pretrained(folder / "fsdp").num_parameters() > 0
 
 
+@pytest.mark.slow  # 72 s here: the job's own Python start-up before the launch's
 def test_slurm_job_with_submitits_local_executor(bert_setup):
     """The SLURM path on this machine: submission, the node's task, its two processes, state and logs in slurm/."""
     folder, _ = bert_setup
