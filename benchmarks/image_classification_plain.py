@@ -21,12 +21,17 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, Tr
 
 
 def read_folder(folder: str, classes: list[str]) -> dict:
-    paths, labels = [], []
+    """Image paths and class ids, interleaved by class (1st of each class, 2nd of each class, ...).
+
+    The order trainforge's folder reader gives, so that the seeded shuffles of both runs draw the same batches and
+    any difference in the scores comes from the pipelines, not from which images met which random draws.
+    """
+    rows = []
     for k, name in enumerate(classes):
-        for file in sorted(os.listdir(os.path.join(folder, name))):
-            paths.append(os.path.join(folder, name, file))
-            labels.append(k)
-    return {"image": paths, "labels": labels}
+        files = sorted(os.listdir(os.path.join(folder, name)))
+        rows += [(i, name, k, os.path.join(folder, name, file)) for i, file in enumerate(files)]
+    rows.sort()
+    return {"image": [r[3] for r in rows], "labels": [r[2] for r in rows]}
 
 
 def main() -> None:

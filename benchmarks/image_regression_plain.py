@@ -5,8 +5,9 @@
 
 Reads <data>/train.csv and <data>/test.csv (file_name relative to <data>, cell_count), trains a one-output head with
 MSE with the settings of benchmarks/image_regression.py (epochs, lr, batch, seed 42, 10% warmup, linear decay,
-adamw_torch_fused; augmentation: horizontal flip and colour jitter with albumentations, no crop; the image
-processor's resize and normalisation), evaluates once on test. Prints one JSON line with RMSE and wall time.
+adamw_torch_fused; no augmentation unless --augment: horizontal flip and colour jitter with albumentations, no
+crop; the image processor's resize and normalisation), evaluates once on test. Prints one JSON line with RMSE and
+wall time.
 """
 
 import argparse
@@ -27,7 +28,8 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--epochs", type=float, default=15)
+    parser.add_argument("--epochs", type=float, default=20)
+    parser.add_argument("--augment", action="store_true", help="flip and colour jitter (trainforge's default)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
@@ -46,7 +48,9 @@ def main() -> None:
         return {"image": paths, "labels": frame["cell_count"].astype("float32").tolist()}
 
     def train_transform(batch):
-        images = [augment(image=np.asarray(Image.open(p).convert("RGB")))["image"] for p in batch["image"]]
+        images = [np.asarray(Image.open(p).convert("RGB")) for p in batch["image"]]
+        if args.augment:
+            images = [augment(image=image)["image"] for image in images]
         pixels = processor(images, return_tensors="np")["pixel_values"]
         return {"pixel_values": list(pixels), "labels": batch["labels"]}
 
