@@ -147,7 +147,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from trainforge.tasks.llm._inference import chat
 
     overrides = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p}
-    return chat(args.run_dir, args.prompt, args.system, overrides)
+    return chat(args.run_dir, args.prompt, args.system, overrides, image=args.image)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
     parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
     parsers["chat"].add_argument("--system", help="system message opening the conversation")
+    parsers["chat"].add_argument(
+        "--image", help="an image file the first message is about (runs that read images: vlm)"
+    )
     parsers["chat"].add_argument(
         "--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)"
     )

@@ -35,8 +35,10 @@ class Column:
     ``target`` (learns to predict it), ``weight`` (weighs rows in the loss), ``id`` (kept out of the features) or
     ``features`` (stands for every user column no other logical column takes, each kept under its own name).
     ``kind`` says what a cell holds: ``text``, ``number``, ``label`` (a class, or a list of classes), ``messages``
-    (a conversation), ``category``, ``table``; new tasks add theirs (``image``, ``boxes``...). The web app's column
-    guess, its playground and predict read these instead of guessing from names.
+    (a conversation), ``category``, ``table``, ``image`` (an image: the readers of ``data/images.py`` give the task
+    an absolute file path per row; predict also takes a ``data:image/...;base64`` URI or bytes, see
+    ``images.open_rgb``); new tasks add theirs (``boxes``...). The web app's column guess, its playground and predict
+    read these instead of guessing from names.
     """
 
     name: str
