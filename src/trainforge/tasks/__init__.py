@@ -31,6 +31,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.image_classification:SPEC",
     "trainforge.tasks.image_classification:REGRESSION_SPEC",
     "trainforge.tasks.object_detection:SPEC",
+    "trainforge.tasks.vlm:SPEC",
 )
 
 
