@@ -187,7 +187,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     from trainforge.sdk import push
 
     result = push(args.run_dir, args.repo_id, args.revision, private=not args.public, license=args.license)
-    print(result.summary())
+    if args.json:  # one JSON document on stdout, for programs (the web app) that run this command
+        import dataclasses
+        import json
+
+        print(json.dumps(dataclasses.asdict(result)))
+    else:
+        print(result.summary())
     return 0
 
 
@@ -332,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["push"].add_argument(
         "--license", help="license id for the card when it states none, e.g. apache-2.0 (default: the base model's)"
     )
+    parsers["push"].add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
 
 
