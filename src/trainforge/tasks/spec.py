@@ -333,6 +333,10 @@ class TaskSpec:
     # the run keeps the adapter as its model (LLM runs; peft.merge_adapter adds merged/).
     lora: str | None = None
     lora_by_trainer: bool = False
+    # Whether the encoded rows (``input_ids``) go through transformers' Trainer sampler, so that
+    # ``training.train_sampling_strategy: auto`` may group them by length (training/sampling.py); tasks whose
+    # trainer batches otherwise (TRL packing, sentence-transformers' samplers) leave it False: random order.
+    length_grouping: bool = False
 
     def __post_init__(self) -> None:
         # Not given: derived from ``predict``; derived again when a variant (``dataclasses.replace``) changes predict.

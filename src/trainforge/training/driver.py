@@ -264,7 +264,8 @@ def fit(
     has_eval = prepared.eval is not None
     args, callbacks = {}, []  # a task without a pretrained model (tabular) runs its own search: no Trainer settings
     if spec.pretrained_model:
-        args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train))
+        sampling = _sampling(ctx, prepared)
+        args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train), sampling)
         callbacks = _callbacks(ctx, has_eval) + list(extra_callbacks or [])
     if spec.make_trainer is not None:
         make_trainer = spec.make_trainer
@@ -295,6 +296,22 @@ def fit(
         # The Trainer averages only the steps it ran in this process; the run's loss covers every step.
         metrics["train_loss"] = _logged_train_loss(trainer, metrics["train_loss"])
     return trainer, metrics
+
+
+def _sampling(ctx: RunContext, prepared: Prepared) -> str | None:
+    """The batch order ``training.train_sampling_strategy: auto`` resolves to for this data (a note says why)."""
+    training = ctx.config.training
+    if training.train_sampling_strategy != "auto" or not ctx.spec.length_grouping:
+        return None
+    from trainforge.training.sampling import choose_sampling
+
+    choice = choose_sampling(
+        prepared.train, training.per_device_train_batch_size * training.gradient_accumulation_steps, training.seed
+    )
+    if choice.notable:
+        print(f"note: {choice.reason}", file=sys.stderr)
+        ctx.events.write("note", message=choice.reason)
+    return choice.strategy
 
 
 def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str, float]) -> RunResult:
