@@ -163,7 +163,7 @@ def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hu
 
 
 # The one spelling of hub.token that is read: a reference to an environment variable, resolved at load.
-_TOKEN_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_TOKEN_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$")  # ${HF_TOKEN}, ${HF_TOKEN:-}
 
 
 def _drop_literal_hub_token(raw: dict) -> None:
