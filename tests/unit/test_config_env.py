@@ -86,6 +86,7 @@ def test_a_token_written_into_a_config_is_ignored_with_a_note(config, tmp_path, 
     assert "note: hub.token holds a token written into the config, which trainforge does not read" in err
     # A dotted override (shell history) is read the same way.
     assert load_config(config, [f"hub.token={literal}"]).hub.token is None
+    capsys.readouterr()
     load_config({**config, "hub": {"token": "${HF_TOKEN:-}"}})  # a reference with an empty default: no note
     assert "does not read" not in capsys.readouterr().err
     referenced = load_config({**config, "hub": {"token": "${MY_HUB_TOKEN}"}})
