@@ -219,3 +219,24 @@ def test_hub_push_at_the_end_of_training_uses_the_same_upload(tmp_path, online, 
     resolved = yaml.safe_load((run / "config.resolved.yaml").read_text())
     assert "token" not in resolved["hub"] and resolved["hub"]["revision"] == "v1"
     _token_nowhere(run, out, err)
+
+
+def test_a_search_pushes_its_best_model_once(tmp_path, online):
+    bert = build_tiny_bert(tmp_path / "bert")
+    make_sentiment_frame(48).to_csv(tmp_path / "reviews.csv", index=False)
+    config = {
+        "task": "text_classification",
+        "model": {"name": bert},
+        "data": {"source": str(tmp_path / "reviews.csv"), "columns": {"text": "review", "label": "sentiment"}},
+        "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16},
+        "params": {"max_length": 16},
+        "output": {"dir": str(tmp_path / "study"), "report_to": ["none"]},
+        "search": {"trials": 2, "space": {"training.learning_rate": {"choice": [1e-2, 1e-3]}}, "sampler": "grid"},
+        "hub": {"push": True, "repo_id": "tester/searched"},
+    }
+    result = trainforge.train(config)
+    repo = online.repos["tester/searched"]
+    assert len(repo.commits) == 1 and result.hub_url.endswith("/tester/searched")  # the trials never pushed
+    files = set(online.files("tester/searched"))
+    assert {"model.safetensors", "README.md", "search/leaderboard.csv", "search/best_config.yaml"} <= files
+    assert not any(p.startswith("search/trial-") or p.endswith("study.db") for p in files)

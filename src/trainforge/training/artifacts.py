@@ -440,19 +440,23 @@ def push_to_hub(run_dir: Path, config: RunConfig) -> str:
     See ``trainforge.training.hub.push_run`` (allow-listed files, private by default, ``hub.revision`` branch,
     token from the environment or the login cache only).
     """
-    from trainforge.training.hub import push_run, resolve_token
+    from trainforge.training.hub import PublishError, push_run, resolve_token
 
     repo_id = config.hub.repo_id
     if not repo_id:  # HubSection requires it when push is on; a config built otherwise gets the same message
         raise ConfigError([("hub.repo_id", "push: true needs repo_id (e.g. your-name/my-model)")])
-    result = push_run(
-        run_dir,
-        repo_id,
-        revision=config.hub.revision,
-        private=config.hub.private,
-        license=config.hub.license,
-        token=resolve_token(config),
-    )
+    try:
+        result = push_run(
+            run_dir,
+            repo_id,
+            revision=config.hub.revision,
+            private=config.hub.private,
+            license=config.hub.license,
+            token=resolve_token(config),
+        )
+    except PublishError as exc:  # the model is trained and saved: say how to publish it without training again
+        message = f"{exc}. The trained model is in {run_dir}: publish it with `trainforge push {run_dir}`"
+        raise PublishError(message) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     return result.url
