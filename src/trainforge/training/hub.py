@@ -208,7 +208,10 @@ def select_files(run_dir: Path) -> Selection:
         else:
             top = rel.parts[0] + ("/" if len(rel.parts) > 1 else "")
             left[top] = left.get(top, 0) + 1
-    left_out = [f"{name} ({count} files)" if name.endswith("/") else name for name, count in sorted(left.items())]
+    left_out = [
+        f"{name} ({count} file{'s' if count != 1 else ''})" if name.endswith("/") else name
+        for name, count in sorted(left.items())
+    ]
     return Selection(files, left_out, size)
 
 
