@@ -2,8 +2,9 @@
 
 What it checks (issue 9, "AutoTrain configs: really unchanged"):
 
-* The 23 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
-  ``configs/llm_finetuning``, ``configs/seq2seq``, ``configs/image_classification``, ``configs/image_scoring``)
+* The 24 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
+  ``configs/llm_finetuning``, ``configs/seq2seq``, ``configs/image_classification``, ``configs/image_scoring``,
+  ``configs/vlm``)
   train to a model with ``trainforge train <config>`` and nothing changed but three values: ``base_model`` (a tiny
   local model built here), ``data.path`` (a small local dataset generated here in the reference's layout,
   ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is named, with the columns the config's
@@ -13,7 +14,7 @@ What it checks (issue 9, "AutoTrain configs: really unchanged"):
   ``username: ${HF_USERNAME}`` included, and both variables are unset. No dotted overrides are given.
 * One of them with ``push_to_hub: true`` left as written and no token: ``trainforge train`` exits 2 naming
   ``hub.token`` before anything loads (no run directory is created).
-* The 13 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
+* The 12 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
   the task is not supported yet and listing the supported tasks, both for the file exactly as written (it pushes to
   the Hub and its variables are unset) and with ``push_to_hub: false``.
 
@@ -54,6 +55,7 @@ IMPLEMENTED_FOLDERS = (
     "seq2seq",
     "image_classification",
     "image_scoring",
+    "vlm",
 )
 MARKER = ".reference_configs"
 # The config whose push_to_hub: true is kept to check the missing-token error.
@@ -83,6 +85,7 @@ def build_models(workdir: Path) -> dict[str, str]:
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path[:0] = [str(tests), str(tests / "tasks")]
     from _llm_fixtures import build_tiny_llama
+    from _vlm_fixtures import build_tiny_llava
 
     from conftest import build_tiny_bert, build_tiny_convnext, build_tiny_seq2seq, build_tiny_vit
 
@@ -92,6 +95,7 @@ def build_models(workdir: Path) -> dict[str, str]:
         "seq2seq": build_tiny_seq2seq(workdir / "models" / "tiny-t5", "t5"),
         "image": build_tiny_vit(workdir / "models" / "tiny-vit"),
         "image-cnn": build_tiny_convnext(workdir / "models" / "tiny-convnext"),  # for microsoft/resnet-50
+        "vlm": build_tiny_llava(workdir / "models" / "tiny-llava"),  # for PaliGemma: a tiny LLaVA with a template
     }
 
 
@@ -260,6 +264,35 @@ def write_image_dataset(config: dict, folder: Path) -> None:
         {columns["image_column"]: images, columns["target_column"]: values}, features=features
     )
     datasets.DatasetDict({splits[0]: dataset}).save_to_disk(str(folder))
+
+
+VLM_ROWS = {"train": 24, "valid": 8}
+
+
+def write_vlm_dataset(config: dict, folder: Path) -> None:
+    """A ``datasets`` folder (``save_to_disk``) shaped like the config's Hub dataset, in its train and valid splits.
+
+    VQAv2's ``image`` (an ``Image`` column), ``question`` and ``multiple_choice_answer``, as its ``column_mapping``
+    names them: coloured shapes, questions about their colour or shape and the one-word answers.
+    """
+    import datasets
+    from _vlm_fixtures import make_vlm_data
+
+    data, columns = config["data"], config["data"]["column_mapping"]
+    splits = [data.get("train_split") or "train"] + ([data["valid_split"]] if data.get("valid_split") else [])
+    scratch = folder.parent / f"{folder.name}-images"
+    parts = {}
+    for seed, split in enumerate(splits):
+        records = make_vlm_data.write_split(scratch / split, VLM_ROWS["train" if seed == 0 else "valid"], seed)
+        values = {
+            columns["image_column"]: [str(scratch / split / r["file_name"]) for r in records],
+            columns["prompt_text_column"]: [r["question"] for r in records],
+            columns["text_column"]: [r["answer"] for r in records],
+        }
+        features = datasets.Features({name: datasets.Value("string") for name in values})
+        features[columns["image_column"]] = datasets.Image()
+        parts[split] = datasets.Dataset.from_dict(values, features=features)
+    datasets.DatasetDict(parts).save_to_disk(str(folder))
 
 
 def is_local_placeholder(path: str) -> bool:
@@ -540,10 +573,14 @@ def main(argv: list[str] | None = None) -> int:
         family = "llm" if task.startswith("llm") else task if task == "seq2seq" else "text"
         if task.startswith("image"):
             family = "image-cnn" if "resnet" in str(config["base_model"]) else "image"
+        if task.startswith("vlm"):
+            family = "vlm"
         model = models[family]
         data_folder = workdir / "data" / name
         if task.startswith("image"):
             write_image_dataset(config, data_folder)
+        elif task.startswith("vlm"):
+            write_vlm_dataset(config, data_folder)
         else:
             write_dataset(config, data_folder)
         run_dir = cwd / str(config["project_name"])

@@ -307,6 +307,9 @@ class TaskSpec:
     # False for tasks trained without a pretrained transformers model (tabular): the driver then skips the model
     # source and precision checks and the Trainer-only callbacks; the factory gets no model.
     pretrained_model: bool = True
+    # False for tasks that train in one process only (tabular: scikit-learn, XGBoost, LightGBM): of compute:, only the
+    # launcher and its SLURM options apply (several processes, machines or a sharding strategy are refused by name).
+    distributed: bool = True
     processor: str = "tokenizer"  # what load_processor loads from the model folder: tokenizer, image_processor, none
     # The plain Trainer's logged evaluation of the kept checkpoint is complete, so the final metrics reuse it; TRL
     # trainers add metrics in evaluate() (and a generation eval would be costly to repeat only where it is complete).
@@ -350,6 +353,10 @@ class TaskSpec:
         """The fields of a shared section this task reads; None when it reads the whole section."""
         if section in self.applies:
             return self.applies[section]
+        if section == "compute" and not self.distributed:
+            from trainforge.config.sections import ComputeSection
+
+            return frozenset(n for n in ComputeSection.model_fields if n == "launcher" or n.startswith("slurm_"))
         if section == "peft":
             if self.lora is None:
                 return frozenset()
@@ -359,6 +366,11 @@ class TaskSpec:
 
     def why_not_applying(self, section: str) -> str:
         """Why fields of ``section`` outside ``fields_applying`` do not apply, for the error message."""
+        if section == "compute" and section not in self.applies and not self.distributed:
+            return (
+                "it trains in one process: its models are not trained by a distributed Trainer; a SLURM job "
+                "(compute.launcher: slurm) still runs it on a cluster node"
+            )
         if section == "peft" and section not in self.applies:
             if self.lora is None:
                 return "it trains no LoRA adapter"

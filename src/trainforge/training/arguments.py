@@ -31,11 +31,11 @@ def resolve_precision(precision: str) -> str:
 
 
 def auto_logging_steps(train_rows: int, config: RunConfig) -> int:
-    """About 50 loss logs per run, at least one every 25 optimizer steps."""
+    """About 50 loss logs per run, at least one every 25 optimizer steps (an optimizer step spans every process)."""
     training = config.training
     if training.logging_steps:
         return training.logging_steps
-    per_step = training.per_device_train_batch_size * training.gradient_accumulation_steps
+    per_step = training.per_device_train_batch_size * training.gradient_accumulation_steps * config.compute.world_size
     steps = (
         training.max_steps if training.max_steps > 0 else math.ceil(train_rows / per_step) * training.num_train_epochs
     )
@@ -103,7 +103,8 @@ def training_arguments(
         restore_callback_states_from_checkpoint=True,
         metric_for_best_model=metric_name if eval_strategy != "no" else None,
         greater_is_better=greater if eval_strategy != "no" else None,
-        gradient_checkpointing=training.gradient_checkpointing,
+        # Under FSDP the launch turns it into FSDP's activation checkpointing (launch.py): not both.
+        gradient_checkpointing=training.gradient_checkpointing and config.compute.strategy != "fsdp",
         auto_find_batch_size=training.auto_find_batch_size,
         dataloader_num_workers=training.dataloader_num_workers,
         train_sampling_strategy=sampling or _configured_sampling(training.train_sampling_strategy),
