@@ -57,8 +57,13 @@ def server(tmp_path):
     thread.join(timeout=10)
 
 
-def test_train_from_the_browser(server, tiny_bert, tmp_path):
+def test_train_from_the_browser(server, tiny_bert, tmp_path, monkeypatch):
     playwright_api = pytest.importorskip("playwright.sync_api")
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the server has no Hub token: Publish says so
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
     url, app = server
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -132,7 +137,19 @@ def test_train_from_the_browser(server, tiny_bert, tmp_path):
         page.wait_for_selector("#predictions td[data-column='prediction']")
         assert page.inner_text("#predictions td[data-column='prediction']") in ("positive", "negative")
         page.screenshot(path=str(shots / "3-playground.png"), full_page=True)
-        # 7. re-run with edits brings the config back into the form
+        # 7. use it: evaluate on a labelled file (a child process) and see the confusion matrix; the serve command;
+        # publishing says the server has no token (and asks for none)
+        page.wait_for_selector("#use:not(.hidden) #evaluate-btn")
+        page.fill("#evaluate-source", str(data))
+        page.click("#evaluate-btn")
+        page.wait_for_selector("#confusion-matrix td.diagonal", timeout=120_000)
+        assert page.locator("#evaluation-metrics tr[data-metric='accuracy']").count() == 1
+        assert page.inner_text("#serve-command").startswith("trainforge serve ")
+        assert "/v1/predict" in page.inner_text("#serve-curl")
+        assert "no Hub token" in page.inner_text("#publish-unavailable")
+        assert page.locator("#export-onnx").count() == 1 and page.locator("input[type=password]").count() == 0
+        page.screenshot(path=str(shots / "4-use.png"), full_page=True)
+        # 8. re-run with edits brings the config back into the form
         page.click("#rerun-btn")
         page.wait_for_function("document.querySelector('#yaml').value.includes('logging_steps: 1')")
         assert page.input_value("#model-name") == tiny_bert

@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from trainforge.app.actions import ActionRunner
 from trainforge.app.files import UploadLimits
 from trainforge.app.jobs import JobRunner, JobStore
 
@@ -82,6 +83,7 @@ def resolve_token(host: str, environ: Mapping[str, str] | None = None) -> tuple[
 def create_app(settings: AppSettings) -> FastAPI:
     """Build the app: job store and runner under ``settings.workspace``, REST API, static UI, access control."""
     from trainforge.app.routes import router
+    from trainforge.app.use import router as use_router
 
     settings.workspace = settings.workspace.resolve()
     settings.workspace.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,9 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
+    app.state.actions = ActionRunner(settings.workspace)
     app.include_router(router)
+    app.include_router(use_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

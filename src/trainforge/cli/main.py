@@ -200,6 +200,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish a finished run to the Hub (the token comes from HF_TOKEN or `hf auth login`)."""
+    from trainforge.sdk import push
+
+    result = push(args.run_dir, args.repo_id, args.revision, private=not args.public, license=args.license)
+    if args.json:  # one JSON document on stdout, for programs (the web app) that run this command
+        import dataclasses
+        import json
+
+        print(json.dumps(dataclasses.asdict(result)))
+    else:
+        print(result.summary())
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -219,6 +234,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("evaluate", cmd_evaluate, "score a finished run on labelled data with its task's metrics (report beside it)"),
     ("export", cmd_export, "export a finished run: merged model, ONNX (verified), GGUF (how)"),
     ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
+    ("push", cmd_push, "publish a finished run to the Hugging Face Hub (private by default; never checkpoints)"),
 )
 
 
@@ -335,6 +351,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long a /v1/predict request waits for others to share one model call (0: no batching)",
     )
+    parsers["push"].add_argument("run_dir", help="a finished run directory")
+    parsers["push"].add_argument("--repo-id", help="target repository, e.g. your-name/my-model (default: hub.repo_id)")
+    parsers["push"].add_argument(
+        "--revision", help="branch to commit to, created from main when missing (default: hub.revision, else main)"
+    )
+    parsers["push"].add_argument(
+        "--public",
+        action="store_true",
+        help="create the repository public (default: private; a private push never writes into a public repo)",
+    )
+    parsers["push"].add_argument(
+        "--license", help="license id for the card when it states none, e.g. apache-2.0 (default: the base model's)"
+    )
+    parsers["push"].add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
 
 

@@ -6,6 +6,7 @@ web UI all read them from this module. ``tier`` marks what a form shows first ("
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -549,26 +550,80 @@ class ComputeSection(Section):
 
 
 class HubSection(Section):
-    """Publishing the finished model to the Hugging Face Hub."""
+    """Publishing the finished model to the Hugging Face Hub (``trainforge push`` takes the same settings)."""
 
     push: bool = Field(
-        False, description="Upload the run directory to the Hub after training.", json_schema_extra=BASIC
+        False,
+        description=(
+            "Upload the finished run (model, tokenizer, card, metrics, logs; never checkpoints) to the Hub after "
+            "training. Needs a token in HF_TOKEN or from `hf auth login`."
+        ),
+        json_schema_extra=BASIC,
     )
     repo_id: str | None = Field(
         None, description="Target repository, e.g. your-name/my-model.", json_schema_extra=BASIC
     )
-    private: bool = Field(True, description="Create the repository as private.", json_schema_extra=ADVANCED)
-    token: SecretStr | None = Field(
-        None,
-        description="Hub token; write ${HF_TOKEN}. Never written to disk (default: the HF_TOKEN environment).",
+    private: bool = Field(
+        True,
+        description="Create the repository as private; a public one is only published to when this is false.",
         json_schema_extra=ADVANCED,
     )
+    revision: str | None = Field(
+        None,
+        description="Branch to commit to (created from main when missing); default: main.",
+        json_schema_extra=ADVANCED,
+    )
+    license: str | None = Field(
+        None,
+        description=(
+            "License id in the model card (e.g. apache-2.0, mit, other); default: the base model's, when its card "
+            "states one."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    token: SecretStr | None = Field(
+        None,
+        description=(
+            "Only as a reference to an environment variable, e.g. ${HF_TOKEN} (a token written here is ignored, "
+            "with a note). Default: HF_TOKEN or the `hf auth login` cache. Never written to disk."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _branch_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BRANCH.match(value):
+            raise ValueError(
+                f"{value!r} is not a branch name: letters, digits, '.', '_', '-' and '/' (no '..', no leading or "
+                "trailing '/')"
+            )
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _license_id(cls, value: str | None) -> str | None:
+        if value is not None and not _LICENSE.match(value):
+            raise ValueError(f"{value!r} is not a Hub license id (lowercase, e.g. apache-2.0, mit, cc-by-4.0, other)")
+        return value
 
     @model_validator(mode="after")
     def _repo_needed(self) -> HubSection:
         if self.push and not self.repo_id:
             raise ValueError("push: true needs repo_id (e.g. your-name/my-model)")
+        if self.push and self.repo_id:  # checked when it is used: a run that never pushes keeps loading
+            from huggingface_hub.utils import validate_repo_id
+
+            try:
+                validate_repo_id(self.repo_id)
+            except ValueError as exc:  # HFValidationError: characters, length, "--", "..", more than one "/"
+                message = f"repo_id {self.repo_id!r} is not a Hub repository id (your-name/model-name): {exc}"
+                raise ValueError(message) from None
         return self
+
+
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
+_LICENSE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}$")
 
 
 def section_defaults(section: type[BaseModel]) -> dict[str, Any]:

@@ -60,19 +60,14 @@ def check_output_dir(config: RunConfig) -> None:
 
 
 def check_hub_token(config: RunConfig) -> None:
-    """A run that pushes needs a token (``hub.token``, ``HF_TOKEN`` or a saved login) before anything trains.
+    """A run that pushes needs a Hub token (``HF_TOKEN`` or a saved login) and a reachable Hub before it trains.
 
     Raises:
-        ConfigError: Naming ``hub.token`` and the ways to provide one.
+        ConfigError: Naming ``hub.push``: how to provide a token, or that ``HF_HUB_OFFLINE`` switched the Hub off.
     """
-    if not config.hub.push or config.hub.token is not None:
-        return
-    from huggingface_hub import get_token
+    from trainforge.training.hub import check_hub
 
-    if get_token() is None:
-        raise ConfigError(
-            [("hub.token", "hub.push is true but there is no Hub token: export HF_TOKEN (or `hf auth login`)")]
-        )
+    check_hub(config)
 
 
 def prepare_run_dir(config: RunConfig, resume: bool, dry_run: bool = False) -> RunDir:
@@ -394,6 +389,8 @@ def card_metadata(
         if name.startswith("eval_") and isinstance(value, int | float) and not _is_counter(name)
     ]
     base_is_local = Path(config.model.name).exists()
+    from trainforge.training.hub import base_model_license
+
     data = ModelCardData(
         library_name=library_name,
         pipeline_tag=pipeline_tag,
@@ -403,6 +400,7 @@ def card_metadata(
         datasets=[source] if on_hub else None,
         model_name=run_dir.name,
         eval_results=results or None,
+        license=config.hub.license or base_model_license(config.model.name),
     )
     if extra:
         ours = {key: value for key, value in data.to_dict().items() if value is not None}
@@ -449,17 +447,28 @@ def loss_curve_svg(points: list[tuple[int, float]], width: int = 480, height: in
 
 
 def push_to_hub(run_dir: Path, config: RunConfig) -> str:
-    """Upload the run directory (without checkpoints) to ``hub.repo_id``; returns the repository URL.
+    """``hub.push``: upload the finished run to ``hub.repo_id`` through ``trainforge push``'s code; returns its URL.
 
-    The token comes from ``hub.token`` or the environment and is never written to disk.
+    See ``trainforge.training.hub.push_run`` (allow-listed files, private by default, ``hub.revision`` branch,
+    token from the environment or the login cache only).
     """
-    from huggingface_hub import HfApi
+    from trainforge.training.hub import PublishError, push_run, resolve_token
 
     repo_id = config.hub.repo_id
     if not repo_id:  # HubSection requires it when push is on; a config built otherwise gets the same message
         raise ConfigError([("hub.repo_id", "push: true needs repo_id (e.g. your-name/my-model)")])
-    token = config.hub.token.get_secret_value() if config.hub.token else None
-    api = HfApi(token=token)
-    repo = api.create_repo(repo_id, private=config.hub.private, exist_ok=True)
-    api.upload_folder(folder_path=str(run_dir), repo_id=repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"])
-    return str(repo)
+    try:
+        result = push_run(
+            run_dir,
+            repo_id,
+            revision=config.hub.revision,
+            private=config.hub.private,
+            license=config.hub.license,
+            token=resolve_token(config),
+        )
+    except PublishError as exc:  # the model is trained and saved: say how to publish it without training again
+        message = f"{exc}. The trained model is in {run_dir}: publish it with `trainforge push {run_dir}`"
+        raise PublishError(message) from None
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return result.url

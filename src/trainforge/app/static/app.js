@@ -365,6 +365,8 @@ function openRun(id) {
   for (const sel of ["#run-log", "#run-card", "#run-error", "#playground-body"]) $(sel).textContent = "";
   $("#run-metrics").replaceChildren();
   $("#playground").classList.add("hidden");
+  $("#use").classList.add("hidden");
+  for (const sel of ["#evaluate-body", "#export-body", "#publish-body", "#serve-body"]) $(sel).replaceChildren();
   $("#download-link").href = `/api/runs/${id}/download`;
   drawCharts();
   const source = new EventSource(`/api/runs/${id}/events`);
@@ -416,7 +418,7 @@ async function finishRun(id) {
       ...Object.entries(job.metrics).map(([k, v]) => el("tr", { "data-metric": k }, el("td", {}, k), el("td", {}, typeof v === "number" ? v.toFixed(4) : String(v)))));
   }
   try { $("#run-card").textContent = await api(`/api/runs/${id}/card`); } catch (error) { $("#run-card").textContent = ""; }
-  if (job.status === "succeeded") renderPlayground(job);
+  if (job.status === "succeeded") { renderPlayground(job); renderUse(job); }
 }
 
 async function cancelRun() {
@@ -482,6 +484,186 @@ function renderChat(job, body) {
     } finally { send.disabled = false; }
   } }, "Send");
   body.replaceChildren(log, input, el("div", { class: "row" }, send));
+}
+
+// ------------------------------------------------------------------------------------------ use: evaluate, export, publish, serve
+// Everything offered comes from /api/runs/{id}/use (the run's evaluation kind, the exporters' capabilities, the
+// server's Hub token, the serve endpoints of its task): no task names here.
+
+async function renderUse(job) {
+  let use;
+  try { use = await api(`/api/runs/${job.id}/use`); } catch (error) { return; }
+  if (job.id !== state.runId) return;
+  $("#use").classList.remove("hidden");
+  renderEvaluate(job, use);
+  renderExport(job, use);
+  renderPublish(job, use);
+  renderServe(use.serve);
+}
+
+// Follow an action until it ends; `show` gets each view (status, log, result).
+async function followAction(runId, action, status, onDone) {
+  const started = Date.now();
+  for (;;) {
+    if (runId !== state.runId) return;
+    status.className = `action-status ${action.status}`;
+    if (action.status === "running") status.textContent = `${action.kind} running… ${Math.round((Date.now() - started) / 1000)} s`;
+    else if (action.status === "failed") status.textContent = `${action.kind} failed: ${action.error || "see the log"}`;
+    else status.textContent = `${action.kind} done`;
+    if (action.status !== "running") { onDone(action); return; }
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    try { action = await api(`/api/runs/${runId}/actions/${action.id}`); } catch (error) { status.textContent = error.message; return; }
+  }
+}
+
+async function startAction(job, path, payload, status, button, onDone) {
+  button.disabled = true;
+  status.className = "action-status";
+  status.textContent = "starting…";
+  try {
+    const action = await api(`/api/runs/${job.id}/${path}`, { json: payload });
+    await followAction(job.id, action, status, onDone);
+  } catch (error) {
+    status.className = "action-status failed";
+    status.textContent = error.message;
+  } finally { button.disabled = false; }
+}
+
+function numberCell(value) {
+  return typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(4)) : String(value ?? "");
+}
+
+function recordsTable(records, id) {
+  const columns = Object.keys(records[0] || {});
+  return el("table", { id }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+    ...records.map((r) => el("tr", {}, ...columns.map((c) => el("td", {}, numberCell(r[c]))))));
+}
+
+function matrixTable(table) {
+  return el("table", { class: "matrix", id: "confusion-matrix" },
+    el("tr", {}, el("th", {}, "true \\ predicted"), ...table.labels.map((l) => el("th", {}, String(l)))),
+    ...table.matrix.map((row, i) => el("tr", {}, el("th", {}, String(table.labels[i])),
+      ...row.map((n, j) => el("td", { class: i === j ? "diagonal" : "" }, String(n))))));
+}
+
+const REPORT_HEADER = new Set(["run", "task", "kind", "data", "rows", "seconds", "metrics", "notes"]);
+
+function renderReport(target, report) {
+  const doc = report.document;
+  const parts = [el("p", { class: "help" }, `${report.name}: ${doc.rows} rows of ${doc.data}, ${doc.kind.replace(/_/g, " ")}, ${doc.seconds} s`),
+    el("table", { id: "evaluation-metrics" }, el("tr", {}, el("th", {}, "metric"), el("th", {}, "value")),
+      ...Object.entries(doc.metrics).map(([k, v]) => el("tr", { "data-metric": k }, el("td", {}, k), el("td", {}, numberCell(v)))))];
+  for (const note of doc.notes || []) parts.push(el("p", { class: "help" }, note));
+  for (const [title, table] of Object.entries(doc)) {
+    if (REPORT_HEADER.has(title) || !table || typeof table !== "object") continue;
+    if (table.matrix) parts.push(el("h4", {}, title), matrixTable(table));
+    else if (Array.isArray(table) && table.length && typeof table[0] === "object") parts.push(el("h4", {}, title), recordsTable(table.slice(0, 20)));
+  }
+  target.replaceChildren(...parts);
+}
+
+async function renderEvaluate(job, use) {
+  const body = $("#evaluate-body");
+  const offer = use.evaluate;
+  if (!offer.available) { body.replaceChildren(el("p", { class: "help" }, offer.reason)); return; }
+  let uploads = [];
+  try { uploads = await api("/api/uploads"); } catch (error) { uploads = []; }
+  const pick = el("select", { id: "evaluate-upload" }, el("option", { value: "" }, uploads.length ? "(choose an uploaded file)" : "(no uploads yet)"),
+    ...uploads.map((u) => el("option", { value: u.path }, `${u.name} (${u.size} bytes)`)));
+  const path = el("input", { id: "evaluate-source", placeholder: "or a labelled file (or folder) on the server" });
+  pick.addEventListener("change", () => { if (pick.value) path.value = pick.value; });
+  const file = el("input", { type: "file", id: "evaluate-file", accept: ".csv,.tsv,.jsonl,.json,.parquet,.zip" });
+  const status = el("div", { class: "action-status", id: "evaluate-status" });
+  file.addEventListener("change", async () => {
+    if (!file.files.length) return;
+    const form = new FormData();
+    form.append("files", file.files[0], file.files[0].name);
+    status.textContent = "uploading…";
+    try {
+      const [saved] = await api("/api/uploads", { method: "POST", body: form });
+      path.value = saved.path;
+      pick.append(el("option", { value: saved.path }, saved.name));
+      pick.value = saved.path;
+      status.textContent = `uploaded ${saved.name}`;
+    } catch (error) { status.className = "action-status failed"; status.textContent = error.message; }
+  });
+  const columns = offer.columns.map((c) => el("div", { class: "field" },
+    el("label", { for: `evaluate-col-${c.name}` }, `${c.name} (${c.role}${c.required ? "" : ", optional"})`),
+    el("input", { id: `evaluate-col-${c.name}`, "data-column": c.name, value: c.column }),
+    el("div", { class: "help" }, c.help)));
+  const report = el("div", { id: "evaluation-report" });
+  const button = el("button", { type: "button", class: "primary", id: "evaluate-btn", onclick: () => {
+    const mapping = {};
+    for (const input of body.querySelectorAll("input[data-column]")) if (input.value.trim()) mapping[input.dataset.column] = input.value.trim();
+    startAction(job, "evaluate", { source: path.value.trim(), columns: mapping }, status, button, (action) => {
+      if (action.result) renderReport(report, action.result);
+    });
+  } }, "Evaluate");
+  body.replaceChildren(el("div", { class: "row" }, pick), el("div", { class: "row" }, path), el("div", { class: "row" }, el("label", {}, "upload labelled data ", file)),
+    el("details", {}, el("summary", {}, "columns"), el("div", { class: "grid" }, ...columns)),
+    el("div", { class: "row" }, button), status, report);
+  if (use.evaluations.length) renderReport(report, use.evaluations[0]);
+}
+
+function renderExport(job, use) {
+  const body = $("#export-body");
+  const parts = [];
+  for (const offer of use.export.formats) {
+    if (!offer.available) {
+      parts.push(el("details", { "data-format": offer.format }, el("summary", {}, `${offer.format}: not offered for this run`), el("pre", {}, offer.reason)));
+      continue;
+    }
+    const status = el("div", { class: "action-status", id: `export-status-${offer.format}` });
+    const result = el("div", { id: `export-result-${offer.format}` });
+    const int8 = offer.options.includes("int8") ? el("input", { type: "checkbox", id: `export-int8-${offer.format}` }) : null;
+    const button = el("button", { type: "button", class: "primary", id: `export-${offer.format}`, onclick: () =>
+      startAction(job, "export", { format: offer.format, quantize: int8 && int8.checked ? "int8" : null }, status, button, (action) => {
+        const r = action.result || {};
+        const lines = [r.path ? `written to ${r.path}` : "nothing written"];
+        const v = r.verification;
+        if (v) {
+          lines.push(`verified with onnxruntime on ${v.rows} rows: max abs diff ${v.max_abs_diff.toExponential(2)} (tolerance ${v.tolerance})`);
+          if (v.int8) lines.push(`int8: max abs diff ${v.int8.max_abs_diff.toExponential(2)} vs PyTorch`);
+        }
+        result.replaceChildren(el("pre", {}, lines.join("\n")));
+      }) }, `Export ${offer.format}`);
+    parts.push(el("div", { class: "row", "data-format": offer.format }, button, int8 ? el("label", {}, int8, " also int8") : null), status, result);
+  }
+  body.replaceChildren(...parts);
+}
+
+function renderPublish(job, use) {
+  const body = $("#publish-body");
+  const offer = use.publish;
+  if (!offer.available) { body.replaceChildren(el("p", { class: "errors", id: "publish-unavailable" }, offer.reason)); return; }
+  const repo = el("input", { id: "publish-repo", placeholder: "your-name/model-name", value: offer.repo_id || "" });
+  const isPrivate = el("input", { type: "checkbox", id: "publish-private" });
+  isPrivate.checked = offer.private;
+  const revision = el("input", { id: "publish-revision", placeholder: "branch (default: main)", value: offer.revision || "" });
+  const license = el("input", { id: "publish-license", placeholder: "license id, e.g. apache-2.0 (default: the base model's)", value: offer.license || "" });
+  const status = el("div", { class: "action-status", id: "publish-status" });
+  const result = el("div", { id: "publish-result" });
+  const button = el("button", { type: "button", class: "primary", id: "publish-btn", onclick: () => {
+    const payload = { repo_id: repo.value.trim(), private: isPrivate.checked, revision: revision.value.trim() || null, license: license.value.trim() || null };
+    startAction(job, "publish", payload, status, button, (action) => {
+      const r = action.result;
+      if (!r) return;
+      result.replaceChildren(el("p", {}, "published to ", el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.url),
+        ` (${r.private ? "private" : "public"}, branch ${r.revision}, ${r.files.length} files)`),
+      ...r.notes.map((n) => el("p", { class: "help" }, n)), el("p", { class: "help" }, `left out: ${r.left_out.join(", ") || "nothing"}`));
+    });
+  } }, "Publish");
+  body.replaceChildren(el("div", { class: "field" }, el("label", { for: "publish-repo" }, "repository"), repo),
+    el("label", {}, isPrivate, " private (a private push never writes into an existing public repository)"),
+    el("div", { class: "grid" }, revision, license), el("div", { class: "row" }, button), status, result);
+}
+
+function renderServe(serve) {
+  $("#serve-body").replaceChildren(
+    el("pre", { id: "serve-command" }, serve.command),
+    el("p", { class: "help" }, `model name: ${serve.model}; endpoints: ${serve.endpoints.join(", ")}`),
+    el("pre", { id: "serve-curl" }, serve.curl),
+    el("pre", { id: "serve-python" }, serve.python));
 }
 
 // ------------------------------------------------------------------------------------------ wiring
