@@ -150,6 +150,12 @@ CLI_CASES = [
             metadata([{"file_name": "0.png", "objects": {"bbox": [[1, 1, 5, 5]], "category": [3]}},
                       *good_records()[1:]]),
             fragments=("1 categories out of params.label_names: row 1 (0.png) box 1: category 3",)),
+    CliCase("od-category-name-beyond-label-names", "validate",
+            od(**META, params={"label_names": ["red_square", "blue_bar"]}),
+            metadata([{"file_name": "0.png", "objects": {"bbox": [[1, 1, 5, 5]], "category": ["green_disk"]}},
+                      *good_records()[1:]]),
+            fragments=("{tmp}/data/train/metadata.jsonl: categories ['green_disk'] are not in params.label_names "
+                       "(red_square, blue_bar)",)),
     CliCase("od-not-a-detector", "validate", od(model={"name": "{bert}"}), DATA,
             fragments=("model.name", "is a bert model, not an object detector", "detr")),
     CliCase("od-timm-backbone-without-timm", "validate", od(model={"name": "{tmp}/timm-detr"}),
