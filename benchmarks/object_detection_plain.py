@@ -131,8 +131,10 @@ def main() -> None:
     _, categories = read_coco(args.train)
     index = {c["id"]: i for i, c in enumerate(categories)}
     names = [c["name"] for c in categories]
-    size = {"max_height": args.image_size, "max_width": args.image_size}
-    processor = AutoImageProcessor.from_pretrained(args.model, size=size)
+    processor = AutoImageProcessor.from_pretrained(args.model)
+    square = processor.size.get("height") is not None and processor.size.get("width") is not None
+    size = {"height" if square else "max_height": args.image_size, "width" if square else "max_width": args.image_size}
+    processor = AutoImageProcessor.from_pretrained(args.model, size=size)  # RT-DETR resizes to a square
     model = AutoModelForObjectDetection.from_pretrained(
         args.model,
         id2label=dict(enumerate(names)),
