@@ -69,6 +69,7 @@ def count_image(count: int, rng: random.Random):
 
 
 def write_classification(root: Path, per_class: dict[str, int]) -> None:
+    """``root/<split>/<shape>/<i>.png``: ``per_class[split]`` images of each shape (seeded by split)."""
     for split, count in per_class.items():
         rng = random.Random(f"classification-{split}")
         for shape in SHAPES:
@@ -79,6 +80,7 @@ def write_classification(root: Path, per_class: dict[str, int]) -> None:
 
 
 def write_regression(root: Path, rows: dict[str, int]) -> None:
+    """``root/<split>/images/<i>.png`` and ``root/<split>/metadata.jsonl`` (file_name, count), seeded by split."""
     for split, count in rows.items():
         rng = random.Random(f"regression-{split}")
         (root / split / "images").mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,12 @@ def write_model(folder: Path) -> None:
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
 
     config = ViTConfig(
-        image_size=SIZE, patch_size=4, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128
+        image_size=SIZE,
+        patch_size=4,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
     )
     torch.manual_seed(0)
     ViTModel(config, add_pooling_layer=False).save_pretrained(folder)
