@@ -125,7 +125,7 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         TrainforgeError: Bad config/data/run directory, before anything trains.
         Exception: Any training failure, after a ``run_failed`` event was recorded.
     """
-    if config.search.trials:
+    if config.search.trials and not get_task(config.task).own_search:
         from trainforge.training.search import run_search
 
         return run_search(config, resume, listeners)
