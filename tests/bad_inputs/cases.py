@@ -177,7 +177,8 @@ def tab(**sections) -> dict:
         "task": "tabular_classification",
         "model": {"name": "auto"},
         "data": {"source": "{tmp}/table.csv", "eval_fraction": 0.2},
-        "params": {"target_columns": ["target"], "num_trials": 1, "time_limit": 30},
+        "params": {"target_columns": ["target"]},
+        "search": {"trials": 1, "timeout": 30},
         "output": {"dir": "{tmp}/run", "report_to": ["none"]},
     }
     return _merge(base, sections)
