@@ -22,7 +22,14 @@ from trainforge.errors import DataError, TrainforgeError
 from trainforge.tabular import features, models, scoring
 from trainforge.tabular.settings import Settings, TargetRule
 
-_SEARCH_SHARE = 0.85  # of the time budget; the rest covers ensembling, saving and importances
+
+def search_seconds(budget: float) -> float:
+    """The seconds of a time budget in which trials may run.
+
+    The rest -- a fifth, or 5 s plus a tenth when that is less -- pays for choosing and assembling the final model,
+    its evaluation, the importances and the model card.
+    """
+    return budget - min(0.2 * budget, 5.0 + 0.1 * budget)
 
 
 @dataclass
@@ -193,7 +200,7 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         started = time.monotonic()
         settings = self.settings
-        self.deadline = started + settings.time_limit * _SEARCH_SHARE
+        self.deadline = started + search_seconds(settings.time_limit)
         study = self._study()
         if resume:
             self._load_checkpoints(study)
