@@ -213,6 +213,12 @@ print(json.dumps(out))
 """
 
 
+def _one_hot(labels: pd.Series) -> np.ndarray | None:
+    """Certain probabilities for ``labels`` (only to name the metrics of a failed run)."""
+    classes = sorted(pd.unique(labels))
+    return np.eye(len(classes))[[classes.index(v) for v in labels]]
+
+
 def run_autogluon(
     python: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, time_limit: int, folder: Path
 ) -> tuple[dict, float]:
@@ -220,8 +226,11 @@ def run_autogluon(
     train.to_csv(folder / "train.csv", index=False)
     test.to_csv(folder / "test.csv", index=False)
     command = [python, "-c", _AUTOGLUON_SCRIPT, str(folder), kind, str(time_limit)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # e.g. AutoGluon's dynamic stacking finding no model within a tiny budget
+        print(f"AutoGluon failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
+        return {m: float("nan") for m in score(kind, test["target"], test["target"], _one_hot(test["target"]))}, 0.0
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     probabilities = np.asarray(result["probabilities"]) if kind == "classification" else None
     return score(kind, test["target"], result["prediction"], probabilities), result["seconds"]
 
