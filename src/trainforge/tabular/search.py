@@ -174,9 +174,10 @@ class Search:
                 fitted = [self.fit_predict(family, hp, train, valid, t) for t in range(len(problem.targets))]
             fold_models.append([pipe for pipe, _ in fitted])
             for t, (_, prediction) in enumerate(fitted):
-                if sums[t] is None:
-                    sums[t] = np.zeros((len(problem.X), *prediction.shape[1:]))
-                sums[t][valid] += prediction
+                total = sums[t]
+                if total is None:
+                    total = sums[t] = np.zeros((len(problem.X), *prediction.shape[1:]))
+                total[valid] += prediction
             counts[valid] += 1
             if trial is not None and len(self.folds) > 1:
                 seen = np.flatnonzero(counts)

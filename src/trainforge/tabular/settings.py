@@ -164,8 +164,10 @@ def target_rule(kind: str, targets: list[np.ndarray]) -> TargetRule | None:
         return TargetRule(why="the target has negative values: squared error only")
     counts = all(np.all(y == np.round(y)) and len(np.unique(y)) > 2 for y in targets)
     skewed = all(_skew(y) > 1.0 for y in targets)
-    objectives = ("squared_error", "poisson", "tweedie") if counts else ("squared_error",)
-    if skewed and not counts:
+    objectives: tuple[str, ...] = ("squared_error",)
+    if counts:
+        objectives = ("squared_error", "poisson", "tweedie")
+    elif skewed:
         objectives = ("squared_error", "tweedie")
     transforms = ("none", "log1p") if skewed else ("none",)
     why = (
