@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -170,7 +171,7 @@ def run_trainforge(
     config = load_config(
         {
             "task": f"tabular_{kind}",
-            "data": {"source": str(folder / "train.csv")},
+            "data": {"source": str(folder / "train.csv"), "eval_fraction": 0},  # every training row, as the others
             "training": {"seed": SEED},
             "params": {"target_columns": ["target"], "preset": "best", "n_jobs": n_jobs},
             "search": {"timeout": time_limit},
@@ -192,7 +193,7 @@ _AUTOGLUON_SCRIPT = """
 import json, sys, time
 import pandas as pd
 from autogluon.tabular import TabularPredictor
-folder, kind, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+folder, kind, limit, dystack = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "on"
 train, test = pd.read_csv(folder + "/train.csv"), pd.read_csv(folder + "/test.csv")
 started = time.monotonic()
 predictor = TabularPredictor(
@@ -203,7 +204,7 @@ predictor = TabularPredictor(
     path=folder + "/ag",
     verbosity=0,
 )
-predictor.fit(train, presets="best_quality", time_limit=limit)
+predictor.fit(train, presets="best_quality", time_limit=limit, **({} if dystack else {"dynamic_stacking": False}))
 X = test.drop(columns="target")
 out = {"prediction": predictor.predict(X).tolist(), "seconds": time.monotonic() - started}
 if kind == "classification":
@@ -221,18 +222,29 @@ def _one_hot(labels: pd.Series) -> np.ndarray | None:
 
 def run_autogluon(
     python: str, kind: str, train: pd.DataFrame, test: pd.DataFrame, time_limit: int, folder: Path
-) -> tuple[dict, float]:
-    """AutoGluon in its own interpreter (virtualenv), on the same split written as CSV."""
+) -> tuple[dict, float, str]:
+    """AutoGluon in its own interpreter (virtualenv), on the same split written as CSV.
+
+    ``best_quality`` first runs a dynamic-stacking check on a hold-out (DyStack); when that finds no model within a
+    short budget, AutoGluon 1.6 then stops with "Learner is already fit". The table is then fitted again with the
+    same preset and budget and ``dynamic_stacking=False``, and the row says so.
+    """
     train.to_csv(folder / "train.csv", index=False)
     test.to_csv(folder / "test.csv", index=False)
-    command = [python, "-c", _AUTOGLUON_SCRIPT, str(folder), kind, str(time_limit)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:  # e.g. AutoGluon's dynamic stacking finding no model within a tiny budget
-        print(f"AutoGluon failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
-        return {m: float("nan") for m in score(kind, test["target"], test["target"], _one_hot(test["target"]))}, 0.0
+    for dystack in ("on", "off"):
+        shutil.rmtree(folder / "ag", ignore_errors=True)
+        command = [python, "-c", _AUTOGLUON_SCRIPT, str(folder), kind, str(time_limit), dystack]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            break
+        print(f"AutoGluon (DyStack {dystack}) failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
+    else:
+        names = score(kind, test["target"], test["target"], _one_hot(test["target"]))
+        return {m: float("nan") for m in names}, 0.0, "failed"
     result = json.loads(done.stdout.strip().splitlines()[-1])
     probabilities = np.asarray(result["probabilities"]) if kind == "classification" else None
-    return score(kind, test["target"], result["prediction"], probabilities), result["seconds"]
+    note = "" if dystack == "on" else "DyStack off (on: failed at this budget)"
+    return score(kind, test["target"], result["prediction"], probabilities), result["seconds"], note
 
 
 def main() -> None:

@@ -68,8 +68,9 @@ class TabularTrainer:
             self.target,
         )
         search.optimize(resume=resume_from_checkpoint is not None)
-        self.final, self.candidates = final, candidates = choose(search)
-        self.model = assemble(self.problem, final)
+        with self._threads():
+            self.final, self.candidates = final, candidates = choose(search)
+            self.model = assemble(self.problem, final)
         members = {f"trial{o.number}_{o.family}": round(w, 4) for o, w in final.members}
         self.events.write(
             "ensemble",
@@ -94,9 +95,9 @@ class TabularTrainer:
         if rows is None:
             raise RuntimeError("the tabular trainer has no evaluation rows to score")
         X, Y, weight = rows
-        metrics = scoring.report(
-            self.problem.kind, self.problem.targets, Y, predict_encoded(self.model, self.problem, X), weight
-        )
+        with self._threads():
+            predictions = predict_encoded(self.model, self.problem, X)
+        metrics = scoring.report(self.problem.kind, self.problem.targets, Y, predictions, weight)
         if eval_dataset is None:
             self.events.write("eval", step=len(self._trained()[0].outcomes), metrics=metrics)
         return {f"{metric_key_prefix}_{k}": v for k, v in metrics.items()}
@@ -121,6 +122,16 @@ class TabularTrainer:
         report.write_importances(
             folder, representative, search, self.prepared.eval, self.config.training.seed, seconds
         )
+
+    def _threads(self):
+        """OpenMP/BLAS threads capped at ``params.n_jobs``, as during the search.
+
+        Histogram gradient boosting on every core of a busy machine predicts many times slower than on one.
+        """
+        from threadpoolctl import threadpool_limits
+
+        n_jobs = self.config.params.n_jobs
+        return threadpool_limits(limits=n_jobs if n_jobs > 0 else None)
 
     def _trained(self) -> tuple[Search, Final]:
         """The search and the chosen final model; raises when ``train`` has not run."""
