@@ -52,16 +52,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train from a config, with dotted overrides."""
+    """Train from a config, with dotted overrides; several processes or a cluster re-launch this same command."""
     import signal
 
-    from trainforge.sdk import train
+    from trainforge.config.loading import load_config
+    from trainforge.training import launch
+
+    config = load_config(args.config, args.overrides, interpolate=not args.no_env)  # a bad config fails here
+    # What each launched process (or SLURM task) runs: this command, as typed.
+    command = (["--debug"] if args.debug else []) + launch.train_command(
+        args.config, args.overrides, args.resume, args.no_env
+    )
+    if args.print_launch:
+        launch.print_launch(config, command)
+        return 0
 
     def interrupted(signum, frame):  # SIGTERM (a scheduler, the web app's Cancel) ends the run like Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    result = train(args.config, args.overrides, resume=args.resume, progress=True, interpolate=not args.no_env)
+    from trainforge.training.display import ConsoleDisplay
+    from trainforge.training.driver import run
+
+    result = run(config, resume=args.resume, listeners=(ConsoleDisplay(),), command=command)
+    if not launch.reports_result():
+        return 0  # one of several processes: the launching one (or rank 0) reports
+    if result.job_ids and not result.metrics:
+        print(f"submitted: SLURM job {', '.join(result.job_ids)}; the run goes to {result.output_dir}")
+        return 0
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))
     print(f"done: {result.output_dir}  {shown}")
     return 0
@@ -129,7 +147,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from trainforge.tasks.llm._inference import chat
 
     overrides = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p}
-    return chat(args.run_dir, args.prompt, args.system, overrides)
+    return chat(args.run_dir, args.prompt, args.system, overrides, image=args.image)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -224,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     parsers["validate"].add_argument("--json", action="store_true", help="print the report (or the errors) as JSON")
     parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parsers["train"].add_argument(
+        "--print-launch",
+        action="store_true",
+        help="print the exact launch (accelerate launch commands, per machine; the SLURM submission) and exit",
+    )
     parsers["predict"].add_argument("run_dir", help="a finished run directory")
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
     parsers["predict"].add_argument(
@@ -240,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
     parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
     parsers["chat"].add_argument("--system", help="system message opening the conversation")
+    parsers["chat"].add_argument(
+        "--image", help="an image file the first message is about (runs that read images: vlm)"
+    )
     parsers["chat"].add_argument(
         "--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)"
     )

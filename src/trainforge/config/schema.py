@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trainforge.config.sections import (
+    ComputeSection,
     DataSection,
     HubSection,
     ModelSection,
@@ -60,6 +61,7 @@ class RunConfig(BaseModel):
     params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
     peft: PeftSection = Field(default_factory=PeftSection)
     search: SearchSection = Field(default_factory=SearchSection)
+    compute: ComputeSection = Field(default_factory=ComputeSection)
     output: OutputSection = Field(default_factory=OutputSection)
     hub: HubSection = Field(default_factory=HubSection)
 
@@ -125,6 +127,11 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     search_problems = _search_space_problems(config, spec)
     if search_problems:
         raise ConfigError(search_problems, source)
+    from trainforge.config.compute import compute_problems
+
+    compute = compute_problems(config)
+    if compute:
+        raise ConfigError(compute, source)
     from trainforge.models.peft import check_peft
 
     peft_problems = check_peft(config)

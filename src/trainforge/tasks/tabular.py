@@ -485,6 +485,7 @@ _COMMON: dict[str, Any] = dict(
     stratify_column=_stratify,
     make_trainer=make_trainer,
     pretrained_model=False,
+    distributed=False,  # its model families train in this process (n_jobs threads), not under a Trainer
     processor="none",
     playground="table",
     model_card=model_card,

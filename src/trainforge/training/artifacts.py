@@ -75,12 +75,13 @@ def check_hub_token(config: RunConfig) -> None:
         )
 
 
-def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
+def prepare_run_dir(config: RunConfig, resume: bool, dry_run: bool = False) -> RunDir:
     """Create the run directory, refusing to mix a new run into a finished or unrelated one.
 
     With ``output.overwrite`` a finished run is moved aside, not deleted: ``RunDir.commit`` deletes it once the new
     run has succeeded and ``RunDir.roll_back`` restores it when the new run fails (a kill leaves it beside the run
-    directory as ``<name>.replaced-<time>``).
+    directory as ``<name>.replaced-<time>``). ``dry_run`` only raises what preparing would (a launcher checks before
+    it starts the processes, whose main one prepares the directory).
 
     Raises:
         RunDirError: The directory holds a run (and ``output.overwrite`` is off), ``resume`` was asked for a
@@ -99,6 +100,12 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
             )
         return RunDir(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
+        from trainforge.training.slurm import submitted_here
+
+        submission = submitted_here(read_events(run_dir / "events.jsonl"))
+        if submission is not None:
+            # A SLURM task of ours: the submission prepared this directory (and moved a replaced run aside).
+            return RunDir(run_dir, Path(submission["replaced"]) if submission.get("replaced") else None)
         if not (run_dir / "events.jsonl").exists():
             # output.overwrite replaces the folder: never one that trainforge did not write (data, a home folder...).
             raise RunDirError(
@@ -110,6 +117,8 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
         failed = bool(events) and events[-1]["event"] == "run_failed"  # not one still running in another process
         if not finished and failed and last_checkpoint(run_dir) is None:
             # A run that failed before its first checkpoint holds nothing to resume or keep: start again in place.
+            if dry_run:
+                return RunDir(run_dir)
             print(f"note: replacing the failed run in {run_dir} (it left no model and no checkpoint)", file=sys.stderr)
             shutil.rmtree(run_dir)
         elif not config.output.overwrite:
@@ -117,12 +126,15 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
                 f"output.dir {run_dir} already holds a run. Choose another output.dir, resume it with --resume, "
                 "or replace it with output.overwrite=true"
             )
+        elif dry_run:
+            return RunDir(run_dir)
         else:
             replaced = _free_sibling(run_dir, "replaced")
             run_dir.rename(replaced)
             run_dir.mkdir(parents=True)
             return RunDir(run_dir, replaced)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        run_dir.mkdir(parents=True, exist_ok=True)
     return RunDir(run_dir)
 
 

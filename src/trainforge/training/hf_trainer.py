@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import Trainer
+from transformers.trainer_utils import has_length
 
 from trainforge.tasks.spec import TrainerInputs
 
 
-class WeightedLossTrainer(Trainer):
+class InOrderEvaluation:
+    """Mixin for a ``Trainer``: evaluation and test batches in the split's own order, whatever the training order.
+
+    With ``train_sampling_strategy: group_by_length`` transformers' Trainer length-groups the eval batches too,
+    which shuffles the predictions' order: post-processing that maps predictions back to rows by position (QA
+    windows to their examples, length-sorted eval splits, reports naming rows) would pair rows with other rows'
+    predictions. Grouping pays off in training; evaluation keeps its order (one process: sequential; several: the
+    Trainer's own distributed default).
+    """
+
+    args: Any
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_eval_sampler(eval_dataset)
+        if eval_dataset is None or not has_length(eval_dataset) or self.args.world_size > 1:
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+
+class WeightedLossTrainer(InOrderEvaluation, Trainer):
     """A Trainer that honours a ``sample_weight`` column in the batch (the reference could not)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
