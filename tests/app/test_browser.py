@@ -159,3 +159,62 @@ def test_train_from_the_browser(server, tiny_bert, tmp_path, monkeypatch):
     assert not [e for e in console_errors if "404" in e], console_errors
     job = app.state.store.list()[0]
     assert job.status == "succeeded" and (job.run_dir / "metrics.json").is_file()
+
+
+def test_image_run_from_the_browser(server, tiny_vit, tmp_path, monkeypatch):
+    """Upload a ZIP of class folders, see thumbnails and class counts, train a tiny ViT, predict an uploaded image."""
+    import zipfile
+
+    from conftest import IMAGE_CLASSES, make_image, make_image_folder
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("TRAINFORGE_CACHE", str(tmp_path / "image-cache"))
+    url, app = server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"screenshots: {shots}")
+    make_image_folder(tmp_path / "shapes", per_class=8)
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted((tmp_path / "shapes").rglob("*.png")):
+            bundle.write(path, f"shapes/{path.relative_to(tmp_path / 'shapes').as_posix()}")
+    colour, shape = IMAGE_CLASSES["blue_disk"]
+    make_image(colour, shape, 4242).save(tmp_path / "query.png")
+
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        console_errors = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#task", "image_classification")
+        page.wait_for_selector("[data-key='training.learning_rate']")
+        page.fill("#model-name", tiny_vit)
+        # the ZIP: thumbnails in the preview, images per class, the image and label columns mapped
+        page.set_input_files("#upload", str(archive))
+        page.wait_for_selector("#preview-table img.thumb")
+        assert page.locator("#preview-table img.thumb").count() == 10
+        assert page.inner_text("#class-counts-label tr[data-class='red_square'] td:last-child") == "8"
+        assert page.input_value("#map-image") == "image" and page.input_value("#map-label") == "label"
+        page.fill("[data-key='training.learning_rate']", "0.003")
+        page.fill("[data-key='training.num_train_epochs']", "2")
+        page.fill("[data-key='training.per_device_train_batch_size']", "8")
+        page.wait_for_function("document.querySelector('#yaml').value.includes('learning_rate: 0.003')")
+        page.screenshot(path=str(shots / "1-image-form.png"), full_page=True)
+        page.click("#start-btn")
+        page.wait_for_selector("#run-detail:not(.hidden)")
+        page.wait_for_selector("#run-status.succeeded", timeout=180_000)
+        # the playground: pick an image file, predict, see the class scores
+        page.wait_for_selector("#play-file-image")
+        page.set_input_files("#play-file-image", str(tmp_path / "query.png"))
+        page.wait_for_selector("#play-image-image:not(.hidden)")
+        page.click("#predict-btn")
+        page.wait_for_selector("#prediction-scores .score")
+        assert page.inner_text("#predictions td[data-column='prediction']") in IMAGE_CLASSES
+        assert page.locator("#prediction-scores .score").count() == 2
+        page.screenshot(path=str(shots / "2-image-playground.png"), full_page=True)
+        browser.close()
+    assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
+    job = app.state.store.list()[0]
+    assert job.status == "succeeded" and job.task == "image_classification"

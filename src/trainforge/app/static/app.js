@@ -157,10 +157,20 @@ async function loadPreview() {
   try {
     const preview = await api("/api/preview", { json: { source, task: $("#task").value } });
     state.previewColumns = preview.columns;
+    const thumbs = preview.thumbnails || {};
     const head = el("tr", {}, ...preview.columns.map((c) => el("th", {}, `${c} (${preview.dtypes[c]})`)));
-    const rows = preview.rows.map((r) => el("tr", {}, ...preview.columns.map((c) => el("td", { title: String(r[c]) }, String(r[c])))));
+    // Image columns show the server's thumbnail (a data: URI) with the path as its tooltip.
+    const cell = (r, c, i) => thumbs[c] && thumbs[c][i]
+      ? el("td", { title: String(r[c]) }, el("img", { class: "thumb", src: thumbs[c][i], alt: String(r[c]), "data-column": c }))
+      : el("td", { title: String(r[c]) }, String(r[c]));
+    const rows = preview.rows.map((r, i) => el("tr", {}, ...preview.columns.map((c) => cell(r, c, i))));
+    const counts = Object.entries(preview.class_counts || {}).map(([column, classes]) => el("div", { class: "class-counts" },
+      el("h4", {}, `images per class (${column})`),
+      el("table", { id: `class-counts-${column}` }, el("tr", {}, el("th", {}, "class"), el("th", {}, "images")),
+        ...Object.entries(classes).map(([name, n]) => el("tr", { "data-class": name }, el("td", {}, name), el("td", {}, String(n)))))));
     $("#preview").replaceChildren(
       el("p", { class: "help" }, `${preview.total_rows} rows from ${preview.origin}; first ${preview.rows.length} shown`),
+      ...counts,
       el("table", { id: "preview-table" }, el("thead", {}, head), el("tbody", {}, ...rows)));
     renderMapping(preview.mapping);
   } catch (error) {
@@ -443,24 +453,90 @@ function renderPlayground(job) {
   const body = $("#playground-body");
   $("#playground").classList.remove("hidden");
   if (job.playground.kind === "chat") return renderChat(job, body);
-  const inputs = job.playground.inputs.map((input) => el("div", { class: "field" },
-    el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
-    el("div", { class: "help" }, input.help)));
-  const csv = el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
+  const images = {};  // column -> data: URI of the chosen file
+  const inputs = job.playground.inputs.map((input) => {
+    if (!input.image) {
+      return el("div", { class: "field" },
+        el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
+        el("div", { class: "help" }, input.help));
+    }
+    // An image input: a file picker; the image goes to /predict as a data: URI (the server reads no paths).
+    const shown = el("img", { class: "play-image hidden", id: `play-image-${input.column}`, alt: input.column });
+    const picker = el("input", { type: "file", accept: "image/*", id: `play-file-${input.column}`, "data-image-column": input.column });
+    picker.addEventListener("change", () => {
+      const file = picker.files[0];
+      if (!file) return;
+      const reader = new FileReader();
+      reader.onload = () => { images[input.column] = reader.result; shown.src = reader.result; shown.classList.remove("hidden"); };
+      reader.readAsDataURL(file);
+    });
+    return el("div", { class: "field" }, el("label", { for: picker.id }, `${input.column} (image)`), picker, shown, el("div", { class: "help" }, input.help));
+  });
+  const hasImages = job.playground.inputs.some((i) => i.image);
+  const csv = hasImages ? null : el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
   const result = el("div", { id: "playground-result" });
   const button = el("button", { type: "button", id: "predict-btn", class: "primary", onclick: async () => {
     result.textContent = "predicting…";
     const payload = {};
-    if (csv.value.trim()) payload.csv = csv.value;
-    else payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+    if (csv && csv.value.trim()) payload.csv = csv.value;
+    else {
+      payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+      for (const input of job.playground.inputs.filter((i) => i.image)) {
+        if (!images[input.column]) { result.replaceChildren(el("div", { class: "errors" }, `choose an image for ${input.column}`)); return; }
+        payload.inputs[input.column] = images[input.column];
+      }
+    }
     try {
       const { predictions } = await api(`/api/runs/${job.id}/predict`, { json: payload });
-      const columns = Object.keys(predictions[0] || {});
-      result.replaceChildren(el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
-        ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, typeof row[c] === "number" ? row[c].toFixed(4) : String(row[c])))))));
+      renderPredictions(result, predictions, job.playground, images);
     } catch (error) { result.replaceChildren(el("div", { class: "errors" }, error.message)); }
   } }, "Predict");
-  body.replaceChildren(...inputs, csv, el("div", { class: "row" }, button), result);
+  body.replaceChildren(...inputs, ...(csv ? [csv] : []), el("div", { class: "row" }, button), result);
+}
+
+// A list of {box, label, score} (a detector's prediction): the boxes are drawn over the image.
+const isBoxes = (value) => Array.isArray(value) && value.length > 0 && value.every((b) => b && typeof b === "object" && "box" in b);
+
+function renderPredictions(result, predictions, playground, images) {
+  const imageColumns = new Set(playground.inputs.filter((i) => i.image).map((i) => i.column));
+  const columns = Object.keys(predictions[0] || {}).filter((c) => !imageColumns.has(c));
+  const text = (value) => typeof value === "number" ? value.toFixed(4)
+    : isBoxes(value) ? `${value.length} box(es)` : Array.isArray(value) || (value && typeof value === "object") ? JSON.stringify(value) : String(value);
+  const parts = [el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+    ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, text(row[c]))))))];
+  const first = predictions[0] || {};
+  const scores = columns.filter((c) => c.startsWith("prob_") && typeof first[c] === "number").map((c) => [c.slice(5), first[c]]).sort((a, b) => b[1] - a[1]);
+  if (scores.length) {
+    parts.push(el("div", { id: "prediction-scores", class: "scores" }, ...scores.map(([label, score]) => el("div", { class: "score", "data-label": label },
+      el("span", {}, label), el("div", { class: "bar" }, el("div", { style: `width:${Math.round(100 * score)}%` })), el("span", {}, score.toFixed(3))))));
+  }
+  const boxesColumn = columns.find((c) => isBoxes(first[c]));
+  const image = Object.values(images)[0];
+  if (boxesColumn && image) parts.push(drawBoxes(image, first[boxesColumn], playground.box_format || "xyxy"));
+  result.replaceChildren(...parts);
+}
+
+function drawBoxes(src, boxes, format) {
+  const canvas = el("canvas", { id: "prediction-boxes", "data-boxes": String(boxes.length) });
+  const image = new Image();
+  image.onload = () => {
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(image, 0, 0);
+    ctx.lineWidth = Math.max(2, image.naturalWidth / 200);
+    ctx.font = `${Math.max(12, Math.round(image.naturalWidth / 40))}px sans-serif`;
+    boxes.forEach((b, i) => {
+      let [x1, y1, x2, y2] = Array.isArray(b.box) ? b.box : [b.box.xmin, b.box.ymin, b.box.xmax, b.box.ymax];
+      if (Array.isArray(b.box) && format === "xywh") { x2 += x1; y2 += y1; }
+      ctx.strokeStyle = ctx.fillStyle = `hsl(${(i * 67) % 360} 80% 45%)`;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.fillText(`${b.label} ${typeof b.score === "number" ? b.score.toFixed(2) : ""}`, x1 + 2, Math.max(12, y1 - 3));
+    });
+    canvas.dataset.drawn = "1";
+  };
+  image.src = src;
+  return canvas;
 }
 
 function renderChat(job, body) {
