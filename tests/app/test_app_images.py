@@ -175,3 +175,44 @@ def test_request_bodies_beyond_the_limit_are_refused_before_parsing(tmp_path):
         response = client.post("/api/config/yaml", json={"config": {"task": "x" * 2000}})
         assert response.status_code == 413 and "1000 bytes" in response.json()["detail"]
         assert client.post("/api/config/yaml", json={"config": {"task": "x"}}).status_code == 200
+
+
+# ------------------------------------------------------------------------------------------------ search trials
+
+
+def search_config(tiny_bert: str, source: Path) -> dict:
+    return {
+        "task": "text_classification",
+        "model": {"name": tiny_bert},
+        "data": {"source": str(source), "columns": {"text": "review", "label": "sentiment"}, "eval_fraction": 0.25},
+        "training": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 1},
+        "params": {"max_length": 16},
+        "search": {"trials": 2, "space": {"training.learning_rate": {"choice": [0.001, 0.005]}}, "pruner": "none"},
+        "output": {"report_to": ["none"], "save_checkpoints": False},
+    }
+
+
+def test_search_trials_stream_and_reports(tmp_path, tiny_bert):
+    from conftest import make_sentiment_frame
+
+    data = tmp_path / "reviews.csv"
+    make_sentiment_frame(48).to_csv(data, index=False)
+    with make_client(tmp_path / "ws") as client:
+        created = client.post("/api/runs", json={"config": search_config(tiny_bert, data)})
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+        job = wait_for(client, run_id, ("succeeded", "failed", "cancelled"))
+        assert job["status"] == "succeeded", client.get(f"/api/runs/{run_id}/logs").text
+        with client.stream("GET", f"/api/runs/{run_id}/events") as response:
+            text = "".join(response.iter_text())
+        events = [json.loads(b.split("data: ", 1)[1]) for b in text.split("\n\n") if "event: event" in b]
+        trials = [e for e in events if e["event"] == "search_trial"]
+        assert [t["number"] for t in trials] == [0, 1] and all(t["state"] == "complete" for t in trials)
+        assert sum(e["event"] == "trial_started" for e in events) == 2
+        assert any(e["event"] == "search_finished" for e in events)
+        board = client.get(f"/api/runs/{run_id}/search/leaderboard.csv")
+        assert board.status_code == 200 and board.text.startswith("trial,state,value")
+        best = client.get(f"/api/runs/{run_id}/search/best_config.yaml")
+        assert best.status_code == 200 and "learning_rate" in best.text
+        assert client.get(f"/api/runs/{run_id}/search/config.resolved.yaml").status_code == 404
+        assert client.get(f"/api/runs/{run_id}/search/..%2Fmetrics.json").status_code == 404

@@ -218,3 +218,39 @@ def test_image_run_from_the_browser(server, tiny_vit, tmp_path, monkeypatch):
     assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
     job = app.state.store.list()[0]
     assert job.status == "succeeded" and job.task == "image_classification"
+
+
+def test_search_trials_table_in_the_browser(server, tiny_bert, tmp_path):
+    """A run with a search: section shows its trials (state, parameters, value) and links the reports."""
+    import json
+
+    from app.test_app_images import search_config
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    url, app = server
+    data = tmp_path / "reviews.csv"
+    make_sentiment_frame(48).to_csv(data, index=False)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#nav-runs")
+        body = json.dumps({"config": search_config(tiny_bert, data)})
+        run_id = page.evaluate(
+            "(body) => fetch('/api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'}, body})"
+            ".then((r) => r.json()).then((j) => j.id)",
+            body,
+        )
+        page.wait_for_selector(f"#runs-table tr[data-run='{run_id}']")
+        page.click(f"#runs-table tr[data-run='{run_id}']")
+        page.wait_for_selector("#trials-table tr[data-trial='0']", timeout=120_000)  # appears while the search runs
+        page.wait_for_selector("#run-status.succeeded", timeout=180_000)
+        page.wait_for_selector("#search-links #leaderboard-link")
+        assert page.locator("#trials-table tr[data-state='complete']").count() == 2
+        assert page.locator("#trials-table tr.best").count() == 1
+        assert "2 of 2 trial(s) done" in page.inner_text("#search-progress")
+        href = page.get_attribute("#best-config-link", "href")
+        assert "learning_rate" in page.evaluate(f"fetch({href!r}).then((r) => r.text())")
+        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+        browser.close()

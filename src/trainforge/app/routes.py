@@ -210,6 +210,25 @@ def download_run(run_id: str, request: Request, checkpoints: bool = False) -> Fi
     )
 
 
+SEARCH_REPORTS = {  # the search reports a run page links to: name -> media type (nothing else is served)
+    "leaderboard.csv": "text/csv",
+    "best_config.yaml": "application/yaml",
+    "history.svg": "image/svg+xml",
+    "importances.svg": "image/svg+xml",
+}
+
+
+@router.get("/runs/{run_id}/search/{name}", summary="A hyperparameter search's report: leaderboard, best config")
+def search_report(run_id: str, name: str, request: Request) -> FileResponse:
+    """One of the search reports in the run's ``search/`` folder (``SEARCH_REPORTS``), once the search wrote it."""
+    if name not in SEARCH_REPORTS:
+        raise HTTPException(404, f"no search report {name!r}; there are: {', '.join(SEARCH_REPORTS)}")
+    path = _job(request, run_id).run_dir / "search" / name
+    if not path.is_file():
+        raise HTTPException(404, f"run {run_id} has no search/{name} (yet): it is written when the search ends")
+    return FileResponse(path, media_type=SEARCH_REPORTS[name], filename=name, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/runs/{run_id}/predict", summary="Predict with a finished run (the playground)")
 def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, Any]:
     """Predict with a succeeded run: one row (``inputs``) or several (``rows``)."""

@@ -374,6 +374,7 @@ function openRun(id) {
   $("#run-detail").classList.remove("hidden");
   for (const sel of ["#run-log", "#run-card", "#run-error", "#playground-body"]) $(sel).textContent = "";
   $("#run-metrics").replaceChildren();
+  $("#search-trials").classList.add("hidden");
   $("#playground").classList.add("hidden");
   $("#use").classList.add("hidden");
   for (const sel of ["#evaluate-body", "#export-body", "#publish-body", "#serve-body"]) $(sel).replaceChildren();
@@ -383,7 +384,12 @@ function openRun(id) {
   state.source = source;
   let firstLog = true;
   source.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
-  source.addEventListener("event", (e) => { state.events.push(JSON.parse(e.data)); drawCharts(); });
+  source.addEventListener("event", (e) => {
+    const event = JSON.parse(e.data);
+    state.events.push(event);
+    drawCharts();
+    if (/^(trial_started|search_trial|search_finished)$/.test(event.event) || (event.event === "run_started" && event.search)) renderTrials(id);
+  });
   source.addEventListener("log", (e) => {
     const log = $("#run-log");
     if (firstLog) { log.textContent = ""; firstLog = false; }
@@ -417,6 +423,34 @@ function drawCharts() {
     .filter((k) => !/runtime|per_second|epoch/.test(k) && evals.some((e) => typeof e.metrics[k] === "number"));
   lineChart($("#eval-chart"), names.map((name) => ({ name, points: evals.filter((e) => typeof e.metrics[name] === "number").map((e) => [e.step, e.metrics[name]]) })),
     { empty: "evaluation metrics appear after the first evaluation" });
+}
+
+// A hyperparameter search's trials, live from the run's events: trial_started (running), search_trial (its end:
+// complete, pruned or failed, with the value) and search_finished (the best trial, the reports to download).
+function renderTrials(id) {
+  const started = state.events.find((e) => e.event === "run_started" && e.search);
+  const trials = new Map();
+  for (const e of state.events) {
+    if (e.event === "trial_started") trials.set(e.number, { number: e.number, state: "running", params: e.params, value: null, duration_s: null });
+    if (e.event === "search_trial") trials.set(e.number, { ...e });
+  }
+  const finished = state.events.find((e) => e.event === "search_finished");
+  const search = started ? started.search : null;
+  const keys = [...new Set([...(search ? search.space : []), ...[...trials.values()].flatMap((t) => Object.keys(t.params || {}))])];
+  const rows = [...trials.values()].sort((a, b) => a.number - b.number).map((t) => el("tr", {
+    "data-trial": String(t.number), "data-state": t.state, class: finished && finished.best_trial === t.number ? "best" : "",
+  }, el("td", {}, String(t.number)), el("td", {}, el("span", { class: `status trial-${t.state}` }, t.state)),
+  ...keys.map((k) => el("td", {}, numberCell((t.params || {})[k]))), el("td", { "data-column": "value" }, t.value === null || t.value === undefined ? "" : numberCell(t.value)),
+  el("td", {}, t.duration_s === null || t.duration_s === undefined ? "" : `${t.duration_s} s`)));
+  const done = [...trials.values()].filter((t) => t.state !== "running").length;
+  const head = search ? `${done} of ${search.trials} trial(s) done · ${search.direction} ${search.metric}` : `${done} trial(s) done`;
+  const links = finished ? el("p", { id: "search-links" }, `best: trial ${finished.best_trial} (${numberCell(finished.value)}) · `,
+    el("a", { href: `/api/runs/${id}/search/leaderboard.csv`, id: "leaderboard-link" }, "leaderboard.csv"), " · ",
+    el("a", { href: `/api/runs/${id}/search/best_config.yaml`, id: "best-config-link" }, "best_config.yaml")) : null;
+  $("#search-trials").classList.remove("hidden");
+  $("#search-trials-body").replaceChildren(el("p", { class: "help", id: "search-progress" }, head),
+    el("table", { id: "trials-table" }, el("tr", {}, el("th", {}, "trial"), el("th", {}, "state"), ...keys.map((k) => el("th", {}, k)),
+      el("th", {}, search ? search.metric : "value"), el("th", {}, "time")), ...rows), links);
 }
 
 async function finishRun(id) {
