@@ -96,15 +96,19 @@ def save_upload(stream: BinaryIO, filename: str, uploads_dir: Path, limits: Uplo
 
 
 def _zipped_folder(extracted: Path) -> Path:
-    """The one top-level folder of an extracted archive (a zipped folder), else the extraction folder itself.
+    """The source an extracted archive stands for: its one top-level folder when that folder is image data.
 
-    ``cifar.zip`` holding ``cifar/cats/1.png`` is the folder ``cifar`` (class folders), not one class ``cifar``; the
-    image readers treat a ZIP given as ``data.source`` the same way.
+    ``shapes.zip`` holding ``shapes/<class>/1.png`` is the folder ``shapes`` (class folders), not one class
+    ``shapes``, as the image readers treat a ZIP given as ``data.source``. Any other archive is its extraction
+    folder, as before (a zipped model folder is addressed as ``<path>/<folder>``).
     """
-    from trainforge.data.images import IGNORED_NAMES
+    from trainforge.config.sections import DataSection
+    from trainforge.data.images import IGNORED_NAMES, is_image_source
 
     entries = [p for p in extracted.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else extracted
+    if len(entries) == 1 and entries[0].is_dir() and is_image_source(DataSection(source=str(entries[0]))):
+        return entries[0]
+    return extracted
 
 
 def _copy_limited(stream: BinaryIO, target: Path, max_bytes: int) -> int:
