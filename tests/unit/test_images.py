@@ -183,3 +183,13 @@ def test_preview_reads_an_image_folder_without_the_task(tmp_path):
     make_image_folder(tmp_path / "data" / "train", per_class=3)
     frame, origin, total = load_sample(DataSection(source=str(tmp_path / "data"), eval_fraction=None), 4)
     assert list(frame.columns) == ["image", "label"] and len(frame) == 4 and origin.endswith("train")
+
+
+def test_open_rgb_turns_camera_photos_upright(tmp_path):
+    image = make_image((10, 200, 10), "disk", 0).resize((40, 20))
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    image.save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert open_rgb(str(tmp_path / "phone.jpg")).size == (20, 40)
+    image.save(tmp_path / "plain.jpg")
+    assert open_rgb(str(tmp_path / "plain.jpg")).size == (40, 20)

@@ -58,11 +58,11 @@ def pixel_values(processor: Any, images: list[Any], augment: Any = None) -> np.n
     """
     opened = [open_rgb(image) for image in images]
     if augment is None:
-        return processor(opened, return_tensors="np")["pixel_values"].astype(np.float32)
+        return processor(opened, return_tensors="np")["pixel_values"].astype(np.float32, copy=False)
     arrays = [augment(image=np.asarray(image))["image"] for image in opened]
     cropped = any(type(step).__name__ == "RandomResizedCrop" for step in augment.transforms)
     skip = {key: False for key in ("do_resize", "do_center_crop") if cropped and getattr(processor, key, None)}
-    return processor(arrays, return_tensors="np", **skip)["pixel_values"].astype(np.float32)
+    return processor(arrays, return_tensors="np", **skip)["pixel_values"].astype(np.float32, copy=False)
 
 
 def batch_transform(

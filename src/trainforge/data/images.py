@@ -57,6 +57,7 @@ IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})  # OS clutte
 MODE_NAMES = {"L": "greyscale", "LA": "greyscale with alpha", "RGBA": "RGBA", "CMYK": "CMYK", "P": "palette"}
 MAX_ZIP_BYTES = 20 << 30  # what an archive may expand to (a zip bomb stops here)
 MAX_ZIP_RATIO = 1000  # uncompressed / compressed size of one member
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera photo is turned
 
 
 # ---------------------------------------------------------------------------------------------------- columns
@@ -651,17 +652,19 @@ def open_rgb(value: Any) -> PILImage.Image:
         source, shown = _image_source(value)
         try:
             with Image.open(source) as opened:
-                opened.load()
-                image = opened.copy() if opened.mode == "RGB" else opened
+                opened.load()  # decoded: the pixels outlive the file handle
+                image = opened
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error) as exc:
             raise DataError(f"{shown} is not a readable image: {exc}") from None
-    image = ImageOps.exif_transpose(image) or image
+    # Copies only where something changes: each copy of a large photo is a fresh allocation (page faults) per batch.
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "P") and (image.mode != "P" or "transparency" in image.info):
         # Transparent pixels over white, not black (a logo on a transparent background stays readable).
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _image_source(value: Any) -> tuple[Any, str]:
