@@ -223,7 +223,7 @@ def preview(source: str, task_spec, rows: int = 10, image_roots: tuple[Path, ...
         frame, origin, total = load_sample(data, max(rows, GUESS_ROWS))
     head = frame.head(rows)
     mapping = guess_mapping(frame.head(GUESS_ROWS), columns) if task_spec is not None else {}
-    result = {
+    result: dict[str, Any] = {
         "source": source,
         "origin": origin,
         "columns": [str(c) for c in frame.columns],
