@@ -1,4 +1,4 @@
-"""Write the images the vision examples train on, and a small ViT initialised from its config (seeded).
+"""Write the images the vision examples train on, and a small ResNet initialised from its config (seeded).
 
     python examples/make_image_data.py
 
@@ -8,8 +8,8 @@ writes
                                                                          shape, never the colour
   examples/image_regression/data/{train,valid}/images/*.png + metadata.jsonl
                                                                          1-9 small squares; target ``count``
-  examples/models/vit-small/                                             a 4-layer ViT for 32x32 images, randomly
-                                                                         initialised, with its image processor
+  examples/models/resnet-small/                                          a small ResNet, randomly initialised, with
+                                                                         an image processor resizing to 64x64
 
 No pretrained vision weights install offline; with the Hub online, point ``model.name`` at any image model instead
 (e.g. google/vit-base-patch16-224-in21k, facebook/convnext-tiny-224, microsoft/resnet-18).
@@ -69,6 +69,7 @@ def count_image(count: int, rng: random.Random):
 
 
 def write_classification(root: Path, per_class: dict[str, int]) -> None:
+    """``root/<split>/<shape>/<i>.png``: ``per_class[split]`` images of each shape (seeded by split)."""
     for split, count in per_class.items():
         rng = random.Random(f"classification-{split}")
         for shape in SHAPES:
@@ -79,6 +80,7 @@ def write_classification(root: Path, per_class: dict[str, int]) -> None:
 
 
 def write_regression(root: Path, rows: dict[str, int]) -> None:
+    """``root/<split>/images/<i>.png`` and ``root/<split>/metadata.jsonl`` (file_name, count), seeded by split."""
     for split, count in rows.items():
         rng = random.Random(f"regression-{split}")
         (root / split / "images").mkdir(parents=True, exist_ok=True)
@@ -91,24 +93,27 @@ def write_regression(root: Path, rows: dict[str, int]) -> None:
 
 
 def write_model(folder: Path) -> None:
-    """A 4-layer, 64-wide ViT for 32x32 images (4x4 patches), randomly initialised (seed 0), and its processor."""
-    import torch
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+    """A small ResNet (4 stages of 32-256 channels, 1.2M parameters), randomly initialised (seed 0).
 
-    config = ViTConfig(
-        image_size=SIZE, patch_size=4, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128
-    )
+    Its image processor resizes to 64x64 and normalises with ImageNet's mean and standard deviation.
+    """
+    import torch
+    from transformers import ResNetConfig, ResNetModel, ViTImageProcessor
+
+    config = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], layer_type="basic")
     torch.manual_seed(0)
-    ViTModel(config, add_pooling_layer=False).save_pretrained(folder)
-    ViTImageProcessor(size={"height": SIZE, "width": SIZE}).save_pretrained(folder)
+    ResNetModel(config).save_pretrained(folder)
+    ViTImageProcessor(
+        size={"height": 64, "width": 64}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
+    ).save_pretrained(folder)
 
 
 def main() -> None:
     """Write every dataset and the model (existing files are overwritten)."""
     write_classification(HERE / "image_classification" / "data", {"train": 80, "validation": 20})
     write_regression(HERE / "image_regression" / "data", {"train": 240, "valid": 60})
-    write_model(HERE / "models" / "vit-small")
-    print("wrote examples/image_classification/data, examples/image_regression/data, examples/models/vit-small")
+    write_model(HERE / "models" / "resnet-small")
+    print("wrote examples/image_classification/data, examples/image_regression/data, examples/models/resnet-small")
 
 
 if __name__ == "__main__":

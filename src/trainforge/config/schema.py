@@ -96,6 +96,8 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     else:
         spec = get_task(task)
         _apply_task_defaults(raw, spec)
+        if spec.relocate_params is not None and isinstance(raw.get("params"), dict):
+            problems += spec.relocate_params(raw)
 
     raw_params = raw.pop("params", None) or {}
     config = None
@@ -178,8 +180,11 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
 
     problems: list[tuple[str, str]] = []
     search = config.search
-    if search.trials and not (config.data.eval_split or config.data.eval_fraction):
-        problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
+    if search.trials and not spec.own_search:
+        if not search.space:
+            problems.append(("search.space", "search.trials > 0 needs a space: the config keys to search and ranges"))
+        if not (config.data.eval_split or config.data.eval_fraction):
+            problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
     if search.storage:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -200,6 +205,8 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
         problems.append(
             ("search.metric", f"{search.metric!r} would choose by the test split; search on an eval_* metric")
         )
+    if spec.own_search:  # the task's check_config reads its space
+        return problems
     for key, dimension in search.space.items():
         where = f"search.space.{key}"
         section, _, name = key.partition(".")

@@ -399,8 +399,6 @@ class SearchSection(Section):
 
     @model_validator(mode="after")
     def _space_needed(self) -> SearchSection:
-        if self.trials and not self.space:
-            raise ValueError("trials > 0 needs a space: the config keys to search and their ranges")
         if self.sampler == "grid" and any(d.choice is None for d in self.space.values()):
             raise ValueError("the grid sampler needs every space key as a choice: [...] list")
         return self

@@ -1,14 +1,15 @@
 """Image classification (single- and multi-label) and image regression on any ``AutoModelForImageClassification``.
 
-Example (``examples/image_classification/vit_shapes.yaml``)::
+Example (``examples/image_classification/shapes_resnet.yaml``; ``python examples/make_image_data.py`` writes its
+images and a small ResNet initialised from its config)::
 
     task: image_classification
-    model: {name: examples/image_classification/tiny-vit}
+    model: {name: examples/models/resnet-small}
     data: {source: examples/image_classification/data, eval_split: validation}
-    training: {num_train_epochs: 3, learning_rate: 2.0e-3}
-    params: {augment: true}
+    training: {num_train_epochs: 20, learning_rate: 2.0e-3, per_device_train_batch_size: 32}
+    params: {augment: true, crop_scale: 0.7}
 
-Run it with ``trainforge train examples/image_classification/vit_shapes.yaml``.
+Run it with ``trainforge train examples/image_classification/shapes_resnet.yaml``.
 
 Data reaches the task as frames of image paths (``data/images.py``: class folders, ZIPs, CSV/JSONL of paths,
 ``metadata.jsonl``, ``datasets`` folders); every image is opened and checked before any model loads. Images are

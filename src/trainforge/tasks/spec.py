@@ -338,6 +338,13 @@ class TaskSpec:
     # the run keeps the adapter as its model (LLM runs; peft.merge_adapter adds merged/).
     lora: str | None = None
     lora_by_trainer: bool = False
+    # The task's trainer runs its own Optuna study from the ``search:`` section (tabular: model families and
+    # ensembling): the driver trains once rather than once per trial, ``search.space`` is optional, and the task's
+    # ``check_config`` says which ``search.space`` keys it reads.
+    own_search: bool = False
+    # Moves the task's older ``params`` names of settings that now live in a shared section (tabular:
+    # ``params.num_trials`` -> ``search.trials``) within the raw config, noting each; returns the conflicts found.
+    relocate_params: Callable[[dict], list[tuple[str, str]]] | None = None
     # Whether the encoded rows (``input_ids``) go through transformers' Trainer sampler, so that
     # ``training.train_sampling_strategy: auto`` may group them by length (training/sampling.py); tasks whose
     # trainer batches otherwise (TRL packing, sentence-transformers' samplers) leave it False: random order.

@@ -146,7 +146,7 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = (), command:
 
     if wants_launch(config):
         return launch_run(config, resume, command)
-    if config.search.trials:
+    if config.search.trials and not get_task(config.task).own_search:
         from trainforge.training.search import run_search
 
         return run_search(config, resume, listeners)

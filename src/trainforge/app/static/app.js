@@ -157,10 +157,20 @@ async function loadPreview() {
   try {
     const preview = await api("/api/preview", { json: { source, task: $("#task").value } });
     state.previewColumns = preview.columns;
+    const thumbs = preview.thumbnails || {};
     const head = el("tr", {}, ...preview.columns.map((c) => el("th", {}, `${c} (${preview.dtypes[c]})`)));
-    const rows = preview.rows.map((r) => el("tr", {}, ...preview.columns.map((c) => el("td", { title: String(r[c]) }, String(r[c])))));
+    // Image columns show the server's thumbnail (a data: URI) with the path as its tooltip.
+    const cell = (r, c, i) => thumbs[c] && thumbs[c][i]
+      ? el("td", { title: String(r[c]) }, el("img", { class: "thumb", src: thumbs[c][i], alt: String(r[c]), "data-column": c }))
+      : el("td", { title: String(r[c]) }, String(r[c]));
+    const rows = preview.rows.map((r, i) => el("tr", {}, ...preview.columns.map((c) => cell(r, c, i))));
+    const counts = Object.entries(preview.class_counts || {}).map(([column, classes]) => el("div", { class: "class-counts" },
+      el("h4", {}, `images per class (${column})`),
+      el("table", { id: `class-counts-${column}` }, el("tr", {}, el("th", {}, "class"), el("th", {}, "images")),
+        ...Object.entries(classes).map(([name, n]) => el("tr", { "data-class": name }, el("td", {}, name), el("td", {}, String(n)))))));
     $("#preview").replaceChildren(
       el("p", { class: "help" }, `${preview.total_rows} rows from ${preview.origin}; first ${preview.rows.length} shown`),
+      ...counts,
       el("table", { id: "preview-table" }, el("thead", {}, head), el("tbody", {}, ...rows)));
     renderMapping(preview.mapping);
   } catch (error) {
@@ -364,6 +374,7 @@ function openRun(id) {
   $("#run-detail").classList.remove("hidden");
   for (const sel of ["#run-log", "#run-card", "#run-error", "#playground-body"]) $(sel).textContent = "";
   $("#run-metrics").replaceChildren();
+  $("#search-trials").classList.add("hidden");
   $("#playground").classList.add("hidden");
   $("#use").classList.add("hidden");
   for (const sel of ["#evaluate-body", "#export-body", "#publish-body", "#serve-body"]) $(sel).replaceChildren();
@@ -373,7 +384,12 @@ function openRun(id) {
   state.source = source;
   let firstLog = true;
   source.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
-  source.addEventListener("event", (e) => { state.events.push(JSON.parse(e.data)); drawCharts(); });
+  source.addEventListener("event", (e) => {
+    const event = JSON.parse(e.data);
+    state.events.push(event);
+    drawCharts();
+    if (/^(trial_started|search_trial|search_finished)$/.test(event.event) || (event.event === "run_started" && event.search)) renderTrials(id);
+  });
   source.addEventListener("log", (e) => {
     const log = $("#run-log");
     if (firstLog) { log.textContent = ""; firstLog = false; }
@@ -407,6 +423,34 @@ function drawCharts() {
     .filter((k) => !/runtime|per_second|epoch/.test(k) && evals.some((e) => typeof e.metrics[k] === "number"));
   lineChart($("#eval-chart"), names.map((name) => ({ name, points: evals.filter((e) => typeof e.metrics[name] === "number").map((e) => [e.step, e.metrics[name]]) })),
     { empty: "evaluation metrics appear after the first evaluation" });
+}
+
+// A hyperparameter search's trials, live from the run's events: trial_started (running), search_trial (its end:
+// complete, pruned or failed, with the value) and search_finished (the best trial, the reports to download).
+function renderTrials(id) {
+  const started = state.events.find((e) => e.event === "run_started" && e.search);
+  const trials = new Map();
+  for (const e of state.events) {
+    if (e.event === "trial_started") trials.set(e.number, { number: e.number, state: "running", params: e.params, value: null, duration_s: null });
+    if (e.event === "search_trial") trials.set(e.number, { ...e });
+  }
+  const finished = state.events.find((e) => e.event === "search_finished");
+  const search = started ? started.search : null;
+  const keys = [...new Set([...(search ? search.space : []), ...[...trials.values()].flatMap((t) => Object.keys(t.params || {}))])];
+  const rows = [...trials.values()].sort((a, b) => a.number - b.number).map((t) => el("tr", {
+    "data-trial": String(t.number), "data-state": t.state, class: finished && finished.best_trial === t.number ? "best" : "",
+  }, el("td", {}, String(t.number)), el("td", {}, el("span", { class: `status trial-${t.state}` }, t.state)),
+  ...keys.map((k) => el("td", {}, numberCell((t.params || {})[k]))), el("td", { "data-column": "value" }, t.value === null || t.value === undefined ? "" : numberCell(t.value)),
+  el("td", {}, t.duration_s === null || t.duration_s === undefined ? "" : `${t.duration_s} s`)));
+  const done = [...trials.values()].filter((t) => t.state !== "running").length;
+  const head = search ? `${done} of ${search.trials} trial(s) done · ${search.direction} ${search.metric}` : `${done} trial(s) done`;
+  const links = finished ? el("p", { id: "search-links" }, `best: trial ${finished.best_trial} (${numberCell(finished.value)}) · `,
+    el("a", { href: `/api/runs/${id}/search/leaderboard.csv`, id: "leaderboard-link" }, "leaderboard.csv"), " · ",
+    el("a", { href: `/api/runs/${id}/search/best_config.yaml`, id: "best-config-link" }, "best_config.yaml")) : null;
+  $("#search-trials").classList.remove("hidden");
+  $("#search-trials-body").replaceChildren(el("p", { class: "help", id: "search-progress" }, head),
+    el("table", { id: "trials-table" }, el("tr", {}, el("th", {}, "trial"), el("th", {}, "state"), ...keys.map((k) => el("th", {}, k)),
+      el("th", {}, search ? search.metric : "value"), el("th", {}, "time")), ...rows), links);
 }
 
 async function finishRun(id) {
@@ -443,24 +487,90 @@ function renderPlayground(job) {
   const body = $("#playground-body");
   $("#playground").classList.remove("hidden");
   if (job.playground.kind === "chat") return renderChat(job, body);
-  const inputs = job.playground.inputs.map((input) => el("div", { class: "field" },
-    el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
-    el("div", { class: "help" }, input.help)));
-  const csv = el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
+  const images = {};  // column -> data: URI of the chosen file
+  const inputs = job.playground.inputs.map((input) => {
+    if (!input.image) {
+      return el("div", { class: "field" },
+        el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
+        el("div", { class: "help" }, input.help));
+    }
+    // An image input: a file picker; the image goes to /predict as a data: URI (the server reads no paths).
+    const shown = el("img", { class: "play-image hidden", id: `play-image-${input.column}`, alt: input.column });
+    const picker = el("input", { type: "file", accept: "image/*", id: `play-file-${input.column}`, "data-image-column": input.column });
+    picker.addEventListener("change", () => {
+      const file = picker.files[0];
+      if (!file) return;
+      const reader = new FileReader();
+      reader.onload = () => { images[input.column] = reader.result; shown.src = reader.result; shown.classList.remove("hidden"); };
+      reader.readAsDataURL(file);
+    });
+    return el("div", { class: "field" }, el("label", { for: picker.id }, `${input.column} (image)`), picker, shown, el("div", { class: "help" }, input.help));
+  });
+  const hasImages = job.playground.inputs.some((i) => i.image);
+  const csv = hasImages ? null : el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
   const result = el("div", { id: "playground-result" });
   const button = el("button", { type: "button", id: "predict-btn", class: "primary", onclick: async () => {
     result.textContent = "predicting…";
     const payload = {};
-    if (csv.value.trim()) payload.csv = csv.value;
-    else payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+    if (csv && csv.value.trim()) payload.csv = csv.value;
+    else {
+      payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+      for (const input of job.playground.inputs.filter((i) => i.image)) {
+        if (!images[input.column]) { result.replaceChildren(el("div", { class: "errors" }, `choose an image for ${input.column}`)); return; }
+        payload.inputs[input.column] = images[input.column];
+      }
+    }
     try {
       const { predictions } = await api(`/api/runs/${job.id}/predict`, { json: payload });
-      const columns = Object.keys(predictions[0] || {});
-      result.replaceChildren(el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
-        ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, typeof row[c] === "number" ? row[c].toFixed(4) : String(row[c])))))));
+      renderPredictions(result, predictions, job.playground, images);
     } catch (error) { result.replaceChildren(el("div", { class: "errors" }, error.message)); }
   } }, "Predict");
-  body.replaceChildren(...inputs, csv, el("div", { class: "row" }, button), result);
+  body.replaceChildren(...inputs, ...(csv ? [csv] : []), el("div", { class: "row" }, button), result);
+}
+
+// A list of {box, label, score} (a detector's prediction): the boxes are drawn over the image.
+const isBoxes = (value) => Array.isArray(value) && value.length > 0 && value.every((b) => b && typeof b === "object" && "box" in b);
+
+function renderPredictions(result, predictions, playground, images) {
+  const imageColumns = new Set(playground.inputs.filter((i) => i.image).map((i) => i.column));
+  const columns = Object.keys(predictions[0] || {}).filter((c) => !imageColumns.has(c));
+  const text = (value) => typeof value === "number" ? value.toFixed(4)
+    : isBoxes(value) ? `${value.length} box(es)` : Array.isArray(value) || (value && typeof value === "object") ? JSON.stringify(value) : String(value);
+  const parts = [el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+    ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, text(row[c]))))))];
+  const first = predictions[0] || {};
+  const scores = columns.filter((c) => c.startsWith("prob_") && typeof first[c] === "number").map((c) => [c.slice(5), first[c]]).sort((a, b) => b[1] - a[1]);
+  if (scores.length) {
+    parts.push(el("div", { id: "prediction-scores", class: "scores" }, ...scores.map(([label, score]) => el("div", { class: "score", "data-label": label },
+      el("span", {}, label), el("div", { class: "bar" }, el("div", { style: `width:${Math.round(100 * score)}%` })), el("span", {}, score.toFixed(3))))));
+  }
+  const boxesColumn = columns.find((c) => isBoxes(first[c]));
+  const image = Object.values(images)[0];
+  if (boxesColumn && image) parts.push(drawBoxes(image, first[boxesColumn], playground.box_format || "xyxy"));
+  result.replaceChildren(...parts);
+}
+
+function drawBoxes(src, boxes, format) {
+  const canvas = el("canvas", { id: "prediction-boxes", "data-boxes": String(boxes.length) });
+  const image = new Image();
+  image.onload = () => {
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(image, 0, 0);
+    ctx.lineWidth = Math.max(2, image.naturalWidth / 200);
+    ctx.font = `${Math.max(12, Math.round(image.naturalWidth / 40))}px sans-serif`;
+    boxes.forEach((b, i) => {
+      let [x1, y1, x2, y2] = Array.isArray(b.box) ? b.box : [b.box.xmin, b.box.ymin, b.box.xmax, b.box.ymax];
+      if (Array.isArray(b.box) && format === "xywh") { x2 += x1; y2 += y1; }
+      ctx.strokeStyle = ctx.fillStyle = `hsl(${(i * 67) % 360} 80% 45%)`;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.fillText(`${b.label} ${typeof b.score === "number" ? b.score.toFixed(2) : ""}`, x1 + 2, Math.max(12, y1 - 3));
+    });
+    canvas.dataset.drawn = "1";
+  };
+  image.src = src;
+  return canvas;
 }
 
 function renderChat(job, body) {
