@@ -332,8 +332,11 @@ class _SourceReader:
         return self._table(path)
 
     def _table(self, path: Path) -> ImageSplit:
+        from trainforge.data.detection import coco_frame, is_coco
         from trainforge.data.loading import read_table
 
+        if is_coco(path):  # COCO detection JSON (data/detection.py): one row per image, its boxes in one cell
+            return ImageSplit(self._head(coco_frame(path, self.columns, self.data.columns)), str(path))
         frame = read_table(path, self.data.format if self.data.format != "disk" else "auto", None, self.text_column)
         frame = self._with_image_column(frame, path)
         for name in self.image_names:
@@ -478,8 +481,8 @@ def _absolute(value: Any, base: Path) -> Any:
 
 
 def _label_kind_names(columns, mapping: dict[str, str]) -> set[str]:
-    """The user's names of a task's class columns (``kind="label"``): the ``ClassLabel`` columns read as names."""
-    return {mapping.get(c.name, c.source_default) for c in columns if getattr(c, "kind", None) == "label"}
+    """The user's names of a task's columns whose ``ClassLabel`` ids are read as names (classes, detection objects)."""
+    return {mapping.get(c.name, c.source_default) for c in columns if getattr(c, "kind", None) in ("label", "boxes")}
 
 
 def dataset_to_frame(dataset: Any, origin: str, label_columns: set[str] | None = None) -> pd.DataFrame:
@@ -509,6 +512,18 @@ def dataset_to_frame(dataset: Any, origin: str, label_columns: set[str] | None =
         ):
             inner = feature.feature
             frame[name] = [[inner.int2str(int(v)) for v in values] for values in frame[name]]
+        elif isinstance(feature, dict):  # a list of records (cppe-5's objects: bbox, category ClassLabel, ...)
+            named = {
+                k: f.feature
+                for k, f in feature.items()
+                if isinstance(getattr(f, "feature", None), datasets.ClassLabel)
+            }
+            frame[name] = [
+                {k: [named[k].int2str(int(v)) for v in values] if k in named else values for k, values in cell.items()}
+                if isinstance(cell, dict)
+                else cell
+                for cell in frame[name]
+            ]
     return frame
 
 

@@ -30,6 +30,7 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.sentence_transformers:QA_SPEC",
     "trainforge.tasks.image_classification:SPEC",
     "trainforge.tasks.image_classification:REGRESSION_SPEC",
+    "trainforge.tasks.object_detection:SPEC",
     "trainforge.tasks.vlm:SPEC",
 )
 
