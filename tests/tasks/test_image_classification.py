@@ -196,7 +196,7 @@ def test_best_checkpoint_is_restored_for_renamed_modules(tiny_vit, tmp_path):
     import torch
     from transformers import AutoModelForImageClassification
 
-    from trainforge.tasks.image_classification import restore_weights
+    from trainforge.training.hf_trainer import restore_weights
 
     model = AutoModelForImageClassification.from_pretrained(tiny_vit, num_labels=2)
     model.save_pretrained(tmp_path / "best")

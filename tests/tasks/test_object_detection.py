@@ -303,14 +303,14 @@ def test_converted_checkpoint_weights_load_back(tiny_detr, tmp_path):
     import torch
     from transformers import AutoModelForObjectDetection
 
-    from trainforge.tasks._detection_parts import _load_converted
+    from trainforge.training.hf_trainer import restore_weights
 
     model = AutoModelForObjectDetection.from_pretrained(tiny_detr)
     original = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(1.0)
-    _load_converted(tiny_detr, model)
+    restore_weights(model, tiny_detr)
     assert all(torch.equal(original[k], v) for k, v in model.state_dict().items())
 
 

@@ -26,6 +26,7 @@ from trainforge.data.detection import ImageBoxes
 from trainforge.data.images import open_rgb
 from trainforge.metrics.detection import Detections, coco_metrics
 from trainforge.tasks.spec import TrainerInputs
+from trainforge.training.hf_trainer import ConvertedCheckpointRestore
 
 MAX_DETECTIONS = 100  # COCOeval's largest maxDets: the detections per image that the metrics read
 PREDICT_BATCH = 8
@@ -137,7 +138,7 @@ class DetectionCollator:
 # ---------------------------------------------------------------------------------------------------- trainer
 
 
-class DetectionTrainer(Trainer):
+class DetectionTrainer(ConvertedCheckpointRestore, Trainer):
     """A Trainer whose evaluation keeps what the metrics need: class logits, boxes and the targets, per batch."""
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):  # noqa: D102
@@ -149,22 +150,6 @@ class DetectionTrainer(Trainer):
             return loss, None, None
         # Only what scoring reads: the model's other outputs (hidden states, auxiliary losses) would be kept per batch.
         return loss, (outputs.logits.detach().float(), outputs.pred_boxes.detach().float()), _truth(inputs["labels"])
-
-    # transformers 5 saves detection checkpoints in their original key layout (``save_original_format``) but the
-    # Trainer restores the best checkpoint and --resume with a plain ``load_state_dict(strict=False)``: every renamed
-    # key (the backbone, attention projections) would be missing and silently keep the last weights. Loading through
-    # ``from_pretrained`` applies the key conversion.
-
-    def _load_best_model(self) -> None:
-        _load_converted(self.state.best_model_checkpoint, self.model)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        _load_converted(resume_from_checkpoint, model if model is not None else self.model)
-
-
-def _load_converted(checkpoint: str, model) -> None:
-    """Copy the weights of a saved checkpoint into ``model`` (every key; ``from_pretrained`` converts their names)."""
-    model.load_state_dict(type(model).from_pretrained(checkpoint).state_dict(), strict=True)
 
 
 def _truth(targets: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:

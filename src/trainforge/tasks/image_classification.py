@@ -402,19 +402,12 @@ def build_model(ctx: RunContext):
 def make_trainer(inputs: TrainerInputs):
     """The default Trainer, restoring checkpoints (best model, ``--resume``) through ``from_pretrained``.
 
-    transformers 5.24's Trainer loads a checkpoint's state dict as saved, but ``save_pretrained`` writes the
-    models whose modules were renamed in v5 (ViT among them) under their original key names: the plain Trainer
-    then restores nothing (every key "missing" and "unexpected", a warning only) and the run keeps its last weights
-    while reporting the best checkpoint's scores. ``from_pretrained`` converts the keys.
+    transformers 5.24's Trainer would restore nothing of a ViT checkpoint (see ``ConvertedCheckpointRestore``).
     """
-    from trainforge.training.hf_trainer import WeightedLossTrainer
+    from trainforge.training.hf_trainer import ConvertedCheckpointRestore, WeightedLossTrainer
 
-    class CheckpointSafeTrainer(WeightedLossTrainer):
-        def _load_best_model(self) -> None:
-            restore_weights(self.model, self.state.best_model_checkpoint)
-
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
-            restore_weights(self.model if model is None else model, resume_from_checkpoint)
+    class CheckpointSafeTrainer(ConvertedCheckpointRestore, WeightedLossTrainer):
+        pass
 
     from transformers import TrainingArguments
 
@@ -429,16 +422,6 @@ def make_trainer(inputs: TrainerInputs):
         compute_metrics=inputs.compute_metrics,
         callbacks=inputs.callbacks,
     )
-
-
-def restore_weights(model, checkpoint: str | Path) -> None:
-    """Load the weights saved in ``checkpoint`` into ``model`` (keys converted as ``from_pretrained`` does).
-
-    Raises:
-        RuntimeError: The checkpoint's weights do not cover the model's exactly (a corrupt or foreign checkpoint).
-    """
-    saved = type(model).from_pretrained(str(checkpoint), config=model.config)
-    model.load_state_dict(saved.state_dict(), strict=True)
 
 
 # ---------------------------------------------------------------------------------------------------- predict

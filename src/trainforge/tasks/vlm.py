@@ -326,13 +326,13 @@ def make_trainer(inputs: TrainerInputs):
     from trl import SFTConfig, SFTTrainer
 
     from trainforge.metrics.generation import generation_metrics
-    from trainforge.tasks.image_classification import restore_weights
     from trainforge.tasks.llm._trainers import trl_config
+    from trainforge.training.hf_trainer import ConvertedCheckpointRestore
 
     ctx, prepared = inputs.ctx, inputs.prepared
     params = ctx.config.params
 
-    class VLMTrainer(SFTTrainer):
+    class VLMTrainer(ConvertedCheckpointRestore, SFTTrainer):
         """``SFTTrainer`` whose evaluation also generates answers for a sample and scores them."""
 
         _scored: Any = None
@@ -345,20 +345,6 @@ def make_trainer(inputs: TrainerInputs):
                 return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
             finally:
                 self._prefix = "eval"
-
-        # transformers 5.24 saves these models under their v4 key names, which the plain Trainer's restore does not
-        # convert (it would keep the last weights while reporting the best checkpoint's scores); from_pretrained
-        # does. A LoRA run's checkpoints hold the adapter alone, which PEFT restores by its own names.
-        def _load_best_model(self) -> None:
-            if _is_peft(self.model):
-                return super()._load_best_model()
-            restore_weights(self.model, self.state.best_model_checkpoint)
-
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
-            target = self.model if model is None else model
-            if _is_peft(target):
-                return super()._load_from_checkpoint(resume_from_checkpoint, model)
-            restore_weights(target, resume_from_checkpoint)
 
         def log(self, logs, start_time=None):
             # TRL names its evaluation metrics (entropy, token accuracy) eval_* whatever the split: a test split's
@@ -400,12 +386,6 @@ def make_trainer(inputs: TrainerInputs):
         processing_class=ctx.processor,
         callbacks=inputs.callbacks,
     )
-
-
-def _is_peft(model) -> bool:
-    from peft import PeftModel
-
-    return isinstance(model, PeftModel)
 
 
 def _generate_for(model, processor, rows, params) -> tuple[list[str], list[int]]:
