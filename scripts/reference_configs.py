@@ -2,17 +2,20 @@
 
 What it checks (issue 9, "AutoTrain configs: really unchanged"):
 
-* The 18 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
-  ``configs/llm_finetuning``, ``configs/seq2seq``) train to a model with ``trainforge train <config>`` and nothing
+* The 26 configs of tasks trainforge implements (``configs/text_classification``, ``configs/text_regression``,
+  ``configs/llm_finetuning``, ``configs/seq2seq``, ``configs/image_classification``, ``configs/image_scoring``,
+  ``configs/vlm``, ``configs/object_detection``) train to a model with ``trainforge train <config>`` and nothing
   changed but three values: ``base_model`` (a tiny local model built here), ``data.path`` (a small local dataset
   generated here in the reference's layout, ``<path>/<train_split>.csv|.jsonl`` and ``<valid_split>`` when one is
-  named, with the columns the config's ``column_mapping`` names, shaped like the Hub dataset the config names) and
+  named, with the columns the config's ``column_mapping`` names, shaped like the Hub dataset the config names; image
+  data as class folders, images with ``metadata.jsonl`` (detection: ``objects`` with ``bbox`` and ``category``), or a
+  ``save_to_disk`` folder with an ``Image`` column (cppe-5's ``objects`` for detection)) and
   ``hub.push_to_hub: false``.
   Every other line stays byte-for-byte as the reference wrote it, ``token: ${HF_TOKEN}`` and
   ``username: ${HF_USERNAME}`` included, and both variables are unset. No dotted overrides are given.
 * One of them with ``push_to_hub: true`` left as written and no token: ``trainforge train`` exits 2 naming
   ``hub.token`` before anything loads (no run directory is created).
-* The 18 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
+* The 10 configs of tasks trainforge does not implement yet: ``trainforge validate`` exits 2 with a message saying
   the task is not supported yet and listing the supported tasks, both for the file exactly as written (it pushes to
   the Hub and its variables are unset) and with ``push_to_hub: false``.
 
@@ -46,7 +49,16 @@ from pathlib import Path
 
 import yaml
 
-IMPLEMENTED_FOLDERS = ("text_classification", "text_regression", "llm_finetuning", "seq2seq")
+IMPLEMENTED_FOLDERS = (
+    "text_classification",
+    "text_regression",
+    "llm_finetuning",
+    "seq2seq",
+    "image_classification",
+    "image_scoring",
+    "vlm",
+    "object_detection",
+)
 MARKER = ".reference_configs"
 # The config whose push_to_hub: true is kept to check the missing-token error.
 HUB_TOKEN_CONFIG = "configs/text_classification/local_dataset.yml"
@@ -74,14 +86,20 @@ def build_models(workdir: Path) -> dict[str, str]:
     """
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path[:0] = [str(tests), str(tests / "tasks")]
+    from _detection_fixtures import build_tiny_detector
     from _llm_fixtures import build_tiny_llama
+    from _vlm_fixtures import build_tiny_llava
 
-    from conftest import build_tiny_bert, build_tiny_seq2seq
+    from conftest import build_tiny_bert, build_tiny_convnext, build_tiny_seq2seq, build_tiny_vit
 
     return {
         "text": build_tiny_bert(workdir / "models" / "tiny-bert", max_positions=512),
         "llm": build_tiny_llama(workdir / "models" / "tiny-llama", with_template=True),
         "seq2seq": build_tiny_seq2seq(workdir / "models" / "tiny-t5", "t5"),
+        "image": build_tiny_vit(workdir / "models" / "tiny-vit"),
+        "image-cnn": build_tiny_convnext(workdir / "models" / "tiny-convnext"),  # for microsoft/resnet-50
+        "vlm": build_tiny_llava(workdir / "models" / "tiny-llava"),  # for PaliGemma: a tiny LLaVA with a template
+        "detection": build_tiny_detector(workdir / "models" / "tiny-detr"),  # for facebook/detr-resnet-50
     }
 
 
@@ -204,6 +222,146 @@ GENERATORS = {
     "llm-dpo": (preference_rows, "jsonl", LLM_ROWS),
     "llm-orpo": (preference_rows, "jsonl", LLM_ROWS),
 }
+
+
+IMAGE_ROWS = {"train": 24, "valid": 12}
+
+
+def write_image_dataset(config: dict, folder: Path) -> None:
+    """Image data in the layout the config's task and ``data.path`` imply, with its ``column_mapping``'s columns.
+
+    Local classification (``data/``): ``<train_split>/<class>/*.png``. Local scoring: ``<split>/`` images with a
+    ``metadata.jsonl`` of ``file_name`` and the target. A Hub id: a ``datasets`` folder (``save_to_disk``) shaped
+    like that dataset: cats_vs_dogs' ``image`` + ``labels`` ClassLabel (cat/dog, also the scoring configs' target),
+    img-quality's ``image`` + float ``target``.
+    """
+    import datasets
+
+    from conftest import IMAGE_CLASSES, make_image, make_redness_images
+
+    data, columns = config["data"], config["data"]["column_mapping"]
+    splits = [data.get("train_split") or "train"] + ([data["valid_split"]] if data.get("valid_split") else [])
+    local = is_local_placeholder(data["path"])
+    if local and config["task"] == "image_classification":
+        for seed, split in enumerate(splits):
+            for k, (name, (colour, shape)) in enumerate(IMAGE_CLASSES.items()):
+                (folder / split / name).mkdir(parents=True, exist_ok=True)
+                for i in range(IMAGE_ROWS["train" if seed == 0 else "valid"] // 2):
+                    make_image(colour, shape, seed * 1000 + k * 100 + i).save(folder / split / name / f"{i}.png")
+        return
+    if local:
+        for seed, split in enumerate(splits):
+            records = make_redness_images(folder / split, IMAGE_ROWS["train" if seed == 0 else "valid"], seed)
+            rows = [{"file_name": r["file_name"], columns["target_column"]: r["redness"]} for r in records]
+            (folder / split / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return
+    scratch = folder.parent / f"{folder.name}-images"
+    records = make_redness_images(scratch, IMAGE_ROWS["train"], seed=0)
+    images = [str(scratch / r["file_name"]) for r in records]
+    if columns["target_column"] == "labels":  # cats_vs_dogs
+        target = datasets.ClassLabel(names=["cat", "dog"])
+        values = [int(r["redness"] > 0.5) for r in records]
+    else:
+        target, values = datasets.Value("float32"), [r["redness"] for r in records]
+    features = datasets.Features({columns["image_column"]: datasets.Image(), columns["target_column"]: target})
+    dataset = datasets.Dataset.from_dict(
+        {columns["image_column"]: images, columns["target_column"]: values}, features=features
+    )
+    datasets.DatasetDict({splits[0]: dataset}).save_to_disk(str(folder))
+
+
+DETECTION_ROWS = {"train": 8, "valid": 4}  # one optimizer step per epoch: the configs run 100 epochs
+CPPE5 = ["coverall", "face_shield", "gloves", "goggles", "mask"]  # cppe-5's category ClassLabel names
+
+
+def write_detection_dataset(config: dict, folder: Path) -> None:
+    """Shape images with boxes, in the layout the object-detection config's ``data.path`` implies.
+
+    Local (``data/``): ``<split>/`` images with a ``metadata.jsonl`` of ``file_name`` and the objects column
+    (``{"bbox": [[x, y, w, h], ...], "category": [names]}``). A Hub id (cppe-5): a ``datasets`` folder shaped like
+    cppe-5: ``image_id``, ``image``, ``width``, ``height`` and ``objects`` (``id``, ``area``, ``bbox``, ``category``
+    a ``ClassLabel`` of its five names), the shapes' two categories standing for two of them.
+    """
+    import datasets
+    from _detection_fixtures import NAMES, make_shapes
+
+    data, columns = config["data"], config["data"]["column_mapping"]
+    splits = [data.get("train_split") or "train"] + ([data["valid_split"]] if data.get("valid_split") else [])
+    objects = columns.get("objects_column", "objects")
+    built = {}
+    for seed, split in enumerate(splits):
+        rows = DETECTION_ROWS["train" if seed == 0 else "valid"]
+        scratch = folder / split if is_local_placeholder(data["path"]) else folder.parent / f"{folder.name}-{split}"
+        path = make_shapes(scratch, rows, seed=seed, layout="metadata")
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        if is_local_placeholder(data["path"]):
+            lines = [{"file_name": r["file_name"], objects: r["objects"]} for r in records]
+            path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+            continue
+        boxes = [r["objects"] for r in records]
+        features = datasets.Features(
+            {
+                "image_id": datasets.Value("int64"),
+                columns.get("image_column", "image"): datasets.Image(),
+                "width": datasets.Value("int32"),
+                "height": datasets.Value("int32"),
+                objects: datasets.Sequence(
+                    {
+                        "id": datasets.Value("int64"),
+                        "area": datasets.Value("int64"),
+                        "bbox": datasets.Sequence(datasets.Value("float32"), length=4),
+                        "category": datasets.ClassLabel(names=CPPE5),
+                    }
+                ),
+            }
+        )
+        table = {
+            "image_id": list(range(len(records))),
+            columns.get("image_column", "image"): [str(scratch / r["file_name"]) for r in records],
+            "width": [64] * len(records),
+            "height": [48] * len(records),
+            objects: [
+                {
+                    "id": list(range(len(b["bbox"]))),
+                    "area": [int(w * h) for _, _, w, h in b["bbox"]],
+                    "bbox": b["bbox"],
+                    "category": [NAMES.index(c) * 2 for c in b["category"]],  # coverall, gloves
+                }
+                for b in boxes
+            ],
+        }
+        built[split] = datasets.Dataset.from_dict(table, features=features)
+    if built:
+        datasets.DatasetDict(built).save_to_disk(str(folder))
+
+
+VLM_ROWS = {"train": 24, "valid": 8}
+
+
+def write_vlm_dataset(config: dict, folder: Path) -> None:
+    """A ``datasets`` folder (``save_to_disk``) shaped like the config's Hub dataset, in its train and valid splits.
+
+    VQAv2's ``image`` (an ``Image`` column), ``question`` and ``multiple_choice_answer``, as its ``column_mapping``
+    names them: coloured shapes, questions about their colour or shape and the one-word answers.
+    """
+    import datasets
+    from _vlm_fixtures import make_vlm_data
+
+    data, columns = config["data"], config["data"]["column_mapping"]
+    splits = [data.get("train_split") or "train"] + ([data["valid_split"]] if data.get("valid_split") else [])
+    scratch = folder.parent / f"{folder.name}-images"
+    parts = {}
+    for seed, split in enumerate(splits):
+        records = make_vlm_data.write_split(scratch / split, VLM_ROWS["train" if seed == 0 else "valid"], seed)
+        values = {
+            columns["image_column"]: [str(scratch / split / r["file_name"]) for r in records],
+            columns["prompt_text_column"]: [r["question"] for r in records],
+            columns["text_column"]: [r["answer"] for r in records],
+        }
+        features = datasets.Features({name: datasets.Value("string") for name in values})
+        features[columns["image_column"]] = datasets.Image()
+        parts[split] = datasets.Dataset.from_dict(values, features=features)
+    datasets.DatasetDict(parts).save_to_disk(str(folder))
 
 
 def is_local_placeholder(path: str) -> bool:
@@ -481,9 +639,23 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(check)
                 print_progress(check)
             continue
-        model = models["llm" if task.startswith("llm") else "seq2seq" if task == "seq2seq" else "text"]
+        family = "llm" if task.startswith("llm") else task if task == "seq2seq" else "text"
+        if task.startswith("image"):
+            family = "image-cnn" if "resnet" in str(config["base_model"]) else "image"
+        if task.startswith("vlm"):
+            family = "vlm"
+        if folder == "object_detection":
+            family = "detection"
+        model = models[family]
         data_folder = workdir / "data" / name
-        write_dataset(config, data_folder)
+        if folder == "object_detection":
+            write_detection_dataset(config, data_folder)
+        elif task.startswith("image"):
+            write_image_dataset(config, data_folder)
+        elif task.startswith("vlm"):
+            write_vlm_dataset(config, data_folder)
+        else:
+            write_dataset(config, data_folder)
         run_dir = cwd / str(config["project_name"])
         config_path = workdir / "configs" / f"{name}.yml"
         config_path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # The models here are tiny: one thread is as fast alone and 5-10x faster when other jobs share the CPUs.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Extracted ZIPs and images decoded from datasets go to a cache (data/images.py): the session's own, not ~/.cache.
+os.environ.setdefault("TRAINFORGE_CACHE", tempfile.mkdtemp(prefix="trainforge-cache-"))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -221,3 +224,103 @@ def base_config(tiny_bert, sentiment_csv, tmp_path) -> dict:
         "params": {"max_length": 32},
         "output": {"dir": str(tmp_path / "run"), "report_to": ["tensorboard"]},
     }
+
+
+# ------------------------------------------------------------------------------------------------ vision
+
+# Class -> (colour, shape): a tiny model tells them apart in a few steps, with or without augmentation.
+IMAGE_CLASSES = {"red_square": ((210, 40, 40), "square"), "blue_disk": ((40, 60, 210), "disk")}
+
+
+def make_image(colour: tuple[int, int, int], shape: str, seed: int, size: int = 32, mode: str = "RGB"):
+    """A ``size``-pixel image: a ``shape`` of ``colour`` on a noisy grey background (seeded)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(90, 150, (size, size, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    draw = ImageDraw.Draw(image)
+    low, high = int(rng.integers(3, 8)), int(rng.integers(size - 8, size - 3))
+    box = (low, low, high, high)
+    if shape == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.ellipse(box, fill=colour)
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def make_image_folder(root: Path, per_class: int = 12, seed: int = 0, ext: str = "png") -> Path:
+    """``root/<class>/<i>.<ext>`` for every class of ``IMAGE_CLASSES``; returns ``root``."""
+    for k, (name, (colour, shape)) in enumerate(IMAGE_CLASSES.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            make_image(colour, shape, seed * 10_000 + k * 1000 + i).save(folder / f"{i}.{ext}")
+    return root
+
+
+def make_redness_images(root: Path, rows: int = 40, seed: int = 0) -> list[dict]:
+    """Images whose ``redness`` (0..1, the target) sets the red/blue mix of the shape; returns metadata records.
+
+    Written as ``root/images/<i>.png``; the records hold ``file_name`` (relative to ``root``), ``redness`` and
+    ``blueness`` (1 - redness), the metadata.jsonl shape.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(rows):
+        t = float(rng.uniform(0, 1))
+        colour = (int(40 + 180 * t), 40, int(40 + 180 * (1 - t)))
+        make_image(colour, "square", seed * 10_000 + i).save(root / "images" / f"{i}.png")
+        records.append({"file_name": f"images/{i}.png", "redness": round(t, 4), "blueness": round(1 - t, 4)})
+    return records
+
+
+def build_tiny_vit(folder: Path) -> str:
+    """A 2-layer, 32-wide ViT for 32x32 images (8x8 patches) and its image processor, saved to ``folder`` (seeded)."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        ViTModel(config, add_pooling_layer=False).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return str(folder)
+
+
+def build_tiny_convnext(folder: Path) -> str:
+    """A 2-stage ConvNeXt (16/32 channels) and its image processor (32-pixel shortest edge), saved (seeded)."""
+    import torch
+    from transformers import ConvNextConfig, ConvNextImageProcessor, ConvNextModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = ConvNextConfig(num_stages=2, hidden_sizes=[16, 32], depths=[1, 1], patch_size=4)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        ConvNextModel(config).save_pretrained(folder)
+    ConvNextImageProcessor(size={"shortest_edge": 32}).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> str:
+    """The tiny ViT (``build_tiny_vit``)."""
+    return build_tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_convnext(tmp_path_factory) -> str:
+    """The tiny ConvNeXt (``build_tiny_convnext``)."""
+    return build_tiny_convnext(tmp_path_factory.mktemp("tiny-convnext"))

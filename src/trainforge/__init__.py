@@ -19,6 +19,7 @@ __all__ = [
     "load_config",
     "load_predictor",
     "predict",
+    "push",
     "train",
     "validate",
 ]
@@ -30,6 +31,7 @@ _EXPORTS = {
     "load_predictor": "trainforge.sdk",
     "export": "trainforge.sdk",
     "evaluate": "trainforge.sdk",
+    "push": "trainforge.sdk",
     "load_config": "trainforge.config.loading",
     "RunConfig": "trainforge.config.schema",
     "RunResult": "trainforge.training.driver",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from trainforge.evaluation import Evaluation
     from trainforge.exporters import ExportResult
     from trainforge.tasks.spec import Predictor
+    from trainforge.training.hub import PushResult
 
 
 @dataclass
@@ -277,6 +278,48 @@ def evaluate(
     from trainforge.evaluation import evaluate as evaluate_run
 
     return evaluate_run(Path(run_dir), str(data), split, columns, name, max_rows, overrides)
+
+
+def push(
+    run_dir: str | os.PathLike,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    private: bool = True,
+    license: str | None = None,
+) -> PushResult:
+    """Publish a finished run to the Hugging Face Hub: what ``hub.push: true`` does at the end of training.
+
+    Uploads an allow-list of the run's files (model, tokenizer/processor, card, metrics, loss curve, TensorBoard
+    logs, evaluation reports; never checkpoints, optimizer state or stray files) in one commit. The token comes
+    from ``HF_TOKEN`` or ``hf auth login`` only; it is never written or printed. See docs/publish.md.
+
+    Args:
+        run_dir: A finished run directory.
+        repo_id: Target repository (default: the run's ``hub.repo_id``).
+        revision: Branch, created when missing (default: the run's ``hub.revision``, else ``main``).
+        private: Create the repository private (the default; ``hub.private`` applies to ``hub.push`` only). A
+            private push never writes into an existing public repository.
+        license: License id for the card when it states none (default: ``hub.license``, then the base model's).
+
+    Raises:
+        RunDirError: Not a finished run.
+        ConfigError: No repository id, no token, the Hub switched off (``HF_HUB_OFFLINE``), or a bad id/branch.
+        PublishError: A secret in a file to upload, a public repository for a private push, or the Hub refused.
+    """
+    from trainforge.training.hub import _finished_config, push_run
+
+    run_dir = Path(run_dir)
+    hub = _finished_config(run_dir).get("hub") or {}
+    repo_id = repo_id or hub.get("repo_id")
+    if not repo_id:
+        raise ConfigError([("--repo-id", "the run names no hub.repo_id: give one (e.g. your-name/my-model)")])
+    return push_run(
+        run_dir,
+        repo_id,
+        revision=revision or hub.get("revision"),
+        private=private,
+        license=license or hub.get("license"),
+    )
 
 
 # transformers (and each of its model packages) replaces its own sys.modules entry with a lazy module at the end of

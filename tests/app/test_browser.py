@@ -57,8 +57,13 @@ def server(tmp_path):
     thread.join(timeout=10)
 
 
-def test_train_from_the_browser(server, tiny_bert, tmp_path):
+def test_train_from_the_browser(server, tiny_bert, tmp_path, monkeypatch):
     playwright_api = pytest.importorskip("playwright.sync_api")
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the server has no Hub token: Publish says so
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
     url, app = server
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -132,7 +137,19 @@ def test_train_from_the_browser(server, tiny_bert, tmp_path):
         page.wait_for_selector("#predictions td[data-column='prediction']")
         assert page.inner_text("#predictions td[data-column='prediction']") in ("positive", "negative")
         page.screenshot(path=str(shots / "3-playground.png"), full_page=True)
-        # 7. re-run with edits brings the config back into the form
+        # 7. use it: evaluate on a labelled file (a child process) and see the confusion matrix; the serve command;
+        # publishing says the server has no token (and asks for none)
+        page.wait_for_selector("#use:not(.hidden) #evaluate-btn")
+        page.fill("#evaluate-source", str(data))
+        page.click("#evaluate-btn")
+        page.wait_for_selector("#confusion-matrix td.diagonal", timeout=120_000)
+        assert page.locator("#evaluation-metrics tr[data-metric='accuracy']").count() == 1
+        assert page.inner_text("#serve-command").startswith("trainforge serve ")
+        assert "/v1/predict" in page.inner_text("#serve-curl")
+        assert "no Hub token" in page.inner_text("#publish-unavailable")
+        assert page.locator("#export-onnx").count() == 1 and page.locator("input[type=password]").count() == 0
+        page.screenshot(path=str(shots / "4-use.png"), full_page=True)
+        # 8. re-run with edits brings the config back into the form
         page.click("#rerun-btn")
         page.wait_for_function("document.querySelector('#yaml').value.includes('logging_steps: 1')")
         assert page.input_value("#model-name") == tiny_bert
@@ -142,3 +159,98 @@ def test_train_from_the_browser(server, tiny_bert, tmp_path):
     assert not [e for e in console_errors if "404" in e], console_errors
     job = app.state.store.list()[0]
     assert job.status == "succeeded" and (job.run_dir / "metrics.json").is_file()
+
+
+def test_image_run_from_the_browser(server, tiny_vit, tmp_path, monkeypatch):
+    """Upload a ZIP of class folders, see thumbnails and class counts, train a tiny ViT, predict an uploaded image."""
+    import zipfile
+
+    from conftest import IMAGE_CLASSES, make_image, make_image_folder
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("TRAINFORGE_CACHE", str(tmp_path / "image-cache"))
+    url, app = server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"screenshots: {shots}")
+    make_image_folder(tmp_path / "shapes", per_class=8)
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted((tmp_path / "shapes").rglob("*.png")):
+            bundle.write(path, f"shapes/{path.relative_to(tmp_path / 'shapes').as_posix()}")
+    colour, shape = IMAGE_CLASSES["blue_disk"]
+    make_image(colour, shape, 4242).save(tmp_path / "query.png")
+
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        console_errors = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#task", "image_classification")
+        page.wait_for_selector("[data-key='training.learning_rate']")
+        page.fill("#model-name", tiny_vit)
+        # the ZIP: thumbnails in the preview, images per class, the image and label columns mapped
+        page.set_input_files("#upload", str(archive))
+        page.wait_for_selector("#preview-table img.thumb")
+        assert page.locator("#preview-table img.thumb").count() == 10
+        assert page.inner_text("#class-counts-label tr[data-class='red_square'] td:last-child") == "8"
+        assert page.input_value("#map-image") == "image" and page.input_value("#map-label") == "label"
+        page.fill("[data-key='training.learning_rate']", "0.003")
+        page.fill("[data-key='training.num_train_epochs']", "2")
+        page.fill("[data-key='training.per_device_train_batch_size']", "8")
+        page.wait_for_function("document.querySelector('#yaml').value.includes('learning_rate: 0.003')")
+        page.screenshot(path=str(shots / "1-image-form.png"), full_page=True)
+        page.click("#start-btn")
+        page.wait_for_selector("#run-detail:not(.hidden)")
+        page.wait_for_selector("#run-status.succeeded", timeout=180_000)
+        # the playground: pick an image file, predict, see the class scores
+        page.wait_for_selector("#play-file-image")
+        page.set_input_files("#play-file-image", str(tmp_path / "query.png"))
+        page.wait_for_selector("#play-image-image:not(.hidden)")
+        page.click("#predict-btn")
+        page.wait_for_selector("#prediction-scores .score")
+        assert page.inner_text("#predictions td[data-column='prediction']") in IMAGE_CLASSES
+        assert page.locator("#prediction-scores .score").count() == 2
+        page.screenshot(path=str(shots / "2-image-playground.png"), full_page=True)
+        browser.close()
+    assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
+    job = app.state.store.list()[0]
+    assert job.status == "succeeded" and job.task == "image_classification"
+
+
+def test_search_trials_table_in_the_browser(server, tiny_bert, tmp_path):
+    """A run with a search: section shows its trials (state, parameters, value) and links the reports."""
+    import json
+
+    from app.test_app_images import search_config
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    url, app = server
+    data = tmp_path / "reviews.csv"
+    make_sentiment_frame(48).to_csv(data, index=False)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#nav-runs")
+        body = json.dumps({"config": search_config(tiny_bert, data)})
+        run_id = page.evaluate(
+            "(body) => fetch('/api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'}, body})"
+            ".then((r) => r.json()).then((j) => j.id)",
+            body,
+        )
+        page.wait_for_selector(f"#runs-table tr[data-run='{run_id}']")
+        page.click(f"#runs-table tr[data-run='{run_id}']")
+        page.wait_for_selector("#trials-table tr[data-trial='0']", timeout=120_000)  # appears while the search runs
+        page.wait_for_selector("#run-status.succeeded", timeout=180_000)
+        page.wait_for_selector("#search-links #leaderboard-link")
+        assert page.locator("#trials-table tr[data-state='complete']").count() == 2
+        assert page.locator("#trials-table tr.best").count() == 1
+        assert "2 of 2 trial(s) done" in page.inner_text("#search-progress")
+        href = page.get_attribute("#best-config-link", "href")
+        assert "learning_rate" in page.evaluate(f"fetch({href!r}).then((r) => r.text())")
+        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+        browser.close()

@@ -25,12 +25,21 @@ from conftest import make_sentiment_frame
 from trainforge.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
+from _detection_fixtures import tiny_detr  # noqa: E402, F401
 from _llm_fixtures import tiny_llama  # noqa: E402, F401
+from _vlm_fixtures import tiny_vlm  # noqa: E402, F401
 
 LOOPBACK = "http://127.0.0.1"
 RUN_COMMANDS = ("predict", "evaluate", "export", "serve")  # commands whose arguments start with a run directory
 # The tiny models a case's config may name by placeholder ({llama}), and the session fixture that builds each.
-MODEL_FIXTURES = {"llama": "tiny_llama", "t5": "tiny_t5", "bart": "tiny_bart"}
+MODEL_FIXTURES = {
+    "llama": "tiny_llama",
+    "t5": "tiny_t5",
+    "bart": "tiny_bart",
+    "vit": "tiny_vit",
+    "vlm": "tiny_vlm",
+    "detr": "tiny_detr",
+}
 
 # A task family adds its cases in its own module, tests/bad_inputs/cases_<family>.py (CLI_CASES, optional APP_CASES),
 # built with the helpers of cases.py; they join the one table here.

@@ -71,7 +71,8 @@ def _tabular_run(folder: Path) -> Path:
         "task": "tabular_classification",
         "model": {"name": "logistic_regression"},
         "data": {"source": str(folder / "churn.csv"), "eval_split": str(folder / "churn_eval.csv")},
-        "params": {"target_columns": ["churned"], "num_trials": 1, "cv_folds": 2, "n_jobs": 1},
+        "params": {"target_columns": ["churned"], "cv_folds": 2, "n_jobs": 1},
+        "search": {"trials": 1},
         "output": {"dir": str(folder / "churn")},
     }
     return trainforge.train(config).output_dir

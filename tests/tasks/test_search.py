@@ -156,7 +156,8 @@ def test_a_wrong_search_section_is_named(tiny_bert, tmp_path, search, key, fragm
     assert any(k.startswith(key) and fragment in m for k, m in problems.items()), problems
 
 
-def test_tabular_refuses_the_search_section(tmp_path):
+def test_tabular_reads_search_with_its_own_space(tmp_path):
+    """Tabular runs its own study from search: (tests/tasks/test_tabular_search.py); config keys are not its space."""
     raw = {
         "task": "tabular_classification",
         "model": {"name": "auto"},
@@ -166,7 +167,9 @@ def test_tabular_refuses_the_search_section(tmp_path):
     }
     with pytest.raises(ConfigError) as info:
         load_config(raw)
-    assert "does not apply to task tabular_classification" in dict(info.value.problems)["search.trials"]
+    assert "<family>.<hyper-parameter>" in dict(info.value.problems)["search.space.params.cv_folds"]
+    raw["search"]["space"] = {"xgboost.max_depth": {"int": [2, 5]}}
+    assert load_config(raw).search.trials == 3
 
 
 def test_validate_shows_the_search(tiny_bert, tmp_path, capsys):

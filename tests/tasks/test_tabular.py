@@ -19,7 +19,7 @@ pytest.importorskip("xgboost")
 pytest.importorskip("lightgbm")
 pytest.importorskip("optuna")
 
-FAST = {"num_trials": 3, "time_limit": 60, "cv_folds": 3, "n_jobs": 1, "families": None}
+FAST = {"cv_folds": 3, "n_jobs": 1, "families": None}
 
 
 def mixed_frame(rows: int = 160, seed: int = 0) -> pd.DataFrame:
@@ -47,7 +47,10 @@ def mixed_frame(rows: int = 160, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def config(tmp_path: Path, task: str, targets: list[str], ignore: list[str], **params) -> dict:
+def config(
+    tmp_path: Path, task: str, targets: list[str], ignore: list[str], trials: int = 3, search=None, **params
+) -> dict:
+    search = search or {}
     path = tmp_path / "data.csv"
     if not path.exists():
         mixed_frame().to_csv(path, index=False)
@@ -56,6 +59,7 @@ def config(tmp_path: Path, task: str, targets: list[str], ignore: list[str], **p
         "model": {"name": params.pop("model", "auto")},
         "data": {"source": str(path), "columns": {"id": "customer_id"}, "eval_fraction": 0.2},
         "params": {**FAST, "target_columns": targets, "ignore_columns": ignore, **params},
+        "search": {"trials": trials, "timeout": 60, **search},
         "output": {"dir": str(tmp_path / "run")},
     }
 
@@ -83,7 +87,7 @@ def check_run(run_dir: Path) -> dict:
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "trial" in kinds and "eval" in kinds
     board = pd.read_csv(run_dir / "leaderboard.csv")
-    assert board["model"].iloc[0] == "ensemble" and board["fit_time_s"].notna().any()
+    assert board["model"].iloc[0] == "final" and board["fit_time_s"].notna().any() and board["default"].any()
     card = (run_dir / "README.md").read_text()
     assert "## Leaderboard" in card and "feature_importance.svg" in card and "library_name: sklearn" in card
     return json.loads((run_dir / "metrics.json").read_text())
@@ -165,7 +169,8 @@ def test_regression_single_and_multi_target_with_holdout(tmp_path):
     cfg["params"]["families"] = ["ridge", "lightgbm", "extra_trees"]
     metrics = check_run(trainforge.train(cfg).output_dir)
     assert set(metrics) >= {"eval_rmse", "eval_mae", "eval_r2", "eval_mape"} and metrics["eval_r2"] > 0.8
-    cfg = config(tmp_path, "tabular_regression", ["spend", "visits"], others("spend", "visits"), metric="mae")
+    targets = ["spend", "visits"]
+    cfg = config(tmp_path, "tabular_regression", targets, others(*targets), search={"metric": "mae"})
     cfg["params"]["families"] = ["ridge", "hist_gradient_boosting"]
     cfg["output"]["dir"] = str(tmp_path / "run2")
     result = trainforge.train(cfg)
@@ -176,14 +181,14 @@ def test_regression_single_and_multi_target_with_holdout(tmp_path):
 
 
 def test_resume_continues_an_interrupted_study(tmp_path):
-    cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), num_trials=2)
+    cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), trials=2)
     cfg["params"]["families"] = ["ridge", "lasso"]
     cfg["output"]["keep_checkpoints"] = True  # a finished run deletes them; this one stands in for an interrupted one
     run_dir = trainforge.train(cfg).output_dir
     # An interrupted run: trials and study on disk, no final files.
     for name in ("metrics.json", "model.joblib", "leaderboard.csv"):
         (run_dir / name).unlink()
-    result = trainforge.train(cfg, ["params.num_trials=4"], resume=True)
+    result = trainforge.train(cfg, ["search.trials=4"], resume=True)
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     resumed = [e for e in events if e["event"] == "resumed"]
     assert resumed and resumed[0]["trials"] >= 1
@@ -197,8 +202,9 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = []
     for worker in range(2):
-        cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), num_trials=4)
-        cfg["params"].update(families=["ridge", "lasso"], study_storage=storage, study_name="shared")
+        cfg = config(tmp_path, "tabular_regression", ["spend"], others("spend"), trials=4)
+        cfg["params"]["families"] = ["ridge", "lasso"]
+        cfg["search"].update(storage=storage, study_name="shared")
         cfg["output"]["dir"] = str(tmp_path / f"worker{worker}")
         path = tmp_path / f"worker{worker}.json"
         path.write_text(json.dumps(cfg))

@@ -45,12 +45,11 @@ def config(source: Path, out: Path) -> dict:
         "data": {"source": str(source), "eval_fraction": 0.25},
         "params": {
             "target_columns": ["churned"],
-            "num_trials": 2,
-            "time_limit": 60,
             "cv_folds": 3,
             "ensemble": False,
             "n_jobs": 1,
         },
+        "search": {"trials": 2, "timeout": 60},
         "output": {"dir": str(out)},
     }
 

@@ -10,7 +10,7 @@ import yaml
 import trainforge
 from conftest import make_sentiment_frame
 from trainforge.cli.main import main
-from trainforge.config.loading import load_config
+from trainforge.config.loading import dump_resolved, load_config
 from trainforge.errors import ConfigError
 
 
@@ -43,12 +43,55 @@ def test_unset_hub_variables_are_absent_unless_the_run_pushes(config, monkeypatc
         load_config({**config, "data": {**config["data"], "source": "${NOPE_DIR}/d.csv"}})
 
 
-def test_a_pushing_run_without_any_token_fails_at_validate(config, tmp_path, monkeypatch, capsys):
+def _no_login(monkeypatch, tmp_path) -> None:
+    from huggingface_hub import constants
+
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))  # no saved login
+
+
+def test_a_pushing_run_without_any_token_fails_at_validate(config, tmp_path, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    _no_login(monkeypatch, tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online: the missing token is the only problem
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     path = write(tmp_path, yaml.safe_dump({**config, "hub": {"push": True, "repo_id": "me/m"}}))
     assert main(["validate", str(path)]) == 2
-    assert "hub.token: hub.push is true but there is no Hub token" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "hub.push: there is no Hub token to push with: export HF_TOKEN=" in err and "switched off" not in err
+    assert not (tmp_path / "run").exists()  # refused before the run directory (or anything else) was made
+
+
+def test_a_pushing_run_with_the_hub_offline_fails_at_validate(config, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_aTokenThatIsNeverPrinted123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = write(tmp_path, yaml.safe_dump({**config, "hub": {"push": True, "repo_id": "me/m"}}))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "hub.push: the Hub is switched off here (HF_HUB_OFFLINE=1" in err and "no Hub token" not in err
+    assert "hf_aTokenThatIsNeverPrinted123" not in err
+    assert main(["train", str(path)]) == 2  # training refuses before it starts, with the same message
+    assert "hub.push: the Hub is switched off here" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_token_written_into_a_config_is_ignored_with_a_note(config, tmp_path, monkeypatch, capsys):
+    literal = "hf_LiteralTokenInAFile0123456789"
+    monkeypatch.setenv("MY_HUB_TOKEN", "hf_FromTheEnvironment0123456789")
+    loaded = load_config({**config, "hub": {"token": literal}})
+    err = capsys.readouterr().err
+    assert loaded.hub.token is None and literal not in err
+    assert "note: hub.token holds a token written into the config, which trainforge does not read" in err
+    # A dotted override (shell history) is read the same way.
+    assert load_config(config, [f"hub.token={literal}"]).hub.token is None
+    capsys.readouterr()
+    load_config({**config, "hub": {"token": "${HF_TOKEN:-}"}})  # a reference with an empty default: no note
+    assert "does not read" not in capsys.readouterr().err
+    referenced = load_config({**config, "hub": {"token": "${MY_HUB_TOKEN}"}})
+    assert referenced.hub.token.get_secret_value() == "hf_FromTheEnvironment0123456789"
+    assert "hf_FromTheEnvironment" not in yaml.safe_dump(dump_resolved(referenced))
 
 
 def test_overrides_are_interpolated_and_unset_ones_name_the_key(config, tmp_path, monkeypatch, capsys):

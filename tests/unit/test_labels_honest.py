@@ -80,7 +80,8 @@ def tabular_config(source: Path, out: Path, **params) -> dict:
         "task": "tabular_classification",
         "model": {"name": "lightgbm"},
         "data": {"source": str(source), "eval_fraction": 0},
-        "params": {"target_columns": ["target"], "num_trials": 2, "time_limit": 60, "cv_folds": 3, **params},
+        "params": {"target_columns": ["target"], "cv_folds": 3, **params},
+        "search": {"trials": 2, "timeout": 60},
         "output": {"dir": str(out)},
     }
 

@@ -104,7 +104,7 @@ def test_bad_model_name(tmp_path, capsys, model, expected):
 
 def test_unknown_param_is_a_config_error(tmp_path, capsys):
     code, err = run_validate(tmp_path, frame(), capsys, ignore_columns=["amount"], num_trails=3)
-    assert code == 2 and "params.num_trails" in err and "num_trials" in err
+    assert code == 2 and "params.num_trails" in err and "search.trials" in err and "num_trials" in err
 
 
 def test_predict_input_missing_a_feature(tmp_path):

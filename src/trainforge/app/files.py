@@ -6,6 +6,9 @@ only after each member's name, type, size and compression ratio passed the check
 
 from __future__ import annotations
 
+import base64
+import io
+import os
 import re
 import shutil
 import stat
@@ -21,6 +24,8 @@ ARCHIVE_SUFFIXES = (".zip",)
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 CHUNK = 1 << 20
 GUESS_ROWS = 1000  # rows read to guess the column mapping in a preview
+THUMBNAILS = 12  # images of a preview shown as thumbnails
+THUMBNAIL_PIXELS = 96  # longer side of a thumbnail
 
 
 class UploadError(Exception):
@@ -40,6 +45,10 @@ class UploadLimits:
     max_archive_members: int = 10_000
     max_extracted_bytes: int = 4 * 1024 * 1024 * 1024
     max_compression_ratio: float = 200.0
+    # An image the playground sends (a data: URI in a predict row), decoded size; the request as a whole is bounded
+    # by ``max_request_bytes`` before it is parsed.
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_request_bytes: int = 64 * 1024 * 1024
 
 
 def sanitize_filename(name: str) -> str:
@@ -79,11 +88,27 @@ def save_upload(stream: BinaryIO, filename: str, uploads_dir: Path, limits: Uplo
         if suffix in ARCHIVE_SUFFIXES:
             extracted = folder / Path(name).stem
             result["files"] = extract_zip(target, extracted, limits)
-            result["path"] = str(extracted)
+            result["path"] = str(_zipped_folder(extracted))
     except BaseException:
         shutil.rmtree(folder)
         raise
     return result
+
+
+def _zipped_folder(extracted: Path) -> Path:
+    """The source an extracted archive stands for: its one top-level folder when that folder is image data.
+
+    ``shapes.zip`` holding ``shapes/<class>/1.png`` is the folder ``shapes`` (class folders), not one class
+    ``shapes``, as the image readers treat a ZIP given as ``data.source``. Any other archive is its extraction
+    folder, as before (a zipped model folder is addressed as ``<path>/<folder>``).
+    """
+    from trainforge.config.sections import DataSection
+    from trainforge.data.images import IGNORED_NAMES, is_image_source
+
+    entries = [p for p in extracted.iterdir() if not p.name.startswith(".") and p.name not in IGNORED_NAMES]
+    if len(entries) == 1 and entries[0].is_dir() and is_image_source(DataSection(source=str(entries[0]))):
+        return entries[0]
+    return extracted
 
 
 def _copy_limited(stream: BinaryIO, target: Path, max_bytes: int) -> int:
@@ -168,37 +193,110 @@ def _extract_checked(archive: Path, destination: Path, limits: UploadLimits) -> 
     return names
 
 
-def preview(source: str, task_spec, rows: int = 10) -> dict[str, Any]:
+def preview(source: str, task_spec, rows: int = 10, image_roots: tuple[Path, ...] = ()) -> dict[str, Any]:
     """First rows, columns and a best-guess mapping of the task's logical columns, read as training would.
+
+    Image data (a folder of class folders or of images with metadata, a ZIP of one; any source of a task with an
+    image column) is read by the readers of ``data/images.py``: every row is listed (no image is decoded), so the
+    per-class counts (``class_counts``: the task's ``label``-kind columns, user column -> class -> images) cover
+    all of it, and the first images shown come back as ``thumbnails`` (user column -> one ``data:image/jpeg`` URI
+    or None per row shown). Thumbnails are made only of files inside ``image_roots`` or the source's own folder.
 
     Raises:
         DataError: The source cannot be read (message names the path and the fix).
     """
     from trainforge.config.sections import DataSection
+    from trainforge.data.images import is_image_source, read_image_splits
     from trainforge.data.loading import load_sample
 
-    # Only a sample is parsed (and the rows are counted by streaming), so a 200 MB upload costs the server a few
-    # MB; the column mapping is guessed from a larger sample than the rows shown.
-    frame, origin, total = load_sample(DataSection(source=source, eval_fraction=None), max(rows, GUESS_ROWS))
+    data = DataSection(source=source, eval_fraction=None)
+    columns = task_spec.columns if task_spec is not None else ()
+    images = any(c.kind == "image" for c in columns)
+    if is_image_source(data) or (images and Path(os.path.expanduser(source)).exists()):
+        # Listing image rows is cheap (paths and labels, nothing decoded): all of them, for the class counts.
+        frame, origin, _, _ = read_image_splits(data, columns or None)
+        total: int | None = len(frame)
+        images = True
+    else:
+        # Only a sample is parsed (and the rows are counted by streaming), so a 200 MB upload costs the server a
+        # few MB; the column mapping is guessed from a larger sample than the rows shown.
+        frame, origin, total = load_sample(data, max(rows, GUESS_ROWS))
     head = frame.head(rows)
-    records = [{str(k): _cell(v) for k, v in row.items()} for row in head.to_dict(orient="records")]
-    columns = [str(c) for c in frame.columns]
-    return {
+    mapping = guess_mapping(frame.head(GUESS_ROWS), columns) if task_spec is not None else {}
+    result: dict[str, Any] = {
         "source": source,
         "origin": origin,
-        "columns": columns,
+        "columns": [str(c) for c in frame.columns],
         "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},
-        "rows": records,
+        "rows": [{str(k): _cell(v) for k, v in row.items()} for row in head.to_dict(orient="records")],
         "total_rows": total,
-        "mapping": guess_mapping(frame, task_spec.columns) if task_spec is not None else {},
+        "mapping": mapping,
+        "thumbnails": {},
+        "class_counts": {},
     }
+    if images:
+        base = Path(os.path.expanduser(origin if Path(os.path.expanduser(origin)).is_dir() else source))
+        roots = (*image_roots, base if base.is_dir() else base.parent)
+        result["thumbnails"] = {
+            name: [thumbnail(v, roots) if i < THUMBNAILS else None for i, v in enumerate(head[name])]
+            for name in _image_columns(frame, columns, mapping)
+        }
+        result["class_counts"] = {name: _counts(frame[name]) for name in _label_columns(frame, columns, mapping)}
+    return result
+
+
+def _image_columns(frame, columns, mapping: dict[str, str | None]) -> list[str]:
+    """The user columns holding images: the task's ``image``-kind columns as mapped, else one named ``image``."""
+    named = [mapping.get(c.name) or c.source_default for c in columns if c.kind == "image"] or ["image"]
+    return [name for name in named if name in frame]
+
+
+def _label_columns(frame, columns, mapping: dict[str, str | None]) -> list[str]:
+    """The user columns holding classes: the task's ``label``-kind targets as mapped, else one named ``label``."""
+    named = [mapping.get(c.name) or c.source_default for c in columns if c.kind == "label" and c.role == "target"] or (
+        ["label"] if not columns else []
+    )
+    return [name for name in named if name in frame]
+
+
+def _counts(values) -> dict[str, int]:
+    from trainforge.data.images import class_counts
+
+    counts = class_counts(v for v in values if v is not None and v == v)
+    return {str(k): int(n) for k, n in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))}
+
+
+def thumbnail(value: Any, roots: tuple[Path, ...], pixels: int = THUMBNAIL_PIXELS) -> str | None:
+    """A small JPEG ``data:`` URI of the image file ``value``, or None (not a path inside ``roots``, unreadable).
+
+    Only files under ``roots`` (the upload store, the data's own folder, the image cache) are opened, so a table
+    listing ``/etc/...`` shows nothing; PIL's decompression-bomb limit applies.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(value, str) or not value.strip() or value.startswith("data:"):
+        return None
+    path = Path(os.path.expanduser(value)).resolve()
+    if not path.is_file() or not any(path.is_relative_to(root.resolve()) for root in roots):
+        return None
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (pixels, pixels))  # JPEG: decode at reduced scale
+            image.thumbnail((pixels, pixels))
+            small = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, zlib.error):
+        return None  # the checks of Validate name broken images; a preview just shows none
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def guess_mapping(frame, columns) -> dict[str, str | None]:
     """Logical column -> user column: an exact or case-insensitive name match first, then by content.
 
-    By content: a required text-like logical column takes the string column with the longest values, and any
-    other required column takes the remaining column with the fewest distinct values (labels, targets).
+    By content: a required image column takes a column of image file names, a required text-like logical column
+    takes the string column with the longest values, and any other required column takes the remaining column with
+    the fewest distinct values (labels, targets).
     Optional columns are only mapped by name.
     """
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
@@ -218,13 +316,25 @@ def guess_mapping(frame, columns) -> dict[str, str | None]:
         if column.name in mapping or not column.required or not free:
             continue
         strings = [c for c in free if not is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
-        if column.kind in ("text", "messages") and strings:
+        pictures = [c for c in strings if _holds_image_paths(frame[c])]
+        if column.kind == "image" and pictures:
+            choice = pictures[0]
+        elif column.kind in ("text", "messages") and strings:
             choice = max(strings, key=lambda c: frame[c].astype(str).str.len().mean())
         else:
             choice = min(free, key=lambda c: frame[c].astype(str).nunique())
         mapping[column.name] = choice
         free.remove(choice)
     return {c.name: mapping.get(c.name) for c in columns}
+
+
+def _holds_image_paths(values) -> bool:
+    """Whether most of the first values of a column are file names with an image extension."""
+    from trainforge.data.images import IMAGE_EXTENSIONS
+
+    sample = [v for v in list(values[:50]) if isinstance(v, str)]
+    hits = sum(Path(v.strip()).suffix.lower() in IMAGE_EXTENSIONS for v in sample)
+    return bool(sample) and hits >= 0.8 * len(sample)
 
 
 def _cell(value: Any) -> Any:

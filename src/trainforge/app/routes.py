@@ -210,6 +210,25 @@ def download_run(run_id: str, request: Request, checkpoints: bool = False) -> Fi
     )
 
 
+SEARCH_REPORTS = {  # the search reports a run page links to: name -> media type (nothing else is served)
+    "leaderboard.csv": "text/csv",
+    "best_config.yaml": "application/yaml",
+    "history.svg": "image/svg+xml",
+    "importances.svg": "image/svg+xml",
+}
+
+
+@router.get("/runs/{run_id}/search/{name}", summary="A hyperparameter search's report: leaderboard, best config")
+def search_report(run_id: str, name: str, request: Request) -> FileResponse:
+    """One of the search reports in the run's ``search/`` folder (``SEARCH_REPORTS``), once the search wrote it."""
+    if name not in SEARCH_REPORTS:
+        raise HTTPException(404, f"no search report {name!r}; there are: {', '.join(SEARCH_REPORTS)}")
+    path = _job(request, run_id).run_dir / "search" / name
+    if not path.is_file():
+        raise HTTPException(404, f"run {run_id} has no search/{name} (yet): it is written when the search ends")
+    return FileResponse(path, media_type=SEARCH_REPORTS[name], filename=name, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/runs/{run_id}/predict", summary="Predict with a finished run (the playground)")
 def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, Any]:
     """Predict with a succeeded run: one row (``inputs``) or several (``rows``)."""
@@ -230,6 +249,7 @@ def predict_run(run_id: str, body: PredictBody, request: Request) -> dict[str, A
         if not rows:
             raise HTTPException(422, {"errors": [{"key": "inputs", "message": "give inputs (one row), rows or csv"}]})
         frame = pd.DataFrame(rows)
+    _check_images(job, frame, request.app.state.settings.limits.max_image_bytes)
     result = _predict(job, frame, request)
     return {"predictions": [{str(k): _cell(v) for k, v in r.items()} for r in result.to_dict(orient="records")]}
 
@@ -348,12 +368,19 @@ def upload(request: Request, files: Annotated[list[UploadFile], File()]) -> list
 
 
 @router.post("/preview", summary="First rows, columns and a best-guess column mapping for a task")
-def preview_data(body: PreviewBody) -> dict[str, Any]:
-    """First rows of a data source, its columns and a best-guess mapping to the task's columns."""
+def preview_data(body: PreviewBody, request: Request) -> dict[str, Any]:
+    """First rows of a data source, its columns and a best-guess mapping to the task's columns.
+
+    Image data also gets per-class counts and thumbnails (of files in the upload store, the data's own folder or
+    the image cache only).
+    """
+    from trainforge.data.images import cache_dir
+
     spec = _spec(body.task) if body.task else None
     _refuse_system_path(body.source, "data.source")
+    roots = (request.app.state.settings.workspace / "uploads", cache_dir())
     try:
-        return preview(body.source, spec, body.rows)
+        return preview(body.source, spec, body.rows, roots)
     except TrainforgeError as exc:
         raise HTTPException(422, {"errors": [{"key": "data.source", "message": str(exc)}]}) from None
 
@@ -492,6 +519,27 @@ def _predict(job: Job, frame, request: Request):
         if done.returncode != 0:
             raise HTTPException(400 if done.returncode == 2 else 500, _child_error(done))
         return pd.read_json(outputs, lines=True, dtype=False)
+
+
+def _check_images(job: Job, frame, max_bytes: int) -> None:
+    """Image inputs of a run (its ``image``-kind predict columns) must be ``data:image/...;base64`` URIs in the limit.
+
+    A path would make the server open one of its own files for the caller, so the API takes the image itself.
+
+    Raises:
+        HTTPException: 422 naming the column and row for anything else, 413 for an image over ``max_bytes``.
+    """
+    for column in _playground(job)["inputs"]:
+        if not column.get("image") or column["column"] not in frame:
+            continue
+        for row, value in enumerate(frame[column["column"]], start=1):
+            where = f"{column['column']}, row {row}"
+            if not isinstance(value, str) or not re.match(r"^data:image/[A-Za-z0-9.+-]+;base64,", value):
+                message = f"{where}: send the image as a data:image/<type>;base64,<bytes> URI (paths are not read)"
+                raise HTTPException(422, {"errors": [{"key": "inputs", "message": message}]})
+            size = (len(value) - value.index(",") - 1) * 3 // 4
+            if size > max_bytes:
+                raise HTTPException(413, f"{where}: the image is {size} bytes; the limit is {max_bytes} bytes")
 
 
 def _remote_code(job: Job) -> bool:
@@ -677,11 +725,18 @@ def _playground(job: Job) -> dict[str, Any]:
     if spec.playground == "table":
         return {"kind": "form", "inputs": []}
     mapping = (job.config.get("data") or {}).get("columns") or {}
-    inputs = [
-        {"name": c.name, "column": mapping.get(c.name, c.source_default), "help": c.help}
-        for c in spec.inputs_to_predict()
-    ]
-    return {"kind": "form", "inputs": inputs}
+    inputs = []
+    for c in spec.inputs_to_predict():
+        field = {"name": c.name, "column": mapping.get(c.name, c.source_default), "help": c.help}
+        if c.kind == "image":  # a file picker; the image travels as a data: URI
+            field["image"] = True
+        inputs.append(field)
+    view: dict[str, Any] = {"kind": "form", "inputs": inputs}
+    if any(i.get("image") for i in inputs) and "box_format" in spec.params.model_fields:
+        # Boxes a detector returns are drawn on the image; their format is the run's params.box_format.
+        params = job.config.get("params") or {}
+        view["box_format"] = params.get("box_format") or spec.params.model_fields["box_format"].default
+    return view
 
 
 def _has_chat_template(run_dir: Path) -> bool:

@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from trainforge.app.actions import ActionRunner
 from trainforge.app.files import UploadLimits
 from trainforge.app.jobs import JobRunner, JobStore
 
@@ -82,6 +83,7 @@ def resolve_token(host: str, environ: Mapping[str, str] | None = None) -> tuple[
 def create_app(settings: AppSettings) -> FastAPI:
     """Build the app: job store and runner under ``settings.workspace``, REST API, static UI, access control."""
     from trainforge.app.routes import router
+    from trainforge.app.use import router as use_router
 
     settings.workspace = settings.workspace.resolve()
     settings.workspace.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,9 @@ def create_app(settings: AppSettings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
+    app.state.actions = ActionRunner(settings.workspace)
     app.include_router(router)
+    app.include_router(use_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -112,7 +116,7 @@ def create_app(settings: AppSettings) -> FastAPI:
 
     @app.middleware("http")
     async def access_control(request: Request, call_next):
-        refusal = _refuse(request, settings)
+        refusal = _refuse(request, settings) or _too_large(request, settings)
         if refusal is not None:
             return refusal
         if settings.token and request.url.path == "/" and request.query_params.get("token"):
@@ -142,6 +146,23 @@ def _refuse(request: Request, settings: AppSettings) -> JSONResponse | None:
     origin = request.headers.get("origin")
     if request.method not in ("GET", "HEAD", "OPTIONS") and origin and urlsplit(origin).netloc != host_header:
         return JSONResponse({"detail": f"cross-origin request from {origin} refused"}, 403)
+    return None
+
+
+def _too_large(request: Request, settings: AppSettings) -> JSONResponse | None:
+    """413 for a request body (other than an upload, which is streamed and bounded) beyond ``max_request_bytes``.
+
+    JSON bodies are parsed whole, so an oversized one (a predict row with a huge image) is refused by its declared
+    length before it is read; a body without a declared length is refused too.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.url.path == "/api/uploads":
+        return None
+    declared = request.headers.get("content-length")
+    limit = settings.limits.max_request_bytes
+    if declared is None and request.headers.get("transfer-encoding"):
+        return JSONResponse({"detail": "send a Content-Length with the request body"}, 411)
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return JSONResponse({"detail": f"request body larger than the limit of {limit} bytes"}, 413)
     return None
 
 

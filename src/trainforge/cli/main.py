@@ -78,16 +78,34 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train from a config, with dotted overrides."""
+    """Train from a config, with dotted overrides; several processes or a cluster re-launch this same command."""
     import signal
 
-    from trainforge.sdk import train
+    from trainforge.config.loading import load_config
+    from trainforge.training import launch
+
+    config = load_config(args.config, args.overrides, interpolate=not args.no_env)  # a bad config fails here
+    # What each launched process (or SLURM task) runs: this command, as typed.
+    command = (["--debug"] if args.debug else []) + launch.train_command(
+        args.config, args.overrides, args.resume, args.no_env
+    )
+    if args.print_launch:
+        launch.print_launch(config, command)
+        return 0
 
     def interrupted(signum, frame):  # SIGTERM (a scheduler, the web app's Cancel) ends the run like Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    result = train(args.config, args.overrides, resume=args.resume, progress=True, interpolate=not args.no_env)
+    from trainforge.training.display import ConsoleDisplay
+    from trainforge.training.driver import run
+
+    result = run(config, resume=args.resume, listeners=(ConsoleDisplay(),), command=command)
+    if not launch.reports_result():
+        return 0  # one of several processes: the launching one (or rank 0) reports
+    if result.job_ids and not result.metrics:
+        print(f"submitted: SLURM job {', '.join(result.job_ids)}; the run goes to {result.output_dir}")
+        return 0
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))
     print(f"done: {result.output_dir}  {shown}")
     return 0
@@ -155,7 +173,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from trainforge.tasks.llm._inference import chat
 
     overrides = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p}
-    return chat(args.run_dir, args.prompt, args.system, overrides)
+    return chat(args.run_dir, args.prompt, args.system, overrides, image=args.image)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -208,6 +226,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish a finished run to the Hub (the token comes from HF_TOKEN or `hf auth login`)."""
+    from trainforge.sdk import push
+
+    result = push(args.run_dir, args.repo_id, args.revision, private=not args.public, license=args.license)
+    if args.json:  # one JSON document on stdout, for programs (the web app) that run this command
+        import dataclasses
+        import json
+
+        print(json.dumps(dataclasses.asdict(result)))
+    else:
+        print(result.summary())
+    return 0
+
+
 def _spec(name: str):
     from trainforge.tasks import get_task, task_names
 
@@ -228,6 +261,7 @@ COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("evaluate", cmd_evaluate, "score a finished run on labelled data with its task's metrics (report beside it)"),
     ("export", cmd_export, "export a finished run: merged model, ONNX (verified), GGUF (how)"),
     ("serve", cmd_serve, "serve finished runs over HTTP: OpenAI-compatible chat/completions, /v1/predict"),
+    ("push", cmd_push, "publish a finished run to the Hugging Face Hub (private by default; never checkpoints)"),
 )
 
 
@@ -258,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-limit", metavar="SIZE", help="plan for this much memory instead of what is free now (e.g. 16GiB)"
     )
     parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parsers["train"].add_argument(
+        "--print-launch",
+        action="store_true",
+        help="print the exact launch (accelerate launch commands, per machine; the SLURM submission) and exit",
+    )
     parsers["predict"].add_argument("run_dir", help="a finished run directory")
     parsers["predict"].add_argument("--input", required=True, help="file of inputs (csv, tsv, jsonl, json, parquet)")
     parsers["predict"].add_argument(
@@ -274,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["chat"].add_argument("run_dir", help="a finished LLM run directory")
     parsers["chat"].add_argument("--prompt", help="answer this one prompt and exit")
     parsers["chat"].add_argument("--system", help="system message opening the conversation")
+    parsers["chat"].add_argument(
+        "--image", help="an image file the first message is about (runs that read images: vlm)"
+    )
     parsers["chat"].add_argument(
         "--max-new-tokens", type=int, help="most tokens per answer (default: the run's params)"
     )
@@ -343,6 +385,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="how long a /v1/predict request waits for others to share one model call (0: no batching)",
     )
+    parsers["push"].add_argument("run_dir", help="a finished run directory")
+    parsers["push"].add_argument("--repo-id", help="target repository, e.g. your-name/my-model (default: hub.repo_id)")
+    parsers["push"].add_argument(
+        "--revision", help="branch to commit to, created from main when missing (default: hub.revision, else main)"
+    )
+    parsers["push"].add_argument(
+        "--public",
+        action="store_true",
+        help="create the repository public (default: private; a private push never writes into a public repo)",
+    )
+    parsers["push"].add_argument(
+        "--license", help="license id for the card when it states none, e.g. apache-2.0 (default: the base model's)"
+    )
+    parsers["push"].add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
 
 

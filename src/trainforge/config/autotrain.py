@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from pathlib import PurePath
 from typing import Any
 
 from trainforge.errors import ConfigError
@@ -552,7 +553,8 @@ def _translate_hub(hub: dict, project_name: Any, problems: list[tuple[str, str]]
     if hub.get("token"):
         out["token"] = hub["token"]
     if hub.get("username") and project_name:
-        out["repo_id"] = f"{hub['username']}/{project_name}"
+        # project_name is also the output folder (a path, e.g. runs/my-model): the repository takes its last part.
+        out["repo_id"] = f"{hub['username']}/{PurePath(str(project_name)).name}"
     for key, value in hub.items():
         if key in REFERENCE_HUB_KEYS:
             continue

@@ -54,6 +54,7 @@ def load_config(
     problems: list[tuple[str, str]] = []
     for override in overrides:
         apply_override(raw, override, problems)
+    _drop_literal_hub_token(raw)
     if interpolate:
         unset_hub: list[tuple[str, str]] = []
         raw = _interpolate(raw, "", problems, unset_hub)
@@ -159,6 +160,33 @@ def _interpolate(value: Any, key: str, problems: list[tuple[str, str]], unset_hu
         return ""
 
     return _ENV.sub(substitute, value)
+
+
+# The one spelling of hub.token that is read: a reference to an environment variable, resolved at load.
+_TOKEN_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$")  # ${HF_TOKEN}, ${HF_TOKEN:-}
+
+
+def _drop_literal_hub_token(raw: dict) -> None:
+    """Ignore (with a note) a Hub token written into the config itself rather than as a ``${VAR}`` reference.
+
+    The token is read only from the environment (``HF_TOKEN``, or the variable ``hub.token: ${VAR}`` names) or the
+    Hugging Face login cache. A literal token in a config file is a secret on disk that travels with the file (the
+    reference's ``training_params.json`` kept it in clear); old configs holding one still load, without it. The
+    value is never printed. Checked in trainforge's ``hub`` and the reference's ``hub``/``params`` places.
+    """
+    for section in ("hub", "params"):
+        node = raw.get(section)
+        if not isinstance(node, dict) or node.get("token") in (None, ""):
+            continue
+        if isinstance(node["token"], str) and _TOKEN_REFERENCE.match(node["token"].strip()):
+            continue
+        del node["token"]
+        print(
+            f"note: {section}.token holds a token written into the config, which trainforge does not read: the Hub "
+            "token comes only from the environment (HF_TOKEN, or hub.token: ${YOUR_VARIABLE}) or `hf auth login`. "
+            "Delete it from the config: anyone who can read the file can use it",
+            file=sys.stderr,
+        )
 
 
 def _drop_unset_hub_values(raw: dict, unset_hub: list[tuple[str, str]], problems: list[tuple[str, str]]) -> None:

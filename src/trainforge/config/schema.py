@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trainforge.config.sections import (
+    ComputeSection,
     DataSection,
     HubSection,
     ModelSection,
@@ -60,6 +61,7 @@ class RunConfig(BaseModel):
     params: Any = Field(default_factory=dict, description="Task-specific parameters (see `trainforge tasks TASK`).")
     peft: PeftSection = Field(default_factory=PeftSection)
     search: SearchSection = Field(default_factory=SearchSection)
+    compute: ComputeSection = Field(default_factory=ComputeSection)
     output: OutputSection = Field(default_factory=OutputSection)
     hub: HubSection = Field(default_factory=HubSection)
 
@@ -94,6 +96,8 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     else:
         spec = get_task(task)
         _apply_task_defaults(raw, spec)
+        if spec.relocate_params is not None and isinstance(raw.get("params"), dict):
+            problems += spec.relocate_params(raw)
 
     raw_params = raw.pop("params", None) or {}
     config = None
@@ -123,6 +127,11 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     search_problems = _search_space_problems(config, spec)
     if search_problems:
         raise ConfigError(search_problems, source)
+    from trainforge.config.compute import compute_problems
+
+    compute = compute_problems(config)
+    if compute:
+        raise ConfigError(compute, source)
     from trainforge.models.peft import check_peft
 
     peft_problems = check_peft(config)
@@ -171,8 +180,11 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
 
     problems: list[tuple[str, str]] = []
     search = config.search
-    if search.trials and not (config.data.eval_split or config.data.eval_fraction):
-        problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
+    if search.trials and not spec.own_search:
+        if not search.space:
+            problems.append(("search.space", "search.trials > 0 needs a space: the config keys to search and ranges"))
+        if not (config.data.eval_split or config.data.eval_fraction):
+            problems.append(("search.trials", "a search compares trials on evaluation metrics: give an eval split"))
     if search.storage:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -193,6 +205,8 @@ def _search_space_problems(config: RunConfig, spec) -> list[tuple[str, str]]:
         problems.append(
             ("search.metric", f"{search.metric!r} would choose by the test split; search on an eval_* metric")
         )
+    if spec.own_search:  # the task's check_config reads its space
+        return problems
     for key, dimension in search.space.items():
         where = f"search.space.{key}"
         section, _, name = key.partition(".")

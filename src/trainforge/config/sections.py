@@ -6,6 +6,7 @@ web UI all read them from this module. ``tier`` marks what a form shows first ("
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -207,11 +208,13 @@ class TrainingSection(Section):
     dataloader_num_workers: int = Field(
         0, ge=0, description="Worker processes for data loading.", json_schema_extra=ADVANCED
     )
-    train_sampling_strategy: Literal["random", "group_by_length"] = Field(
-        "random",
+    train_sampling_strategy: Literal["auto", "random", "group_by_length"] = Field(
+        "auto",
         description=(
-            "random, or group_by_length: batches of rows of similar length (less padding, faster; shuffled in "
-            "groups of 50 batches, so on small data whose lengths follow the labels, batches skew by class)."
+            "group_by_length: batches of rows of similar length (less padding, faster; shuffled in groups of 50 "
+            "batches, so on small data whose lengths follow the labels, batches skew by class); random; auto: "
+            "grouped when it saves at least 20% of padded tokens, the data holds 4 groups of 50 batches and row "
+            "length says little about the label (a note says which and why)."
         ),
         json_schema_extra=ADVANCED,
     )
@@ -396,34 +399,229 @@ class SearchSection(Section):
 
     @model_validator(mode="after")
     def _space_needed(self) -> SearchSection:
-        if self.trials and not self.space:
-            raise ValueError("trials > 0 needs a space: the config keys to search and their ranges")
         if self.sampler == "grid" and any(d.choice is None for d in self.space.values()):
             raise ValueError("the grid sampler needs every space key as a choice: [...] list")
         return self
 
 
+class ComputeSection(Section):
+    """Where and how many processes train: one or several machines, DDP, FSDP or DeepSpeed, locally or on SLURM.
+
+    More than one process re-launches ``trainforge train`` through ``accelerate launch`` (docs/compute.md);
+    mixed precision and gradient checkpointing stay in ``training:`` (``precision``, ``gradient_checkpointing``).
+    """
+
+    num_processes: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Training processes per machine: one per GPU (on a CPU-only machine, processes that share its cores, "
+            "DDP over gloo). More than one re-launches trainforge train through accelerate launch."
+        ),
+        json_schema_extra=BASIC,
+    )
+    num_machines: int = Field(1, ge=1, description="Machines training together.", json_schema_extra=ADVANCED)
+    machine_rank: int = Field(
+        0,
+        ge=0,
+        description="This machine's rank among num_machines (0: the main machine, which writes the run).",
+        json_schema_extra=ADVANCED,
+    )
+    main_process_ip: str | None = Field(
+        None,
+        description="Address of the machine of rank 0, reachable from every machine (needed for num_machines > 1).",
+        json_schema_extra=ADVANCED,
+    )
+    main_process_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on the main machine (default: a free port on one machine; 29500 across machines).",
+        json_schema_extra=ADVANCED,
+    )
+    strategy: Literal["ddp", "fsdp", "deepspeed"] = Field(
+        "ddp",
+        description=(
+            "ddp (a full copy of the model per process), fsdp (parameters, gradients and optimizer state sharded "
+            "over the processes) or deepspeed (ZeRO; needs the deepspeed package)."
+        ),
+        json_schema_extra=BASIC,
+    )
+    fsdp_version: Literal[1, 2] = Field(
+        2,
+        description="FSDP version: 2 (per-parameter sharding, PyTorch's current one) or 1.",
+        json_schema_extra=ADVANCED,
+    )
+    fsdp_sharding: Literal["full_shard", "shard_grad_op", "hybrid_shard", "no_shard"] = Field(
+        "full_shard",
+        description=(
+            "What FSDP shards: full_shard (everything), shard_grad_op (gradients and optimizer state; parameters "
+            "stay gathered after forward), hybrid_shard and no_shard (fsdp_version 1 only)."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    fsdp_offload_params: bool = Field(
+        False, description="FSDP: keep parameters and gradients in CPU memory.", json_schema_extra=ADVANCED
+    )
+    fsdp_auto_wrap: Literal["transformer_layer", "size"] = Field(
+        "transformer_layer",
+        description="FSDP wrapping: one unit per transformer layer, or per fsdp_min_num_params parameters.",
+        json_schema_extra=ADVANCED,
+    )
+    fsdp_layer_class: str | None = Field(
+        None,
+        description="FSDP: layer classes to wrap, comma-separated (default: the model's own, e.g. LlamaDecoderLayer).",
+        json_schema_extra=ADVANCED,
+    )
+    fsdp_min_num_params: int = Field(
+        100_000_000,
+        ge=1,
+        description="FSDP with fsdp_auto_wrap 'size': parameters per wrapped unit.",
+        json_schema_extra=ADVANCED,
+    )
+    deepspeed_stage: Literal[0, 1, 2, 3] = Field(
+        2,
+        description="DeepSpeed ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also parameters.",
+        json_schema_extra=ADVANCED,
+    )
+    deepspeed_offload_optimizer: Literal["none", "cpu", "nvme"] = Field(
+        "none", description="DeepSpeed: where optimizer state lives.", json_schema_extra=ADVANCED
+    )
+    deepspeed_offload_params: Literal["none", "cpu", "nvme"] = Field(
+        "none", description="DeepSpeed ZeRO-3: where parameters live.", json_schema_extra=ADVANCED
+    )
+    deepspeed_nvme_path: str | None = Field(
+        None, description="DeepSpeed: folder on an NVMe disk for 'nvme' offload.", json_schema_extra=ADVANCED
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description=(
+            "Your own accelerate config file (from `accelerate config`) instead of strategy and its options; "
+            "compute keys you set explicitly override it."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    launcher: Literal["local", "slurm"] = Field(
+        "local",
+        description="local (this machine), or slurm: submit the run to a SLURM cluster (needs submitit).",
+        json_schema_extra=BASIC,
+    )
+    slurm_partition: str | None = Field(None, description="SLURM partition.", json_schema_extra=ADVANCED)
+    slurm_account: str | None = Field(None, description="SLURM account to charge.", json_schema_extra=ADVANCED)
+    slurm_qos: str | None = Field(None, description="SLURM quality of service.", json_schema_extra=ADVANCED)
+    slurm_constraint: str | None = Field(None, description="SLURM node constraint.", json_schema_extra=ADVANCED)
+    slurm_time_min: int = Field(60, gt=0, description="SLURM time limit in minutes.", json_schema_extra=ADVANCED)
+    slurm_gpus_per_node: int = Field(
+        0, ge=0, description="GPUs per node (usually num_processes).", json_schema_extra=ADVANCED
+    )
+    slurm_cpus_per_task: int | None = Field(
+        None, gt=0, description="CPU cores for each node's task (all its processes).", json_schema_extra=ADVANCED
+    )
+    slurm_mem_gb: float | None = Field(None, gt=0, description="Memory per node in GB.", json_schema_extra=ADVANCED)
+    slurm_job_name: str = Field("trainforge", description="SLURM job name.", json_schema_extra=ADVANCED)
+    slurm_setup: list[str] = Field(
+        default_factory=list,
+        description="Shell lines run before training on each node (module load ..., source .venv/bin/activate).",
+        json_schema_extra=ADVANCED,
+    )
+    slurm_additional: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other sbatch options, e.g. {mail-type: END, exclusive: ''}.",
+        json_schema_extra=ADVANCED,
+    )
+    slurm_workers: int = Field(
+        1,
+        ge=1,
+        description="With a search: array tasks that work the study together (each runs trials on its own).",
+        json_schema_extra=ADVANCED,
+    )
+    slurm_wait: bool = Field(
+        False,
+        description="Wait for the job to end and exit with its outcome (otherwise submit and return).",
+        json_schema_extra=ADVANCED,
+    )
+
+    @property
+    def world_size(self) -> int:
+        """Processes over all machines."""
+        return self.num_processes * self.num_machines
+
+
 class HubSection(Section):
-    """Publishing the finished model to the Hugging Face Hub."""
+    """Publishing the finished model to the Hugging Face Hub (``trainforge push`` takes the same settings)."""
 
     push: bool = Field(
-        False, description="Upload the run directory to the Hub after training.", json_schema_extra=BASIC
+        False,
+        description=(
+            "Upload the finished run (model, tokenizer, card, metrics, logs; never checkpoints) to the Hub after "
+            "training. Needs a token in HF_TOKEN or from `hf auth login`."
+        ),
+        json_schema_extra=BASIC,
     )
     repo_id: str | None = Field(
         None, description="Target repository, e.g. your-name/my-model.", json_schema_extra=BASIC
     )
-    private: bool = Field(True, description="Create the repository as private.", json_schema_extra=ADVANCED)
-    token: SecretStr | None = Field(
-        None,
-        description="Hub token; write ${HF_TOKEN}. Never written to disk (default: the HF_TOKEN environment).",
+    private: bool = Field(
+        True,
+        description="Create the repository as private; a public one is only published to when this is false.",
         json_schema_extra=ADVANCED,
     )
+    revision: str | None = Field(
+        None,
+        description="Branch to commit to (created from main when missing); default: main.",
+        json_schema_extra=ADVANCED,
+    )
+    license: str | None = Field(
+        None,
+        description=(
+            "License id in the model card (e.g. apache-2.0, mit, other); default: the base model's, when its card "
+            "states one."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+    token: SecretStr | None = Field(
+        None,
+        description=(
+            "Only as a reference to an environment variable, e.g. ${HF_TOKEN} (a token written here is ignored, "
+            "with a note). Default: HF_TOKEN or the `hf auth login` cache. Never written to disk."
+        ),
+        json_schema_extra=ADVANCED,
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _branch_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BRANCH.match(value):
+            raise ValueError(
+                f"{value!r} is not a branch name: letters, digits, '.', '_', '-' and '/' (no '..', no leading or "
+                "trailing '/')"
+            )
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _license_id(cls, value: str | None) -> str | None:
+        if value is not None and not _LICENSE.match(value):
+            raise ValueError(f"{value!r} is not a Hub license id (lowercase, e.g. apache-2.0, mit, cc-by-4.0, other)")
+        return value
 
     @model_validator(mode="after")
     def _repo_needed(self) -> HubSection:
         if self.push and not self.repo_id:
             raise ValueError("push: true needs repo_id (e.g. your-name/my-model)")
+        if self.push and self.repo_id:  # checked when it is used: a run that never pushes keeps loading
+            from huggingface_hub.utils import validate_repo_id
+
+            try:
+                validate_repo_id(self.repo_id)
+            except ValueError as exc:  # HFValidationError: characters, length, "--", "..", more than one "/"
+                message = f"repo_id {self.repo_id!r} is not a Hub repository id (your-name/model-name): {exc}"
+                raise ValueError(message) from None
         return self
+
+
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
+_LICENSE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}$")
 
 
 def section_defaults(section: type[BaseModel]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import yaml
 from pydantic import BaseModel
 
 from trainforge.config.sections import (
+    ComputeSection,
     DataSection,
     HubSection,
     ModelSection,
@@ -23,6 +24,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("training", TrainingSection),
     ("peft", PeftSection),
     ("search", SearchSection),
+    ("compute", ComputeSection),
     ("output", OutputSection),
     ("hub", HubSection),
 )

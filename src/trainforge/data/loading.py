@@ -1,7 +1,8 @@
 """Load the configured data into pandas train/eval frames, with clear errors for every way it can be wrong.
 
 Sources: a file (csv, tsv, jsonl, json, parquet, CoNLL text), a folder holding ``<split>.<ext>`` files, a folder
-written by ``datasets``' ``save_to_disk``, or a Hub dataset id. The evaluation policy is explicit: a named split, a
+written by ``datasets``' ``save_to_disk``, or a Hub dataset id; for tasks with an image column (and image folders or
+ZIPs whatever the task) the readers of ``data/images.py``. The evaluation policy is explicit: a named split, a
 seeded (stratified when asked) fraction of the training rows, or none — never the training rows themselves.
 """
 
@@ -114,7 +115,13 @@ def _load_splits(data: DataSection, seed: int, stratify: str | None, columns, sa
     # The stratify column holds class labels: CSV/TSV read it as text, so that codes such as "01" keep the
     # spelling the user wrote (pandas would read them as the number 1) for the task's label rule.
     label_column = _file_column(stratify, columns, data) if stratify else None
-    train, train_origin, eval_frame, eval_origin = _read_sources(data, sample_rows, label_column)
+    images = _reads_images(data, columns)
+    if images:  # image folders, ZIPs, tables of image paths (data/images.py)
+        from trainforge.data.images import read_image_splits
+
+        train, train_origin, eval_frame, eval_origin = read_image_splits(data, columns, sample_rows, label_column)
+    else:
+        train, train_origin, eval_frame, eval_origin = _read_sources(data, sample_rows, label_column)
     if columns is not None:
         train = map_columns(train, columns, data.columns, train_origin)
         if eval_frame is not None:
@@ -141,13 +148,25 @@ def _load_splits(data: DataSection, seed: int, stratify: str | None, columns, sa
         _require_rows(eval_frame, eval_origin)
     test_frame, test_origin = None, None
     if data.test_split:
-        test_frame, test_origin = _read_test(data, sample_rows, label_column)
+        if images:
+            from trainforge.data.images import read_image_test
+
+            test_frame, test_origin = read_image_test(data, columns, sample_rows, label_column)
+        else:
+            test_frame, test_origin = _read_test(data, sample_rows, label_column)
         if columns is not None:
             test_frame = map_columns(test_frame, columns, data.columns, test_origin)
         _require_rows(test_frame, test_origin)
     # Indexes are kept as loaded so that messages can name the offending rows of the user's file.
     eval_origin_or_none = None if eval_frame is None else eval_origin
     return Splits(train, eval_frame, train_origin, eval_origin_or_none, test_frame, test_origin)
+
+
+def _reads_images(data: DataSection, columns) -> bool:
+    """Whether the image readers apply: the task has an image column, or the source is an image folder or ZIP."""
+    from trainforge.data.images import image_column_names, is_image_source
+
+    return bool(image_column_names(columns, data.columns)) or is_image_source(data)
 
 
 def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | None]:
@@ -160,6 +179,11 @@ def load_sample(data: DataSection, rows: int) -> tuple[pd.DataFrame, str, int | 
         DataError: As ``load_splits`` for a missing path or an unreadable file.
     """
     path = Path(os.path.expanduser(data.source))
+    if _reads_images(data, None):  # image rows: paths and labels, read as training reads them
+        from trainforge.data.images import read_image_splits
+
+        frame, origin, _, _ = read_image_splits(data, None, rows)
+        return frame, origin, len(frame) if len(frame) < rows else None
     disk = path.is_dir() and (
         data.format == "disk" or (path / "dataset_dict.json").exists() or (path / "state.json").exists()
     )

@@ -23,7 +23,7 @@ import pandas as pd
 
 from trainforge.errors import DataError, TrainforgeError
 
-GENERATION_TAGS = ("text-generation", "text2text-generation", "summarization", "translation")
+GENERATION_TAGS = ("text-generation", "text2text-generation", "summarization", "translation", "image-text-to-text")
 # One label (or number) per row: the tags whose runs predict a class or a value for each row as a whole (not
 # token-classification, whose labels are per token).
 ROW_TAGS = (

@@ -109,6 +109,49 @@ def export(
     return export_onnx(run_dir, config, output or run_dir / "onnx", quantize, tolerance)
 
 
+def capabilities(run_dir: Path) -> list[dict[str, Any]]:
+    """What ``export`` would do with this run for each format, read from the folder as ``export`` reads it.
+
+    No model loads: a format is ``available`` when ``export`` would write it; otherwise ``reason`` is the message
+    ``export`` gives (for ``gguf``, the llama.cpp commands for this run). The web app offers exactly these.
+
+    Returns:
+        One dict per format in ``FORMATS``: ``format``, ``available``, ``reason`` (str or None), ``options``
+        (``quantize`` values it takes), ``output`` (the folder it writes, when available).
+
+    Raises:
+        RunDirError: Not a finished run.
+    """
+    from trainforge.exporters.merged import _already_full, gguf_guidance
+    from trainforge.sdk import _finished_run_config
+
+    run_dir = Path(run_dir)
+    config = _finished_run_config(run_dir)
+    found: list[dict[str, Any]] = []
+    adapter = (run_dir / "adapter_config.json").is_file()
+    merged = {"format": "merged", "available": adapter, "options": [], "output": str(run_dir / "merged")}
+    merged["reason"] = None if adapter else _already_full(run_dir, config)
+    found.append(merged)
+    onnx: dict[str, Any] = {"format": "onnx", "available": False, "options": ["int8"], "output": str(run_dir / "onnx")}
+    if (run_dir / "model.joblib").is_file():
+        onnx["reason"] = (
+            f"{config.task} runs keep their model as model.joblib: ONNX export here is for transformers encoders"
+        )
+    else:
+        from trainforge.exporters.onnx import _auto_class
+
+        try:
+            _auto_class(run_dir, config)
+            onnx.update(available=True, reason=None)
+        except ExportError as exc:
+            onnx["reason"] = str(exc)
+    found.append(onnx)
+    found.append(
+        {"format": "gguf", "available": False, "options": [], "output": None, "reason": gguf_guidance(run_dir, config)}
+    )
+    return found
+
+
 def model_config(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``config.json`` (transformers model config) as a dict, or None when the run has none."""
     path = run_dir / "config.json"

@@ -18,7 +18,9 @@ ADAPTER_DIR = "adapter"  # the trained LoRA adapter of a run whose model folder 
 TASK_HEADS = {"SEQ_CLS": ["classifier", "score"], "TOKEN_CLS": ["classifier", "score"], "QUESTION_ANS": ["qa_outputs"]}
 
 
-def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = None) -> Any:
+def lora_config(
+    config: Any, task_type: str, new_token_ids: list[int] | None = None, exclude: list[str] | None = None
+) -> Any:
     """The run's ``peft.LoraConfig``, or None when ``peft.enabled`` is off.
 
     Args:
@@ -26,6 +28,7 @@ def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = N
         task_type: PEFT's task type (``CAUSAL_LM``, ``SEQ_CLS``, ``SEQ_2_SEQ_LM``, ``TOKEN_CLS``,
             ``QUESTION_ANS``); it makes PEFT train (and save) the task's new head with the adapter.
         new_token_ids: Token ids whose embedding rows train too (tokens a chat template added).
+        exclude: Full names of modules LoRA leaves alone (those the task froze, ``frozen_modules``).
     """
     section = config.peft
     if not section.enabled:
@@ -33,8 +36,11 @@ def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = N
     from peft import LoraConfig
 
     extra: dict[str, Any] = {"trainable_token_indices": new_token_ids} if new_token_ids else {}
+    excluded = list(exclude or [])
     if section.target_modules == "all-linear" and task_type in TASK_HEADS:
-        extra["exclude_modules"] = TASK_HEADS[task_type]
+        excluded += TASK_HEADS[task_type]
+    if excluded:
+        extra["exclude_modules"] = excluded
     return LoraConfig(
         r=section.r,
         lora_alpha=section.alpha,
@@ -49,16 +55,32 @@ def lora_config(config: Any, task_type: str, new_token_ids: list[int] | None = N
 def apply_lora(ctx: Any, model: Any, task_type: str) -> Any:
     """``model`` wrapped with the run's LoRA adapter (only adapter and head train), or unchanged without peft.
 
+    Modules whose parameters the task froze in ``build_model`` get no adapter (``frozen_modules``).
+
     Raises:
         ValueError: From PEFT when ``peft.target_modules`` names no module of the model (validate checks the
             names against the model's config first, so a config that passed validation does not get here).
     """
-    peft_config = lora_config(ctx.config, task_type)
+    peft_config = lora_config(ctx.config, task_type, exclude=frozen_modules(model))
     if peft_config is None:
         return model
     from peft import get_peft_model
 
     return get_peft_model(model, peft_config)
+
+
+def frozen_modules(model: Any) -> list[str]:
+    """Names of the modules whose every parameter the task froze before LoRA (a VLM's vision tower, say).
+
+    LoRA leaves them alone: an adapter there would only be frozen too, computed for nothing. Models with nothing
+    frozen (every task but those that freeze a part in ``build_model``) give an empty list: PEFT's choice stands.
+    """
+    frozen = []
+    for name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if name and own and not any(p.requires_grad for p in own):
+            frozen.append(name)
+    return frozen
 
 
 def merge_for_saving(trainer: Any, run_dir: Path) -> Path | None:

@@ -186,14 +186,19 @@ def _generator(runs: RunFolder, name: str) -> api.StreamingChatPredictor:
     return predictor
 
 
-def _entry(run: ServedRun) -> dict[str, Any]:
-    spec = run.spec
+def run_endpoints(spec) -> list[str]:
+    """The endpoints a run of ``spec`` answers (None: a task this version does not know, /v1/predict only)."""
     endpoints = ["/v1/predict"]
     if spec is not None and spec.playground == "chat":
         endpoints = ["/v1/chat/completions", "/v1/completions", *endpoints]
     if spec is not None and spec.pipeline_tag in EMBEDDING_TAGS:
         endpoints.append("/v1/embeddings")
-    return api.model_entry(run.name, run.created, run.task, spec.pipeline_tag if spec else None, endpoints)
+    return endpoints
+
+
+def _entry(run: ServedRun) -> dict[str, Any]:
+    spec = run.spec
+    return api.model_entry(run.name, run.created, run.task, spec.pipeline_tag if spec else None, run_endpoints(spec))
 
 
 def _event_stream(events: Iterable[dict[str, Any]]) -> StreamingResponse:

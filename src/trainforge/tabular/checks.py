@@ -100,10 +100,12 @@ def check_classes(splits, target: str, params, origin: str) -> list[str]:
         raise DataError(
             f"{origin}: target {target!r} holds {len(counts)} distinct fractional numbers: use tabular_regression"
         )
-    need = params.cv_folds if params.validation == "cv" else 2
+    from trainforge.tabular.settings import folds
+
+    need = folds(params) if params.validation == "cv" else 2
     rare = counts[counts < need]
     if len(rare):
-        how = f"params.cv_folds is {params.cv_folds}" if params.validation == "cv" else "the holdout needs 2"
+        how = f"the cross-validation has {need} folds" if params.validation == "cv" else "the holdout needs 2"
         shown = ", ".join(f"{k!r}: {v} row(s)" for k, v in rare.head(5).items())
         raise DataError(
             f"{origin}: target {target!r} has classes with too few rows for validation ({shown}); {how}, so every "

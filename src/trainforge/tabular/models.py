@@ -92,80 +92,217 @@ PORTFOLIO: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-def portfolio(families: list[str]) -> list[dict[str, Any]]:
-    """Starting trials (Optuna ``enqueue_trial`` parameters) for the families being searched."""
-    return [
-        {"family": name, **{f"{name}.{k}": v for k, v in params.items()}}
-        for name, params in PORTFOLIO
-        if name in families
-    ]
+# Order in which the families' default trials run: the boosters first (quick, and the models a default is most
+# often compared with), then the cheap linear models, then the slower forests and neighbours. A short budget that
+# stops the defaults midway has then seen the ones that matter most.
+DEFAULT_ORDER = (
+    "lightgbm",
+    "xgboost",
+    "logistic_regression",
+    "ridge",
+    "lasso",
+    "elastic_net",
+    "hist_gradient_boosting",
+    "extra_trees",
+    "random_forest",
+    "linear_svm",
+    "knn",
+)
 
 
-def suggest(trial, family: str, kind: str, n_rows: int) -> dict[str, Any]:
-    """Sample the hyper-parameters of ``family`` for this trial (names without the family prefix)."""
+def first_trials(families: list[str], target, overrides: dict[str, Any], n_rows: int) -> list[tuple[dict, dict]]:
+    """The trials a new study starts with, as ``(params, user_attrs)`` for Optuna's ``enqueue_trial``.
 
-    def f(name: str, low: float, high: float, log: bool = False) -> float:
-        return trial.suggest_float(f"{family}.{name}", low, high, log=log)
+    First every family's library defaults (``user_attrs['default']``; with a count or skewed target, also the
+    booster defaults with a Poisson loss or a log1p target), so that the final choice never loses to a default model
+    it could have picked; then the portfolio's known-good points, leaving out those outside a user's own range.
+    """
+    ordered = [f for f in DEFAULT_ORDER if f in families] + [f for f in families if f not in DEFAULT_ORDER]
+    out: list[tuple[dict, dict]] = []
+    for family in ordered:
+        for variant in default_variants(family, target):
+            out.append(({"family": family}, {"default": True, "variant": variant}))
+    for family, params in PORTFOLIO:
+        if family in families and all(_inside(overrides.get(f"{family}.{k}"), v) for k, v in params.items()):
+            prefixed = {f"{family}.{k}": v for k, v in params.items()}
+            for name in objective_choices(family, target)[:1]:  # the portfolio point fits the squared error
+                prefixed[f"{family}.objective"] = name
+            if target is not None and len(target.transforms) > 1:
+                prefixed[f"{family}.target_transform"] = "none"
+            out.append(({"family": family, **prefixed}, {}))
+    return out
 
-    def i(name: str, low: int, high: int, log: bool = False) -> int:
-        return trial.suggest_int(f"{family}.{name}", low, high, log=log)
 
-    def c(name: str, choices: tuple):
-        return trial.suggest_categorical(f"{family}.{name}", choices)
+def _inside(dim, value) -> bool:
+    """Whether a user's ``SearchDimension`` (None: no override) can draw ``value``."""
+    if dim is None:
+        return True
+    if dim.choice is not None:
+        return value in dim.choice
+    low, high = dim.loguniform or dim.uniform or dim.integer
+    return low <= value <= high
 
-    if family == "lightgbm":
-        return {
-            "n_estimators": i("n_estimators", 50, 1000, log=True),
-            "learning_rate": f("learning_rate", 0.01, 0.3, log=True),
-            "num_leaves": i("num_leaves", 4, 128, log=True),
-            "min_child_samples": i("min_child_samples", 2, 50, log=True),
-            "subsample": f("subsample", 0.5, 1.0),
-            "colsample_bytree": f("colsample_bytree", 0.4, 1.0),
-            "reg_lambda": f("reg_lambda", 1e-3, 10.0, log=True),
-        }
-    if family == "xgboost":
-        return {
-            "n_estimators": i("n_estimators", 50, 1000, log=True),
-            "learning_rate": f("learning_rate", 0.01, 0.3, log=True),
-            "max_depth": i("max_depth", 2, 10),
-            "min_child_weight": f("min_child_weight", 0.5, 20.0, log=True),
-            "subsample": f("subsample", 0.5, 1.0),
-            "colsample_bytree": f("colsample_bytree", 0.4, 1.0),
-            "reg_lambda": f("reg_lambda", 1e-3, 10.0, log=True),
-        }
-    if family == "hist_gradient_boosting":
-        return {
-            "max_iter": i("max_iter", 50, 600, log=True),
-            "learning_rate": f("learning_rate", 0.01, 0.3, log=True),
-            "max_leaf_nodes": i("max_leaf_nodes", 4, 64, log=True),
-            "min_samples_leaf": i("min_samples_leaf", 2, 50, log=True),
-            "l2_regularization": f("l2_regularization", 1e-4, 10.0, log=True),
-        }
-    if family in ("random_forest", "extra_trees"):
-        return {
-            "n_estimators": i("n_estimators", 100, 400, log=True),
-            "max_features": c("max_features", ("sqrt", "0.5", "1.0")),
-            "min_samples_leaf": i("min_samples_leaf", 1, 10, log=True),
-        }
-    if family == "logistic_regression":
-        return {"C": f("C", 1e-3, 100.0, log=True)}
-    if family in ("ridge", "lasso"):
-        return {"alpha": f("alpha", 1e-4, 100.0, log=True)}
-    if family == "elastic_net":
-        return {"alpha": f("alpha", 1e-4, 100.0, log=True), "l1_ratio": f("l1_ratio", 0.05, 0.95)}
-    if family == "linear_svm":
-        return {"C": f("C", 1e-3, 100.0, log=True)}
+
+@dataclass(frozen=True)
+class Dim:
+    """One built-in search dimension of a family, and the values its estimator accepts (for users' own ranges).
+
+    ``valid`` bounds (inclusive) what a user's ``search.space`` range may reach; ``choices`` lists a categorical
+    dimension's values, which are also the only values a user's ``choice`` may hold.
+    """
+
+    kind: str  # "float" | "int" | "choice"
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    valid: tuple[float, float] = (0.0, float("inf"))
+    choices: tuple = ()
+
+
+_UNIT = (1e-6, 1.0)  # fractions of rows or columns, learning rates
+_POSITIVE = (1e-12, 1e12)
+_NONNEGATIVE = (0.0, 1e12)
+_BOOSTER_COMMON = {
+    "n_estimators": Dim("int", 50, 1000, log=True, valid=(1, 100_000)),
+    "learning_rate": Dim("float", 0.01, 0.3, log=True, valid=_UNIT),
+    "subsample": Dim("float", 0.5, 1.0, valid=_UNIT),
+    "colsample_bytree": Dim("float", 0.4, 1.0, valid=_UNIT),
+    "reg_lambda": Dim("float", 1e-3, 10.0, log=True, valid=_NONNEGATIVE),
+}
+_FOREST = {
+    "n_estimators": Dim("int", 100, 400, log=True, valid=(1, 100_000)),
+    "max_features": Dim("choice", choices=("sqrt", "0.5", "1.0")),
+    "min_samples_leaf": Dim("int", 1, 10, log=True, valid=(1, 1e9)),
+}
+# Built-in search spaces: ranges follow AutoGluon's and FLAML's tuned defaults, narrowed where a trial must fit in
+# seconds. Every library default lies inside its range, so a family's default trial is a point of its space.
+SPACE: dict[str, dict[str, Dim]] = {
+    "lightgbm": {
+        **_BOOSTER_COMMON,
+        "num_leaves": Dim("int", 4, 128, log=True, valid=(2, 131_072)),
+        "min_child_samples": Dim("int", 2, 50, log=True, valid=(1, 1e9)),
+    },
+    "xgboost": {
+        **_BOOSTER_COMMON,
+        "max_depth": Dim("int", 2, 10, valid=(1, 30)),
+        "min_child_weight": Dim("float", 0.5, 20.0, log=True, valid=_NONNEGATIVE),
+    },
+    "hist_gradient_boosting": {
+        "max_iter": Dim("int", 50, 600, log=True, valid=(1, 100_000)),
+        "learning_rate": Dim("float", 0.01, 0.3, log=True, valid=_UNIT),
+        "max_leaf_nodes": Dim("int", 4, 64, log=True, valid=(2, 1e9)),
+        "min_samples_leaf": Dim("int", 2, 50, log=True, valid=(1, 1e9)),
+        "l2_regularization": Dim("float", 1e-4, 10.0, log=True, valid=_NONNEGATIVE),
+    },
+    "random_forest": _FOREST,
+    "extra_trees": _FOREST,
+    "logistic_regression": {"C": Dim("float", 1e-3, 100.0, log=True, valid=_POSITIVE)},
+    "ridge": {"alpha": Dim("float", 1e-4, 100.0, log=True, valid=_NONNEGATIVE)},
+    "lasso": {"alpha": Dim("float", 1e-4, 100.0, log=True, valid=_NONNEGATIVE)},
+    "elastic_net": {
+        "alpha": Dim("float", 1e-4, 100.0, log=True, valid=_NONNEGATIVE),
+        "l1_ratio": Dim("float", 0.05, 0.95, valid=(0.0, 1.0)),
+    },
+    "linear_svm": {"C": Dim("float", 1e-3, 100.0, log=True, valid=_POSITIVE)},
+    "knn": {
+        "n_neighbors": Dim("int", 3, 50, log=True, valid=(1, 1e9)),
+        "weights": Dim("choice", choices=("uniform", "distance")),
+    },
+}
+# Loss functions a booster can fit for a regression target (see ``settings.target_rule``), in each library's name.
+OBJECTIVES = {
+    "xgboost": {"squared_error": "reg:squarederror", "poisson": "count:poisson", "tweedie": "reg:tweedie"},
+    "lightgbm": {"squared_error": "regression", "poisson": "poisson", "tweedie": "tweedie"},
+    "hist_gradient_boosting": {"squared_error": "squared_error", "poisson": "poisson"},
+}
+
+
+def space_of(family: str, n_rows: int) -> dict[str, Dim]:
+    """The built-in dimensions of ``family``; k-NN's neighbours are capped by the rows (a quarter of them)."""
+    space = dict(SPACE[family])
     if family == "knn":
-        return {
-            "n_neighbors": i("n_neighbors", 3, min(50, max(3, n_rows // 4)), log=True),
-            "weights": c("weights", ("uniform", "distance")),
-        }
-    raise KeyError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+        space["n_neighbors"] = Dim("int", 3, min(50, max(4, n_rows // 4)), log=True, valid=(1, 1e9))
+    return space
+
+
+def sample(trial, key: str, dim) -> Any:
+    """Draw ``key`` from a built-in ``Dim`` or a user's ``SearchDimension`` (``search.space``)."""
+    if isinstance(dim, Dim):
+        if dim.kind == "choice":
+            return trial.suggest_categorical(key, dim.choices)
+        if dim.kind == "int":
+            return trial.suggest_int(key, int(dim.low), int(dim.high), log=dim.log)
+        return trial.suggest_float(key, dim.low, dim.high, log=dim.log)
+    if dim.choice is not None:
+        return trial.suggest_categorical(key, tuple(dim.choice))
+    if dim.integer is not None:
+        return trial.suggest_int(key, *dim.integer)
+    low, high = dim.loguniform or dim.uniform
+    return trial.suggest_float(key, low, high, log=dim.loguniform is not None)
+
+
+def suggest(trial, family: str, n_rows: int, target, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Sample the hyper-parameters of ``family`` for this trial (names without the family prefix).
+
+    Args:
+        trial: The Optuna trial; parameter names are ``family.name``.
+        family: The model family drawn for this trial.
+        n_rows: Training rows (bounds k-NN's neighbours).
+        target: The regression target's candidate objectives and transforms (``settings.TargetRule``), or None.
+        overrides: The user's ``search.space`` (``family.name`` -> ``SearchDimension``), replacing built-in ranges.
+    """
+    hp = {
+        name: sample(trial, f"{family}.{name}", overrides.get(f"{family}.{name}", dim))
+        for name, dim in space_of(family, n_rows).items()
+    }
+    if target is None:
+        return hp
+    objectives = objective_choices(family, target)
+    if objectives:
+        hp["objective"] = trial.suggest_categorical(f"{family}.objective", objectives)
+        if hp["objective"] == "tweedie":
+            # 1 < p < 2: compound Poisson-gamma, zeros and positive amounts (xgboost's and LightGBM's range).
+            hp["tweedie_variance_power"] = trial.suggest_float(f"{family}.tweedie_variance_power", 1.1, 1.9)
+    if len(target.transforms) > 1 and hp.get("objective", "squared_error") == "squared_error":
+        hp["target_transform"] = trial.suggest_categorical(f"{family}.target_transform", target.transforms)
+    return hp
+
+
+def objective_choices(family: str, target) -> tuple[str, ...]:
+    """The losses ``family`` may fit for this target: none to choose unless the rule found more than squared error."""
+    if family not in OBJECTIVES or target is None or len(target.objectives) < 2:
+        return ()
+    return tuple(o for o in target.objectives if o in OBJECTIVES[family])
+
+
+def default_variants(family: str, target) -> list[dict[str, Any]]:
+    """The library-default configurations tried for ``family``: plain, then with the target's own loss/transform.
+
+    A Poisson default is added for count targets and a log1p-target default for skewed ones (boosters only: they
+    are where a loss matters most and cost least).
+    """
+    variants: list[dict[str, Any]] = [{}]
+    if target is None or family not in ("lightgbm", "xgboost"):
+        return variants
+    if "poisson" in objective_choices(family, target):
+        variants.append({"objective": "poisson"})
+    if "log1p" in target.transforms:
+        variants.append({"target_transform": "log1p"})
+    return variants
 
 
 def make_estimator(family: str, kind: str, params: dict[str, Any], seed: int, n_jobs: int, categorical: list[bool]):
-    """A fresh, unfitted estimator of ``family`` with ``params`` (as returned by ``suggest``)."""
+    """A fresh, unfitted estimator of ``family`` with ``params`` (as returned by ``suggest``; ``{}``: its defaults).
+
+    ``params`` holds no ``target_transform`` (the search wraps the pipeline for it); ``objective`` is one of
+    ``OBJECTIVES[family]``'s keys.
+    """
     classify = kind == "classification"
+    params = dict(params)
+    if "objective" in params:  # a regression loss, named once for every family (see OBJECTIVES)
+        params["loss" if family == "hist_gradient_boosting" else "objective"] = OBJECTIVES[family][
+            params.pop("objective")
+        ]
     if family == "lightgbm":
         import lightgbm
 
@@ -190,8 +327,9 @@ def make_estimator(family: str, kind: str, params: dict[str, Any], seed: int, n_
         name = ("RandomForest" if family == "random_forest" else "ExtraTrees") + (
             "Classifier" if classify else "Regressor"
         )
-        features = params["max_features"] if params["max_features"] == "sqrt" else float(params["max_features"])
-        return getattr(ensemble, name)(**{**params, "max_features": features}, random_state=seed, n_jobs=n_jobs)
+        if "max_features" in params and params["max_features"] not in ("sqrt", "log2"):
+            params["max_features"] = float(params["max_features"])
+        return getattr(ensemble, name)(**params, random_state=seed, n_jobs=n_jobs)
     if family == "logistic_regression":
         return linear_model.LogisticRegression(**params, max_iter=2000)
     if family == "ridge":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from html import escape
 from pathlib import Path
 
@@ -14,65 +15,82 @@ from trainforge.tabular import scoring
 _IMPORTANCE_ROWS = 1000  # rows scored per permutation (a sample of larger sets)
 
 
-def write_leaderboard(folder: Path, search, selection) -> pd.DataFrame:
-    """``leaderboard.csv``: the ensemble and every trial of the study, best first, with score and fit time."""
+def write_leaderboard(folder: Path, search, final, candidates) -> pd.DataFrame:
+    """``leaderboard.csv``: the final model, then the ensembles it was chosen over and every trial, best first.
+
+    ``default`` marks a family's library-default trial, ``ensemble_weight`` each trial's share of the final model.
+    """
     import optuna
 
-    study = optuna.load_study(study_name=search.params.study_name, storage=search.storage)
-    weights = {o.number: w for o, w in selection}
-    rows = [
-        {
-            "model": "ensemble",
-            "family": "+".join(sorted({o.family for o, _ in selection})),
+    study = optuna.load_study(study_name=search.settings.study_name, storage=search.storage)
+    weights = {o.number: w for o, w in final.members}
+
+    def combined(candidate, model: str) -> dict:
+        return {
+            "model": model,
+            "how": candidate.how,
+            "family": "+".join(sorted({o.family for o, _ in candidate.members})),
             "trial": None,
+            "default": False,
             "state": "COMPLETE",
-            "score": search.ensemble_score(selection),
-            "fit_time_s": sum(o.fit_time_s for o, _ in selection),
-            "ensemble_weight": 1.0,
-            "params": json.dumps({f"trial{o.number}": round(w, 4) for o, w in selection}),
+            "score": candidate.score,
+            "fit_time_s": sum(o.fit_time_s for o, _ in candidate.members),
+            "ensemble_weight": 1.0 if candidate is final else 0.0,
+            "params": json.dumps({f"trial{o.number}": round(w, 4) for o, w in candidate.members}),
         }
-    ]
+
+    rows = [combined(c, c.how) for c in candidates if c is not final and c.how != "best_trial"]
     for trial in study.get_trials(deepcopy=False):
+        if trial.state == optuna.trial.TrialState.WAITING:  # queued starting points the budget did not reach
+            continue
         started, completed = trial.datetime_start, trial.datetime_complete
         fit_time_s = (completed - started).total_seconds() if completed is not None and started is not None else None
+        default = bool(trial.user_attrs.get("default"))
+        params = trial.user_attrs.get("variant", {}) if default else trial.params
         rows.append(
             {
                 "model": f"trial{trial.number}",
+                "how": "trial",
                 "family": trial.params.get("family", search.families[0]),
                 "trial": trial.number,
+                "default": default,
                 "state": trial.state.name,
                 "score": trial.value,
                 "fit_time_s": fit_time_s,
                 "ensemble_weight": weights.get(trial.number, 0.0),
-                "params": json.dumps({k: v for k, v in trial.params.items() if k != "family"}),
+                "params": json.dumps({k: v for k, v in params.items() if k != "family"}),
             }
         )
     board = pd.DataFrame(rows).astype({"trial": "Int64"})
     complete = board["state"] == "COMPLETE"
     board = pd.concat(
         [
+            pd.DataFrame([combined(final, "final")]),
             board[complete].sort_values(
                 "score", ascending=not scoring.GREATER_IS_BETTER[search.metric], kind="stable"
             ),
             board[~complete],
         ]
-    )
+    ).astype({"trial": "Int64"})
     board.insert(0, "rank", range(1, len(board) + 1))
     board = board.rename(columns={"score": f"validation_{search.metric}"})
     board.to_csv(folder / "leaderboard.csv", index=False)
     return board
 
 
-def write_importances(folder: Path, model, search, eval_set, seed: int) -> pd.DataFrame:
+def write_importances(folder: Path, model, search, eval_set, seed: int, seconds: float = 30.0) -> pd.DataFrame:
     """Permutation importance of each raw input column (on the eval rows, else a training sample).
 
     The drop in the search metric when a column's values are shuffled, reported per user column rather than per
     encoded feature. ``model`` is the ensemble's heaviest member (its first fold model, in the same voting
-    wrapper): scoring every member for every shuffle would cost more than the search on wide tables.
+    wrapper): scoring every member for every shuffle would cost more than the search on wide tables. It runs
+    within about ``seconds`` (a share of the run's time budget): one timed prediction sizes the rows scored and the
+    repeats (3 down to 1).
     """
     from sklearn.inspection import permutation_importance
+    from threadpoolctl import threadpool_limits
 
-    from trainforge.tabular.search import predict_encoded
+    from trainforge.tabular.ensemble import predict_encoded
 
     problem = search.problem
     if eval_set is not None:
@@ -80,6 +98,15 @@ def write_importances(folder: Path, model, search, eval_set, seed: int) -> pd.Da
     else:
         X, Y, weight = problem.X, problem.Y, problem.weight
     rows = np.random.default_rng(seed).permutation(len(X))[:_IMPORTANCE_ROWS]
+    with threadpool_limits(limits=1):  # as the search's fits: one thread beats contention on a busy machine
+        started = time.monotonic()
+        predict_encoded(model, problem, X.iloc[rows])
+        per_call = max(time.monotonic() - started, 1e-4)
+    if per_call * len(X.columns) * 3 > seconds:  # fewer rows first (the cost is mostly per row) ...
+        keep = min(len(rows), max(100, int(len(rows) * seconds / (per_call * len(X.columns) * 3))))
+        per_call *= keep / len(rows)
+        rows = rows[:keep]
+    repeats = max(1, min(3, int(seconds / (per_call * len(X.columns)))))  # ... then fewer repeats
     X, Y = X.iloc[rows].reset_index(drop=True), [y[rows] for y in Y]
     weight = None if weight is None else weight[rows]
     sign = 1.0 if scoring.GREATER_IS_BETTER[search.metric] else -1.0
@@ -90,9 +117,10 @@ def write_importances(folder: Path, model, search, eval_set, seed: int) -> pd.Da
         truths = [y[positions] for y in Y]
         return sign * scoring.score(search.metric, truths, predictions, None if weight is None else weight[positions])
 
-    result = permutation_importance(
-        model, X, np.arange(len(X)), scoring=scorer, n_repeats=3, random_state=seed, n_jobs=1
-    )
+    with threadpool_limits(limits=1):
+        result = permutation_importance(
+            model, X, np.arange(len(X)), scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1
+        )
     table = pd.DataFrame(
         {"feature": list(X.columns), "importance": result.importances_mean, "std": result.importances_std}
     )
@@ -135,7 +163,8 @@ def card_section(run_dir: Path, config) -> str:
     lines = [
         "## Leaderboard",
         "",
-        f"Validation: {_validation_text(config)}; `leaderboard.csv` lists every trial.",
+        f"Validation: {_search_text(run_dir)}; `leaderboard.csv` lists every trial (`default`: the family's "
+        "library defaults, always tried first under the same folds).",
         "",
         f"| rank | model | family | {score} | fit time (s) | ensemble weight |",
         "|---|---|---|---|---|---|",
@@ -143,7 +172,8 @@ def card_section(run_dir: Path, config) -> str:
     for row in board.itertuples(index=False):
         value = "" if pd.isna(getattr(row, score)) else f"{getattr(row, score):.4f}"
         seconds = "" if pd.isna(row.fit_time_s) else f"{row.fit_time_s:.1f}"
-        lines.append(f"| {row.rank} | {row.model} | {row.family} | {value} | {seconds} | {row.ensemble_weight:.3f} |")
+        model = f"final ({row.how})" if row.model == "final" else row.model + (" (default)" if row.default else "")
+        lines.append(f"| {row.rank} | {model} | {row.family} | {value} | {seconds} | {row.ensemble_weight:.3f} |")
     lines += [
         "",
         "## Feature importance",
@@ -170,11 +200,13 @@ def card_section(run_dir: Path, config) -> str:
     return "\n".join(lines)
 
 
-def _validation_text(config) -> str:
-    params = config.params
-    how = (
-        f"{params.cv_folds}-fold cross-validation"
-        if params.validation == "cv"
-        else f"a {params.holdout_fraction:g} holdout"
-    )
-    return f"{how}, metric {params.metric}, {params.num_trials} trials within {params.time_limit}s"
+def _search_text(run_dir: Path) -> str:
+    """The search's settings and target rule, as the last ``train_started`` event recorded them."""
+    path = run_dir / "events.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    for line in reversed(lines):
+        event = json.loads(line)
+        if event.get("event") == "train_started" and "search" in event:
+            target = event.get("target")
+            return event["search"] + (f"; target: {target}" if target else "")
+    return "see leaderboard.csv"

@@ -28,6 +28,10 @@ REGISTRY: tuple[str, ...] = (
     "trainforge.tasks.sentence_transformers:PAIR_SCORE_SPEC",
     "trainforge.tasks.sentence_transformers:TRIPLET_SPEC",
     "trainforge.tasks.sentence_transformers:QA_SPEC",
+    "trainforge.tasks.image_classification:SPEC",
+    "trainforge.tasks.image_classification:REGRESSION_SPEC",
+    "trainforge.tasks.object_detection:SPEC",
+    "trainforge.tasks.vlm:SPEC",
 )
 
 

@@ -255,8 +255,9 @@ def make_trainer(inputs: TrainerInputs):
     from transformers import Trainer, TrainingArguments
 
     from trainforge.metrics.squad import SquadScorer
+    from trainforge.training.hf_trainer import InOrderEvaluation
 
-    class QuestionAnsweringTrainer(Trainer):
+    class QuestionAnsweringTrainer(InOrderEvaluation, Trainer):
         """Hands the scorer the windows it evaluates; the eval split tunes the null threshold, others reuse it."""
 
         def __init__(self, *args, scorer: SquadScorer, **kwargs) -> None:
@@ -486,4 +487,5 @@ SPEC = TaskSpec(
         columns={"text_column": "context", "question_column": "question", "answer_column": "answers"},
         params={"max_seq_length": "max_length", "max_doc_stride": "doc_stride"},
     ),
+    length_grouping=True,
 )

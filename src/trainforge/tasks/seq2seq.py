@@ -271,7 +271,9 @@ def make_trainer(inputs):
     """A ``Seq2SeqTrainer`` whose evaluation generates (``params.predict_with_generate``) with the model's settings."""
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
-    class TiedSeq2SeqTrainer(Seq2SeqTrainer):
+    from trainforge.training.hf_trainer import InOrderEvaluation
+
+    class TiedSeq2SeqTrainer(InOrderEvaluation, Seq2SeqTrainer):
         """Restoring the best checkpoint names no "missing keys" for embeddings tied to the shared one (T5, BART).
 
         Checkpoints store a tied matrix once; transformers 5.24's Trainer warns about the others although loading
@@ -527,4 +529,5 @@ SPEC = TaskSpec(
         columns={"text_column": "text", "target_column": "target"},
         params={"max_seq_length": "max_length", "max_target_length": "max_target_length"},
     ),
+    length_grouping=True,
 )

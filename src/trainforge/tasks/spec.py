@@ -35,8 +35,10 @@ class Column:
     ``target`` (learns to predict it), ``weight`` (weighs rows in the loss), ``id`` (kept out of the features) or
     ``features`` (stands for every user column no other logical column takes, each kept under its own name).
     ``kind`` says what a cell holds: ``text``, ``number``, ``label`` (a class, or a list of classes), ``messages``
-    (a conversation), ``category``, ``table``; new tasks add theirs (``image``, ``boxes``...). The web app's column
-    guess, its playground and predict read these instead of guessing from names.
+    (a conversation), ``category``, ``table``, ``image`` (an image: the readers of ``data/images.py`` give the task
+    an absolute file path per row; predict also takes a ``data:image/...;base64`` URI or bytes, see
+    ``images.open_rgb``); new tasks add theirs (``boxes``...). The web app's column guess, its playground and predict
+    read these instead of guessing from names.
     """
 
     name: str
@@ -305,6 +307,9 @@ class TaskSpec:
     # False for tasks trained without a pretrained transformers model (tabular): the driver then skips the model
     # source and precision checks and the Trainer-only callbacks; the factory gets no model.
     pretrained_model: bool = True
+    # False for tasks that train in one process only (tabular: scikit-learn, XGBoost, LightGBM): of compute:, only the
+    # launcher and its SLURM options apply (several processes, machines or a sharding strategy are refused by name).
+    distributed: bool = True
     processor: str = "tokenizer"  # what load_processor loads from the model folder: tokenizer, image_processor, none
     # The plain Trainer's logged evaluation of the kept checkpoint is complete, so the final metrics reuse it; TRL
     # trainers add metrics in evaluate() (and a generation eval would be costly to repeat only where it is complete).
@@ -333,6 +338,17 @@ class TaskSpec:
     # the run keeps the adapter as its model (LLM runs; peft.merge_adapter adds merged/).
     lora: str | None = None
     lora_by_trainer: bool = False
+    # The task's trainer runs its own Optuna study from the ``search:`` section (tabular: model families and
+    # ensembling): the driver trains once rather than once per trial, ``search.space`` is optional, and the task's
+    # ``check_config`` says which ``search.space`` keys it reads.
+    own_search: bool = False
+    # Moves the task's older ``params`` names of settings that now live in a shared section (tabular:
+    # ``params.num_trials`` -> ``search.trials``) within the raw config, noting each; returns the conflicts found.
+    relocate_params: Callable[[dict], list[tuple[str, str]]] | None = None
+    # Whether the encoded rows (``input_ids``) go through transformers' Trainer sampler, so that
+    # ``training.train_sampling_strategy: auto`` may group them by length (training/sampling.py); tasks whose
+    # trainer batches otherwise (TRL packing, sentence-transformers' samplers) leave it False: random order.
+    length_grouping: bool = False
 
     def __post_init__(self) -> None:
         # Not given: derived from ``predict``; derived again when a variant (``dataclasses.replace``) changes predict.
@@ -344,6 +360,10 @@ class TaskSpec:
         """The fields of a shared section this task reads; None when it reads the whole section."""
         if section in self.applies:
             return self.applies[section]
+        if section == "compute" and not self.distributed:
+            from trainforge.config.sections import ComputeSection
+
+            return frozenset(n for n in ComputeSection.model_fields if n == "launcher" or n.startswith("slurm_"))
         if section == "peft":
             if self.lora is None:
                 return frozenset()
@@ -353,6 +373,11 @@ class TaskSpec:
 
     def why_not_applying(self, section: str) -> str:
         """Why fields of ``section`` outside ``fields_applying`` do not apply, for the error message."""
+        if section == "compute" and section not in self.applies and not self.distributed:
+            return (
+                "it trains in one process: its models are not trained by a distributed Trainer; a SLURM job "
+                "(compute.launcher: slurm) still runs it on a cluster node"
+            )
         if section == "peft" and section not in self.applies:
             if self.lora is None:
                 return "it trains no LoRA adapter"

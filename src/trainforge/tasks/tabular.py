@@ -19,20 +19,13 @@ return the original labels, loadable with joblib alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from trainforge.config.choices import (
-    CategoricalImputer,
-    NumericalImputer,
-    NumericScaler,
-    TabularClassificationMetric,
-    TabularModel,
-    TabularRegressionMetric,
-)
+from trainforge.config.choices import CategoricalImputer, NumericalImputer, NumericScaler, TabularModel
 from trainforge.config.sections import ADVANCED, BASIC
 from trainforge.errors import DataError
 from trainforge.tasks.spec import (
@@ -74,14 +67,14 @@ class TabularParams(TaskParams):
         description="With model.name auto: search only these families (default: every family of the sub-task).",
         json_schema_extra=ADVANCED,
     )
-    num_trials: int = Field(
-        40,
-        ge=1,
-        description="Trials in the Optuna study (all workers of a shared study together).",
+    preset: Literal["quick", "medium", "best"] = Field(
+        "medium",
+        description=(
+            "Budget and depth: quick (30 trials, 60 s, 3 folds), medium (60, 300 s, 5 folds, folds repeated up to 2x "
+            "on small tables), best (300, 900 s, 8 folds, up to 3x, stacking). search.trials / search.timeout and "
+            "the params below override it."
+        ),
         json_schema_extra=BASIC,
-    )
-    time_limit: int = Field(
-        300, ge=1, description="Seconds for the whole search, ensembling included.", json_schema_extra=BASIC
     )
     validation: str = Field(
         "cv",
@@ -89,25 +82,38 @@ class TabularParams(TaskParams):
         description="cv: k-fold cross-validation; holdout: one split.",
         json_schema_extra=ADVANCED,
     )
-    cv_folds: int = Field(5, ge=2, le=20, description="Folds of the cross-validation.", json_schema_extra=ADVANCED)
+    cv_folds: int | None = Field(
+        None,
+        ge=2,
+        le=20,
+        description="Folds of the cross-validation (default: the preset's).",
+        json_schema_extra=ADVANCED,
+    )
+    cv_repeats: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description=(
+            "Passes of the cross-validation with other shuffles (default: as many as rows x folds allow within the "
+            "budget, up to the preset's cap); every fold model joins the final bag."
+        ),
+        json_schema_extra=ADVANCED,
+    )
     holdout_fraction: float = Field(
         0.2, gt=0, lt=1, description="Validation share with validation: holdout.", json_schema_extra=ADVANCED
     )
-    ensemble: bool = Field(
-        True, description="Greedy ensemble of the best trials (off: the best trial alone).", json_schema_extra=BASIC
+    ensemble: Literal["greedy", "stack", "none"] | None = Field(
+        None,
+        description=(
+            "greedy: weighted average of the best trials (Caruana); stack: also a linear model over the best trials' "
+            "out-of-fold predictions; none: the best trial. The final model is whichever scores best in validation "
+            "(default: the preset's)."
+        ),
+        json_schema_extra=BASIC,
     )
     ensemble_size: int = Field(
         25, ge=1, description="Greedy selection rounds (with replacement).", json_schema_extra=ADVANCED
     )
-    pruning: bool = Field(
-        True, description="Stop unpromising trials after a fold (median rule).", json_schema_extra=ADVANCED
-    )
-    study_storage: str | None = Field(
-        None,
-        description="SQLAlchemy URL of a shared Optuna study (default: sqlite in the run directory).",
-        json_schema_extra=ADVANCED,
-    )
-    study_name: str = Field("trainforge", description="Study name within the storage.", json_schema_extra=ADVANCED)
     numerical_imputer: NumericalImputer = Field(
         "median", description="Fills missing numbers (models that need it).", json_schema_extra=ADVANCED
     )
@@ -130,21 +136,11 @@ class TabularParams(TaskParams):
     def _one_target_as_list(cls, value):
         return [value] if isinstance(value, str) else value
 
-
-class TabularClassificationParams(TabularParams):
-    """Parameters of ``tabular_classification``."""
-
-    metric: TabularClassificationMetric = Field(
-        "log_loss", description="Validation metric the search optimises.", json_schema_extra=BASIC
-    )
-
-
-class TabularRegressionParams(TabularParams):
-    """Parameters of ``tabular_regression``."""
-
-    metric: TabularRegressionMetric = Field(
-        "rmse", description="Validation metric the search optimises.", json_schema_extra=BASIC
-    )
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _ensemble_switch(cls, value):
+        """The earlier on/off switch: true is the greedy ensemble, false the best trial alone."""
+        return {True: "greedy", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
 COLUMNS = (
@@ -167,10 +163,11 @@ COLUMNS = (
 
 
 def check_config(config) -> list[tuple[str, str]]:
-    """Model family fits the sub-task; features are not mapped (see ``tabular/checks.py``)."""
+    """Model family fits the sub-task; features are not mapped; ``search:`` fits a tabular search (``checks.py``)."""
     from trainforge.tabular.checks import config_problems
+    from trainforge.tabular.settings import check_search
 
-    return config_problems(config, _kind(config))
+    return config_problems(config, _kind(config)) + check_search(config, _kind(config))
 
 
 def _kind(config) -> str:
@@ -420,8 +417,10 @@ def predict(run_dir: Path, frame: pd.DataFrame, config) -> pd.DataFrame:
 
 def _numeric_columns(voter) -> list[str]:
     """The columns the fitted preprocessing reads as numbers (every member shares one column plan)."""
-    members = getattr(voter, "estimators_", None) or [voter]
-    prepare = getattr(members[0], "named_steps", {}).get("prepare")
+    from trainforge.tabular.ensemble import first_pipeline
+
+    pipeline = first_pipeline(voter)
+    prepare = None if pipeline is None else pipeline.named_steps.get("prepare")
     if prepare is None:  # not a trainforge pipeline (a bare estimator): no column plan to read
         return []
     return [str(c) for name, _, columns in prepare.transformers_ if name == "num" for c in columns]
@@ -435,6 +434,13 @@ def model_card(run_dir: Path, config) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- specs
+
+
+def _relocate(raw: dict) -> list[tuple[str, str]]:
+    """``params.num_trials`` and the other older names of search settings, moved into ``search:`` with a note."""
+    from trainforge.tabular.settings import relocate
+
+    return relocate(raw, TabularParams.model_fields)
 
 
 def _reference_value(name: str, value):
@@ -479,21 +485,27 @@ _COMMON: dict[str, Any] = dict(
     stratify_column=_stratify,
     make_trainer=make_trainer,
     pretrained_model=False,
+    distributed=False,  # its model families train in this process (n_jobs threads), not under a Trainer
     processor="none",
     playground="table",
     model_card=model_card,
     library_name="sklearn",
     default_model="auto",
     extras=(("xgboost", "tabular"), ("lightgbm", "tabular"), ("optuna", "tabular"), ("joblib", "tabular")),
-    # The search sets each model family's own hyperparameters (params.*); only the seed is shared.
-    applies={"training": frozenset({"seed"}), "model": frozenset({"name"}), "search": frozenset()},
-    applies_why="it searches scikit-learn, XGBoost and LightGBM models, no neural network: tune it with params.*",
+    # The search sets each model family's own hyperparameters; of training: only the seed is shared.
+    applies={"training": frozenset({"seed"}), "model": frozenset({"name"})},
+    applies_why=(
+        "it searches scikit-learn, XGBoost and LightGBM models, no neural network: set its budget with params.preset "
+        "and search:"
+    ),
+    own_search=True,
+    relocate_params=_relocate,
 )
 
 SPEC = TaskSpec(
     name="tabular_classification",
     summary="Predict classes from table columns (binary, multi-class, multi-label): searched and ensembled models.",
-    params=TabularClassificationParams,
+    params=TabularParams,
     pipeline_tag="tabular-classification",
     example={"model": {"name": "auto"}, "data": {"source": "data/train.csv"}, "params": {"target_columns": ["label"]}},
     autotrain=_reference_shape("classification"),
@@ -503,7 +515,7 @@ SPEC = TaskSpec(
 REGRESSION_SPEC = TaskSpec(
     name="tabular_regression",
     summary="Predict one or several numbers from table columns: searched and ensembled models.",
-    params=TabularRegressionParams,
+    params=TabularParams,
     pipeline_tag="tabular-regression",
     example={
         "model": {"name": "auto"},

@@ -605,6 +605,7 @@ SPEC = TaskSpec(
         columns={"text_column": "text", "target_column": "label"},
         params=_REFERENCE_PARAMS,
     ),
+    length_grouping=True,
 )
 
 # Same model, data path and trainer as classification: only the head (one output), checks and metrics differ.

@@ -395,4 +395,5 @@ SPEC = TaskSpec(
         columns={"tokens_column": "tokens", "tags_column": "tags"},
         params={"max_seq_length": "max_length"},
     ),
+    length_grouping=True,
 )

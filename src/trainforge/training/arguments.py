@@ -31,11 +31,11 @@ def resolve_precision(precision: str) -> str:
 
 
 def auto_logging_steps(train_rows: int, config: RunConfig) -> int:
-    """About 50 loss logs per run, at least one every 25 optimizer steps."""
+    """About 50 loss logs per run, at least one every 25 optimizer steps (an optimizer step spans every process)."""
     training = config.training
     if training.logging_steps:
         return training.logging_steps
-    per_step = training.per_device_train_batch_size * training.gradient_accumulation_steps
+    per_step = training.per_device_train_batch_size * training.gradient_accumulation_steps * config.compute.world_size
     steps = (
         training.max_steps if training.max_steps > 0 else math.ceil(train_rows / per_step) * training.num_train_epochs
     )
@@ -43,7 +43,7 @@ def auto_logging_steps(train_rows: int, config: RunConfig) -> int:
 
 
 def training_arguments(
-    config: RunConfig, run_dir: Path, has_eval: bool, metric: Metric, train_rows: int
+    config: RunConfig, run_dir: Path, has_eval: bool, metric: Metric, train_rows: int, sampling: str | None = None
 ) -> dict[str, Any]:
     """``transformers.TrainingArguments`` keyword arguments for this run (the one translation of our sections).
 
@@ -56,6 +56,8 @@ def training_arguments(
         has_eval: Whether an evaluation split exists (else no eval, best-model or early stopping).
         metric: The task's default metric for selecting the best checkpoint.
         train_rows: Training rows, for the automatic logging interval.
+        sampling: The batch order ``training.train_sampling_strategy: auto`` resolved to (``training/sampling.py``);
+            None: the configured one, ``auto`` read as random.
 
     Raises:
         ConfigError: A precision this machine cannot run.
@@ -101,11 +103,16 @@ def training_arguments(
         restore_callback_states_from_checkpoint=True,
         metric_for_best_model=metric_name if eval_strategy != "no" else None,
         greater_is_better=greater if eval_strategy != "no" else None,
-        gradient_checkpointing=training.gradient_checkpointing,
+        # Under FSDP the launch turns it into FSDP's activation checkpointing (launch.py): not both.
+        gradient_checkpointing=training.gradient_checkpointing and config.compute.strategy != "fsdp",
         auto_find_batch_size=training.auto_find_batch_size,
         dataloader_num_workers=training.dataloader_num_workers,
-        train_sampling_strategy=training.train_sampling_strategy,
+        train_sampling_strategy=sampling or _configured_sampling(training.train_sampling_strategy),
         remove_unused_columns=False,  # tasks hand over exactly the model's columns (plus sample_weight)
         report_to="none",  # TensorBoard is attached as a callback writing into the run directory
         disable_tqdm=True,  # progress is shown by trainforge's own display
     )
+
+
+def _configured_sampling(strategy: str) -> str:
+    return "random" if strategy == "auto" else strategy

@@ -60,27 +60,23 @@ def check_output_dir(config: RunConfig) -> None:
 
 
 def check_hub_token(config: RunConfig) -> None:
-    """A run that pushes needs a token (``hub.token``, ``HF_TOKEN`` or a saved login) before anything trains.
+    """A run that pushes needs a Hub token (``HF_TOKEN`` or a saved login) and a reachable Hub before it trains.
 
     Raises:
-        ConfigError: Naming ``hub.token`` and the ways to provide one.
+        ConfigError: Naming ``hub.push``: how to provide a token, or that ``HF_HUB_OFFLINE`` switched the Hub off.
     """
-    if not config.hub.push or config.hub.token is not None:
-        return
-    from huggingface_hub import get_token
+    from trainforge.training.hub import check_hub
 
-    if get_token() is None:
-        raise ConfigError(
-            [("hub.token", "hub.push is true but there is no Hub token: export HF_TOKEN (or `hf auth login`)")]
-        )
+    check_hub(config)
 
 
-def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
+def prepare_run_dir(config: RunConfig, resume: bool, dry_run: bool = False) -> RunDir:
     """Create the run directory, refusing to mix a new run into a finished or unrelated one.
 
     With ``output.overwrite`` a finished run is moved aside, not deleted: ``RunDir.commit`` deletes it once the new
     run has succeeded and ``RunDir.roll_back`` restores it when the new run fails (a kill leaves it beside the run
-    directory as ``<name>.replaced-<time>``).
+    directory as ``<name>.replaced-<time>``). ``dry_run`` only raises what preparing would (a launcher checks before
+    it starts the processes, whose main one prepares the directory).
 
     Raises:
         RunDirError: The directory holds a run (and ``output.overwrite`` is off), ``resume`` was asked for a
@@ -99,6 +95,12 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
             )
         return RunDir(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
+        from trainforge.training.slurm import submitted_here
+
+        submission = submitted_here(read_events(run_dir / "events.jsonl"))
+        if submission is not None:
+            # A SLURM task of ours: the submission prepared this directory (and moved a replaced run aside).
+            return RunDir(run_dir, Path(submission["replaced"]) if submission.get("replaced") else None)
         if not (run_dir / "events.jsonl").exists():
             # output.overwrite replaces the folder: never one that trainforge did not write (data, a home folder...).
             raise RunDirError(
@@ -110,6 +112,8 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
         failed = bool(events) and events[-1]["event"] == "run_failed"  # not one still running in another process
         if not finished and failed and last_checkpoint(run_dir) is None:
             # A run that failed before its first checkpoint holds nothing to resume or keep: start again in place.
+            if dry_run:
+                return RunDir(run_dir)
             print(f"note: replacing the failed run in {run_dir} (it left no model and no checkpoint)", file=sys.stderr)
             shutil.rmtree(run_dir)
         elif not config.output.overwrite:
@@ -117,12 +121,15 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
                 f"output.dir {run_dir} already holds a run. Choose another output.dir, resume it with --resume, "
                 "or replace it with output.overwrite=true"
             )
+        elif dry_run:
+            return RunDir(run_dir)
         else:
             replaced = _free_sibling(run_dir, "replaced")
             run_dir.rename(replaced)
             run_dir.mkdir(parents=True)
             return RunDir(run_dir, replaced)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        run_dir.mkdir(parents=True, exist_ok=True)
     return RunDir(run_dir)
 
 
@@ -382,6 +389,8 @@ def card_metadata(
         if name.startswith("eval_") and isinstance(value, int | float) and not _is_counter(name)
     ]
     base_is_local = Path(config.model.name).exists()
+    from trainforge.training.hub import base_model_license
+
     data = ModelCardData(
         library_name=library_name,
         pipeline_tag=pipeline_tag,
@@ -391,6 +400,7 @@ def card_metadata(
         datasets=[source] if on_hub else None,
         model_name=run_dir.name,
         eval_results=results or None,
+        license=config.hub.license or base_model_license(config.model.name),
     )
     if extra:
         ours = {key: value for key, value in data.to_dict().items() if value is not None}
@@ -437,17 +447,28 @@ def loss_curve_svg(points: list[tuple[int, float]], width: int = 480, height: in
 
 
 def push_to_hub(run_dir: Path, config: RunConfig) -> str:
-    """Upload the run directory (without checkpoints) to ``hub.repo_id``; returns the repository URL.
+    """``hub.push``: upload the finished run to ``hub.repo_id`` through ``trainforge push``'s code; returns its URL.
 
-    The token comes from ``hub.token`` or the environment and is never written to disk.
+    See ``trainforge.training.hub.push_run`` (allow-listed files, private by default, ``hub.revision`` branch,
+    token from the environment or the login cache only).
     """
-    from huggingface_hub import HfApi
+    from trainforge.training.hub import PublishError, push_run, resolve_token
 
     repo_id = config.hub.repo_id
     if not repo_id:  # HubSection requires it when push is on; a config built otherwise gets the same message
         raise ConfigError([("hub.repo_id", "push: true needs repo_id (e.g. your-name/my-model)")])
-    token = config.hub.token.get_secret_value() if config.hub.token else None
-    api = HfApi(token=token)
-    repo = api.create_repo(repo_id, private=config.hub.private, exist_ok=True)
-    api.upload_folder(folder_path=str(run_dir), repo_id=repo_id, ignore_patterns=["checkpoints/*", "tensorboard/*"])
-    return str(repo)
+    try:
+        result = push_run(
+            run_dir,
+            repo_id,
+            revision=config.hub.revision,
+            private=config.hub.private,
+            license=config.hub.license,
+            token=resolve_token(config),
+        )
+    except PublishError as exc:  # the model is trained and saved: say how to publish it without training again
+        message = f"{exc}. The trained model is in {run_dir}: publish it with `trainforge push {run_dir}`"
+        raise PublishError(message) from None
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return result.url

@@ -8,15 +8,22 @@
 
 ``run`` calls them in order and records failures; search and launch wrap the same phases. Each task's functions
 receive the run's ``RunContext`` (tasks/spec.py), so the driver holds no task-specific branch.
+
+Several processes (``compute:``; training/launch.py starts them) run the same phases: the main process prepares the
+run directory and writes every event and artifact, the others wait for it where they would race (run directory,
+data preparation) and take part in every Trainer call (training, evaluation, saving are collective).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +51,7 @@ class RunResult:
     eval_rows: int
     duration_s: float = 0.0
     hub_url: str | None = None
+    job_ids: tuple[str, ...] = ()  # SLURM jobs a submission started (compute.launcher: slurm)
 
 
 @dataclass
@@ -93,6 +101,9 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
         resolve_precision(config.training.precision)
     check_output_dir(config)
     check_hub_token(config)
+    from trainforge.training.launch import check_compute_environment
+
+    check_compute_environment(config)
     stratify = spec.stratify_column(config) if callable(spec.stratify_column) else spec.stratify_column
     splits = load_splits(config.data, config.training.seed, stratify, spec.columns, sample_rows)
     ctx.analysis = spec.analyze(ctx, splits)
@@ -110,13 +121,18 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     return Checked(ctx, splits, notes)
 
 
-def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunResult:
+def run(config: RunConfig, resume: bool = False, listeners: tuple = (), command: list[str] | None = None) -> RunResult:
     """Train one run end to end: check, start, prepare, fit, finish.
+
+    With ``compute:`` asking for several processes, machines or a cluster, this process launches them instead
+    (``launch.launch_run``) and returns the result they wrote.
 
     Args:
         config: The validated config.
         resume: Continue from the last checkpoint in the run directory.
         listeners: Callables receiving every event (e.g. the console display).
+        command: The ``trainforge`` arguments that reproduce this run, for launched processes (the CLI's own);
+            None writes the resolved config for them.
 
     Returns:
         The run's output directory and final metrics.
@@ -125,16 +141,25 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         TrainforgeError: Bad config/data/run directory, before anything trains.
         Exception: Any training failure, after a ``run_failed`` event was recorded.
     """
-    if config.search.trials:
+    from trainforge.training.distributed import Ranks
+    from trainforge.training.launch import launch_run, wants_launch
+
+    if wants_launch(config):
+        return launch_run(config, resume, command)
+    if config.search.trials and not get_task(config.task).own_search:
         from trainforge.training.search import run_search
 
         return run_search(config, resume, listeners)
     started = time.monotonic()
-    checked = check(config)
-    target = start(checked, resume, listeners)
+    ranks = Ranks()
+    with ranks.main_first():  # Hub downloads and tokenizer files: fetched once, the others read them
+        checked = check(config)
+    checked.ctx.is_main_process = ranks.is_main
+    target = start(checked, resume, listeners, ranks)
     run_dir, events = target.path, checked.ctx.events
     try:
-        prepared = prepare(checked)
+        with ranks.main_first():  # a cached preparation (datasets cache files) is computed once
+            prepared = prepare(checked)
         trainer, metrics = fit(checked, prepared, resume)
         result = finish(checked, trainer, prepared, metrics)
         result.duration_s = time.monotonic() - started
@@ -146,7 +171,7 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
             hub_url=result.hub_url,
         )
         target.commit()
-        if not config.output.keep_checkpoints and (run_dir / "checkpoints").is_dir():
+        if ranks.is_main and not config.output.keep_checkpoints and (run_dir / "checkpoints").is_dir():
             # The final model is in the run directory; checkpoints only served --resume, which a finished run refuses.
             shutil.rmtree(run_dir / "checkpoints")
         return result
@@ -175,8 +200,10 @@ def run(config: RunConfig, resume: bool = False, listeners: tuple = ()) -> RunRe
         events.close()
 
 
-def start(checked: Checked, resume: bool, listeners: tuple = ()):
+def start(checked: Checked, resume: bool, listeners: tuple = (), ranks: Any = None):
     """Prepare the run directory (see ``artifacts.prepare_run_dir``), write the resolved config, open the events.
+
+    Only the main process does; the others wait for it (``ranks``) and get a silent event log.
 
     Returns:
         The ``RunDir`` (commit it when the run succeeded, roll it back when it failed); ``checked.ctx`` then holds
@@ -185,6 +212,22 @@ def start(checked: Checked, resume: bool, listeners: tuple = ()):
     Raises:
         RunDirError: The directory holds a run that would be lost or mixed, or --resume cannot continue it.
     """
+    from trainforge.training.artifacts import RunDir
+    from trainforge.training.distributed import SilentEventLog
+
+    ctx, config = checked.ctx, checked.ctx.config
+    if not ctx.is_main_process:
+        ranks.barrier()  # the main process has prepared the run directory
+        ctx.run_dir, ctx.events = Path(config.output.dir), SilentEventLog()
+        return RunDir(ctx.run_dir)
+    target = _started(checked, resume, listeners)
+    if ranks is not None:
+        ranks.barrier()
+    return target
+
+
+def _started(checked: Checked, resume: bool, listeners: tuple):
+    """The main process's part of ``start``."""
     from trainforge.training.artifacts import data_fingerprint, library_versions, prepare_run_dir, resume_differences
     from trainforge.training.events import EventLog
 
@@ -264,7 +307,8 @@ def fit(
     has_eval = prepared.eval is not None
     args, callbacks = {}, []  # a task without a pretrained model (tabular) runs its own search: no Trainer settings
     if spec.pretrained_model:
-        args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train))
+        sampling = _sampling(ctx, prepared)
+        args = training_arguments(config, run_dir, has_eval, spec.best_metric(ctx), len(prepared.train), sampling)
         callbacks = _callbacks(ctx, has_eval) + list(extra_callbacks or [])
     if spec.make_trainer is not None:
         make_trainer = spec.make_trainer
@@ -280,6 +324,11 @@ def fit(
         if not isinstance(trainer, Trainer):
             raise TypeError(f"task {spec.name}: its trainer factory made a {type(trainer).__name__}, not a Trainer")
         trainer.remove_callback(PrinterCallback)  # our events drive the display; the Trainer's own print is noise
+        if getattr(trainer, "model_accepts_loss_kwargs", False) and not _loss_counts_items(trainer.model):
+            # transformers takes a forward(**kwargs) for a loss divided by its num_items_in_batch, multiplies it by the
+            # process count and skips the division over accumulated batches; a head that computes a plain mean
+            # (BertForSequenceClassification) then trains on N x its loss with N processes: told it does not.
+            trainer.model_accepts_loss_kwargs = False
     checkpoint = None
     if resume:
         skipped: list[str] = []
@@ -297,19 +346,44 @@ def fit(
     return trainer, metrics
 
 
+def _sampling(ctx: RunContext, prepared: Prepared) -> str | None:
+    """The batch order ``training.train_sampling_strategy: auto`` resolves to for this data (a note says why)."""
+    training = ctx.config.training
+    if training.train_sampling_strategy != "auto" or not ctx.spec.length_grouping:
+        return None
+    from trainforge.training.sampling import choose_sampling
+
+    choice = choose_sampling(
+        prepared.train, training.per_device_train_batch_size * training.gradient_accumulation_steps, training.seed
+    )
+    if choice.notable and ctx.is_main_process:
+        print(f"note: {choice.reason}", file=sys.stderr)
+        ctx.events.write("note", message=choice.reason)
+    return choice.strategy
+
+
 def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str, float]) -> RunResult:
     """The task's finish step, final metrics (the logged evaluation of the kept model when complete), model, card."""
+    ctx = checked.ctx
+    kept = _kept_checkpoint(trainer)
+    if kept is not None:
+        ctx.events.write("best_checkpoint", **kept)
+        metrics["best_global_step"] = kept["step"]
+    with _writes_aside(ctx) as written:  # the other processes compute with the main one but keep nothing
+        return _finish(checked, trainer, prepared, metrics, written)
+
+
+def _finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str, float], written: Path) -> RunResult:
+    """``finish`` from the task's finish step on; ``written`` is where this process writes (see ``_writes_aside``)."""
     from trainforge.training import artifacts
 
     ctx, splits = checked.ctx, checked.splits
-    spec, config, run_dir, events = ctx.spec, ctx.config, ctx.output_dir, ctx.events
-    kept = _kept_checkpoint(trainer)
-    if kept is not None:
-        events.write("best_checkpoint", **kept)
-        metrics["best_global_step"] = kept["step"]
+    spec, config, run_dir, events = ctx.spec, ctx.config, written, ctx.events
+    main = ctx.is_main_process
     if spec.finish is not None:
         for note in spec.finish(ctx, trainer, prepared):
-            print(f"note: {note}", file=sys.stderr)
+            if main:
+                print(f"note: {note}", file=sys.stderr)
             events.write("note", message=note)
     if prepared.eval is not None:
         final = (_recorded_eval(trainer) if spec.reuse_logged_eval else None) or trainer.evaluate()
@@ -328,16 +402,38 @@ def finish(checked: Checked, trainer: Any, prepared: Prepared, metrics: dict[str
     if config.peft.enabled and not spec.lora_by_trainer:
         from trainforge.models.peft import merge_for_saving
 
-        merge_for_saving(trainer, run_dir)  # the run's model loads with plain transformers; adapter/ beside it
-    trainer.save_model(str(run_dir))
+        merge_for_saving(trainer, written)  # the run's model loads with plain transformers; adapter/ beside it
+    trainer.save_model(str(written))  # every process: FSDP and DeepSpeed gather the weights for the main one
+    eval_rows = 0 if splits.eval is None else len(splits.eval)
+    if not main:
+        return RunResult(Path(config.output.dir), metrics, ctx.labels, len(splits.train), eval_rows)
     if spec.pretrained_model and ctx.processor is not None:
         ctx.processor.save_pretrained(str(run_dir))
     artifacts.write_metrics(run_dir, metrics)
     card = spec.model_card(run_dir, config) if spec.model_card is not None else None
     artifacts.write_model_card(run_dir, config, spec.pipeline_tag, ctx.labels, metrics, spec.library_name, card)
     hub_url = artifacts.push_to_hub(run_dir, config) if config.hub.push else None
-    eval_rows = 0 if splits.eval is None else len(splits.eval)
     return RunResult(run_dir, metrics, ctx.labels, len(splits.train), eval_rows, hub_url=hub_url)
+
+
+@contextlib.contextmanager
+def _writes_aside(ctx: RunContext) -> Iterator[Path]:
+    """Where this process writes the run's final files: the run directory (main process), else a scratch folder.
+
+    A task's finish step and a trainer's save may write files themselves (thresholds, a merged adapter); in the
+    other processes they compute the same values with the main one (their evaluation is collective) and their files
+    land in a folder deleted afterwards, so the run directory has one writer.
+    """
+    if ctx.is_main_process:
+        yield ctx.output_dir
+        return
+    run_dir = ctx.output_dir
+    with tempfile.TemporaryDirectory(prefix="trainforge-rank-") as scratch:
+        ctx.run_dir = Path(scratch)
+        try:
+            yield ctx.run_dir
+        finally:
+            ctx.run_dir = run_dir
 
 
 def _callbacks(ctx: RunContext, has_eval: bool) -> list[Any]:
@@ -352,7 +448,8 @@ def _callbacks(ctx: RunContext, has_eval: bool) -> list[Any]:
     if "tensorboard" in config.output.report_to:
         from torch.utils.tensorboard import SummaryWriter
 
-        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(ctx.output_dir / "tensorboard"))))
+        if ctx.is_main_process:  # one event file, written by the process that writes the run
+            callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(ctx.output_dir / "tensorboard"))))
     if has_eval and config.training.eval_strategy != "no" and config.training.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
@@ -361,6 +458,22 @@ def _callbacks(ctx: RunContext, has_eval: bool) -> list[Any]:
         )
         callbacks += [stopper, EarlyStoppingEvents(ctx.events, config.training.early_stopping_patience)]
     return callbacks
+
+
+def _loss_counts_items(model: Any) -> bool:
+    """Whether the model's loss divides by the Trainer's ``num_items_in_batch`` (transformers' ``loss_function``).
+
+    Read from the source of its class's ``forward`` (of the base model under PEFT); unreadable source keeps the
+    Trainer's own answer.
+    """
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        source = inspect.getsource(type(base).forward)
+    except (OSError, TypeError, AttributeError):
+        return True
+    return "loss_function" in source or "num_items_in_batch" in source
 
 
 def _kept_checkpoint(trainer) -> dict | None:

@@ -2,13 +2,77 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import Trainer
+from transformers.trainer_utils import has_length
 
 from trainforge.tasks.spec import TrainerInputs
 
 
-class WeightedLossTrainer(Trainer):
+class InOrderEvaluation:
+    """Mixin for a ``Trainer``: evaluation and test batches in the split's own order, whatever the training order.
+
+    With ``train_sampling_strategy: group_by_length`` transformers' Trainer length-groups the eval batches too,
+    which shuffles the predictions' order: post-processing that maps predictions back to rows by position (QA
+    windows to their examples, length-sorted eval splits, reports naming rows) would pair rows with other rows'
+    predictions. Grouping pays off in training; evaluation keeps its order (one process: sequential; several: the
+    Trainer's own distributed default).
+    """
+
+    args: Any
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_eval_sampler(eval_dataset)
+        if eval_dataset is None or not has_length(eval_dataset) or self.args.world_size > 1:
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+
+class ConvertedCheckpointRestore:
+    """Mixin for a ``Trainer``: the best checkpoint and ``--resume`` restored through ``from_pretrained``.
+
+    transformers 5.24 saves the models whose modules were renamed in v5 (ViT, DETR-family, LLaVA among them) under
+    their original key names, and the Trainer restores a checkpoint with a plain ``load_state_dict(strict=False)``:
+    every renamed key is "missing" (a warning only) and the run keeps its last weights while reporting the best
+    checkpoint's scores. ``from_pretrained`` converts the keys. A LoRA run's checkpoints hold the adapter alone,
+    which PEFT restores by its own names (the Trainer's path).
+    """
+
+    model: Any
+    state: Any
+
+    def _load_best_model(self) -> None:
+        if _is_peft(self.model):
+            return super()._load_best_model()  # type: ignore[misc]
+        restore_weights(self.model, self.state.best_model_checkpoint)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        target = self.model if model is None else model
+        if _is_peft(target):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
+        restore_weights(target, resume_from_checkpoint)
+
+
+def restore_weights(model, checkpoint) -> None:
+    """Load the weights saved in ``checkpoint`` (a folder) into ``model``, keys converted as ``from_pretrained`` does.
+
+    Raises:
+        RuntimeError: The checkpoint's weights do not cover the model's exactly (a corrupt or foreign checkpoint).
+    """
+    saved = type(model).from_pretrained(str(checkpoint), config=model.config)
+    model.load_state_dict(saved.state_dict(), strict=True)
+
+
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+class WeightedLossTrainer(InOrderEvaluation, Trainer):
     """A Trainer that honours a ``sample_weight`` column in the batch (the reference could not)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102

@@ -95,8 +95,18 @@ def run_search(config: RunConfig, resume: bool = False, listeners: tuple = ()) -
             catch=(TrainforgeError, RuntimeError, ValueError),  # a diverged or broken trial fails; the study goes on
         )
         result = _keep_best(study, checked, run_dir, metric, events)
+        if config.hub.push:  # the trials never push (``_trial_config``); the study's best model does, once
+            from trainforge.training import artifacts
+
+            result.hub_url = artifacts.push_to_hub(run_dir, config)
         result.duration_s = time.monotonic() - started
-        events.write("run_finished", output_dir=str(run_dir), metrics=result.metrics, duration_s=result.duration_s)
+        events.write(
+            "run_finished",
+            output_dir=str(run_dir),
+            metrics=result.metrics,
+            duration_s=result.duration_s,
+            hub_url=result.hub_url,
+        )
         target.commit()  # the finished search it replaced (output.overwrite) can go now
         return result
     except BaseException as exc:

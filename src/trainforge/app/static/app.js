@@ -157,10 +157,20 @@ async function loadPreview() {
   try {
     const preview = await api("/api/preview", { json: { source, task: $("#task").value } });
     state.previewColumns = preview.columns;
+    const thumbs = preview.thumbnails || {};
     const head = el("tr", {}, ...preview.columns.map((c) => el("th", {}, `${c} (${preview.dtypes[c]})`)));
-    const rows = preview.rows.map((r) => el("tr", {}, ...preview.columns.map((c) => el("td", { title: String(r[c]) }, String(r[c])))));
+    // Image columns show the server's thumbnail (a data: URI) with the path as its tooltip.
+    const cell = (r, c, i) => thumbs[c] && thumbs[c][i]
+      ? el("td", { title: String(r[c]) }, el("img", { class: "thumb", src: thumbs[c][i], alt: String(r[c]), "data-column": c }))
+      : el("td", { title: String(r[c]) }, String(r[c]));
+    const rows = preview.rows.map((r, i) => el("tr", {}, ...preview.columns.map((c) => cell(r, c, i))));
+    const counts = Object.entries(preview.class_counts || {}).map(([column, classes]) => el("div", { class: "class-counts" },
+      el("h4", {}, `images per class (${column})`),
+      el("table", { id: `class-counts-${column}` }, el("tr", {}, el("th", {}, "class"), el("th", {}, "images")),
+        ...Object.entries(classes).map(([name, n]) => el("tr", { "data-class": name }, el("td", {}, name), el("td", {}, String(n)))))));
     $("#preview").replaceChildren(
       el("p", { class: "help" }, `${preview.total_rows} rows from ${preview.origin}; first ${preview.rows.length} shown`),
+      ...counts,
       el("table", { id: "preview-table" }, el("thead", {}, head), el("tbody", {}, ...rows)));
     renderMapping(preview.mapping);
   } catch (error) {
@@ -364,14 +374,22 @@ function openRun(id) {
   $("#run-detail").classList.remove("hidden");
   for (const sel of ["#run-log", "#run-card", "#run-error", "#playground-body"]) $(sel).textContent = "";
   $("#run-metrics").replaceChildren();
+  $("#search-trials").classList.add("hidden");
   $("#playground").classList.add("hidden");
+  $("#use").classList.add("hidden");
+  for (const sel of ["#evaluate-body", "#export-body", "#publish-body", "#serve-body"]) $(sel).replaceChildren();
   $("#download-link").href = `/api/runs/${id}/download`;
   drawCharts();
   const source = new EventSource(`/api/runs/${id}/events`);
   state.source = source;
   let firstLog = true;
   source.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
-  source.addEventListener("event", (e) => { state.events.push(JSON.parse(e.data)); drawCharts(); });
+  source.addEventListener("event", (e) => {
+    const event = JSON.parse(e.data);
+    state.events.push(event);
+    drawCharts();
+    if (/^(trial_started|search_trial|search_finished)$/.test(event.event) || (event.event === "run_started" && event.search)) renderTrials(id);
+  });
   source.addEventListener("log", (e) => {
     const log = $("#run-log");
     if (firstLog) { log.textContent = ""; firstLog = false; }
@@ -407,6 +425,34 @@ function drawCharts() {
     { empty: "evaluation metrics appear after the first evaluation" });
 }
 
+// A hyperparameter search's trials, live from the run's events: trial_started (running), search_trial (its end:
+// complete, pruned or failed, with the value) and search_finished (the best trial, the reports to download).
+function renderTrials(id) {
+  const started = state.events.find((e) => e.event === "run_started" && e.search);
+  const trials = new Map();
+  for (const e of state.events) {
+    if (e.event === "trial_started") trials.set(e.number, { number: e.number, state: "running", params: e.params, value: null, duration_s: null });
+    if (e.event === "search_trial") trials.set(e.number, { ...e });
+  }
+  const finished = state.events.find((e) => e.event === "search_finished");
+  const search = started ? started.search : null;
+  const keys = [...new Set([...(search ? search.space : []), ...[...trials.values()].flatMap((t) => Object.keys(t.params || {}))])];
+  const rows = [...trials.values()].sort((a, b) => a.number - b.number).map((t) => el("tr", {
+    "data-trial": String(t.number), "data-state": t.state, class: finished && finished.best_trial === t.number ? "best" : "",
+  }, el("td", {}, String(t.number)), el("td", {}, el("span", { class: `status trial-${t.state}` }, t.state)),
+  ...keys.map((k) => el("td", {}, numberCell((t.params || {})[k]))), el("td", { "data-column": "value" }, t.value === null || t.value === undefined ? "" : numberCell(t.value)),
+  el("td", {}, t.duration_s === null || t.duration_s === undefined ? "" : `${t.duration_s} s`)));
+  const done = [...trials.values()].filter((t) => t.state !== "running").length;
+  const head = search ? `${done} of ${search.trials} trial(s) done · ${search.direction} ${search.metric}` : `${done} trial(s) done`;
+  const links = finished ? el("p", { id: "search-links" }, `best: trial ${finished.best_trial} (${numberCell(finished.value)}) · `,
+    el("a", { href: `/api/runs/${id}/search/leaderboard.csv`, id: "leaderboard-link" }, "leaderboard.csv"), " · ",
+    el("a", { href: `/api/runs/${id}/search/best_config.yaml`, id: "best-config-link" }, "best_config.yaml")) : null;
+  $("#search-trials").classList.remove("hidden");
+  $("#search-trials-body").replaceChildren(el("p", { class: "help", id: "search-progress" }, head),
+    el("table", { id: "trials-table" }, el("tr", {}, el("th", {}, "trial"), el("th", {}, "state"), ...keys.map((k) => el("th", {}, k)),
+      el("th", {}, search ? search.metric : "value"), el("th", {}, "time")), ...rows), links);
+}
+
 async function finishRun(id) {
   const job = await api(`/api/runs/${id}`);
   if (id !== state.runId) return;
@@ -416,7 +462,7 @@ async function finishRun(id) {
       ...Object.entries(job.metrics).map(([k, v]) => el("tr", { "data-metric": k }, el("td", {}, k), el("td", {}, typeof v === "number" ? v.toFixed(4) : String(v)))));
   }
   try { $("#run-card").textContent = await api(`/api/runs/${id}/card`); } catch (error) { $("#run-card").textContent = ""; }
-  if (job.status === "succeeded") renderPlayground(job);
+  if (job.status === "succeeded") { renderPlayground(job); renderUse(job); }
 }
 
 async function cancelRun() {
@@ -441,24 +487,90 @@ function renderPlayground(job) {
   const body = $("#playground-body");
   $("#playground").classList.remove("hidden");
   if (job.playground.kind === "chat") return renderChat(job, body);
-  const inputs = job.playground.inputs.map((input) => el("div", { class: "field" },
-    el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
-    el("div", { class: "help" }, input.help)));
-  const csv = el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
+  const images = {};  // column -> data: URI of the chosen file
+  const inputs = job.playground.inputs.map((input) => {
+    if (!input.image) {
+      return el("div", { class: "field" },
+        el("label", { for: `play-${input.column}` }, input.column), el("textarea", { id: `play-${input.column}`, rows: 2, "data-column": input.column }),
+        el("div", { class: "help" }, input.help));
+    }
+    // An image input: a file picker; the image goes to /predict as a data: URI (the server reads no paths).
+    const shown = el("img", { class: "play-image hidden", id: `play-image-${input.column}`, alt: input.column });
+    const picker = el("input", { type: "file", accept: "image/*", id: `play-file-${input.column}`, "data-image-column": input.column });
+    picker.addEventListener("change", () => {
+      const file = picker.files[0];
+      if (!file) return;
+      const reader = new FileReader();
+      reader.onload = () => { images[input.column] = reader.result; shown.src = reader.result; shown.classList.remove("hidden"); };
+      reader.readAsDataURL(file);
+    });
+    return el("div", { class: "field" }, el("label", { for: picker.id }, `${input.column} (image)`), picker, shown, el("div", { class: "help" }, input.help));
+  });
+  const hasImages = job.playground.inputs.some((i) => i.image);
+  const csv = hasImages ? null : el("textarea", { id: "play-csv", rows: 3, placeholder: "or paste CSV rows with a header line" });
   const result = el("div", { id: "playground-result" });
   const button = el("button", { type: "button", id: "predict-btn", class: "primary", onclick: async () => {
     result.textContent = "predicting…";
     const payload = {};
-    if (csv.value.trim()) payload.csv = csv.value;
-    else payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+    if (csv && csv.value.trim()) payload.csv = csv.value;
+    else {
+      payload.inputs = Object.fromEntries([...body.querySelectorAll("textarea[data-column]")].map((t) => [t.dataset.column, t.value]));
+      for (const input of job.playground.inputs.filter((i) => i.image)) {
+        if (!images[input.column]) { result.replaceChildren(el("div", { class: "errors" }, `choose an image for ${input.column}`)); return; }
+        payload.inputs[input.column] = images[input.column];
+      }
+    }
     try {
       const { predictions } = await api(`/api/runs/${job.id}/predict`, { json: payload });
-      const columns = Object.keys(predictions[0] || {});
-      result.replaceChildren(el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
-        ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, typeof row[c] === "number" ? row[c].toFixed(4) : String(row[c])))))));
+      renderPredictions(result, predictions, job.playground, images);
     } catch (error) { result.replaceChildren(el("div", { class: "errors" }, error.message)); }
   } }, "Predict");
-  body.replaceChildren(...inputs, csv, el("div", { class: "row" }, button), result);
+  body.replaceChildren(...inputs, ...(csv ? [csv] : []), el("div", { class: "row" }, button), result);
+}
+
+// A list of {box, label, score} (a detector's prediction): the boxes are drawn over the image.
+const isBoxes = (value) => Array.isArray(value) && value.length > 0 && value.every((b) => b && typeof b === "object" && "box" in b);
+
+function renderPredictions(result, predictions, playground, images) {
+  const imageColumns = new Set(playground.inputs.filter((i) => i.image).map((i) => i.column));
+  const columns = Object.keys(predictions[0] || {}).filter((c) => !imageColumns.has(c));
+  const text = (value) => typeof value === "number" ? value.toFixed(4)
+    : isBoxes(value) ? `${value.length} box(es)` : Array.isArray(value) || (value && typeof value === "object") ? JSON.stringify(value) : String(value);
+  const parts = [el("table", { id: "predictions" }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+    ...predictions.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-column": c }, text(row[c]))))))];
+  const first = predictions[0] || {};
+  const scores = columns.filter((c) => c.startsWith("prob_") && typeof first[c] === "number").map((c) => [c.slice(5), first[c]]).sort((a, b) => b[1] - a[1]);
+  if (scores.length) {
+    parts.push(el("div", { id: "prediction-scores", class: "scores" }, ...scores.map(([label, score]) => el("div", { class: "score", "data-label": label },
+      el("span", {}, label), el("div", { class: "bar" }, el("div", { style: `width:${Math.round(100 * score)}%` })), el("span", {}, score.toFixed(3))))));
+  }
+  const boxesColumn = columns.find((c) => isBoxes(first[c]));
+  const image = Object.values(images)[0];
+  if (boxesColumn && image) parts.push(drawBoxes(image, first[boxesColumn], playground.box_format || "xyxy"));
+  result.replaceChildren(...parts);
+}
+
+function drawBoxes(src, boxes, format) {
+  const canvas = el("canvas", { id: "prediction-boxes", "data-boxes": String(boxes.length) });
+  const image = new Image();
+  image.onload = () => {
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(image, 0, 0);
+    ctx.lineWidth = Math.max(2, image.naturalWidth / 200);
+    ctx.font = `${Math.max(12, Math.round(image.naturalWidth / 40))}px sans-serif`;
+    boxes.forEach((b, i) => {
+      let [x1, y1, x2, y2] = Array.isArray(b.box) ? b.box : [b.box.xmin, b.box.ymin, b.box.xmax, b.box.ymax];
+      if (Array.isArray(b.box) && format === "xywh") { x2 += x1; y2 += y1; }
+      ctx.strokeStyle = ctx.fillStyle = `hsl(${(i * 67) % 360} 80% 45%)`;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.fillText(`${b.label} ${typeof b.score === "number" ? b.score.toFixed(2) : ""}`, x1 + 2, Math.max(12, y1 - 3));
+    });
+    canvas.dataset.drawn = "1";
+  };
+  image.src = src;
+  return canvas;
 }
 
 function renderChat(job, body) {
@@ -482,6 +594,186 @@ function renderChat(job, body) {
     } finally { send.disabled = false; }
   } }, "Send");
   body.replaceChildren(log, input, el("div", { class: "row" }, send));
+}
+
+// ------------------------------------------------------------------------------------------ use: evaluate, export, publish, serve
+// Everything offered comes from /api/runs/{id}/use (the run's evaluation kind, the exporters' capabilities, the
+// server's Hub token, the serve endpoints of its task): no task names here.
+
+async function renderUse(job) {
+  let use;
+  try { use = await api(`/api/runs/${job.id}/use`); } catch (error) { return; }
+  if (job.id !== state.runId) return;
+  $("#use").classList.remove("hidden");
+  renderEvaluate(job, use);
+  renderExport(job, use);
+  renderPublish(job, use);
+  renderServe(use.serve);
+}
+
+// Follow an action until it ends; `show` gets each view (status, log, result).
+async function followAction(runId, action, status, onDone) {
+  const started = Date.now();
+  for (;;) {
+    if (runId !== state.runId) return;
+    status.className = `action-status ${action.status}`;
+    if (action.status === "running") status.textContent = `${action.kind} running… ${Math.round((Date.now() - started) / 1000)} s`;
+    else if (action.status === "failed") status.textContent = `${action.kind} failed: ${action.error || "see the log"}`;
+    else status.textContent = `${action.kind} done`;
+    if (action.status !== "running") { onDone(action); return; }
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    try { action = await api(`/api/runs/${runId}/actions/${action.id}`); } catch (error) { status.textContent = error.message; return; }
+  }
+}
+
+async function startAction(job, path, payload, status, button, onDone) {
+  button.disabled = true;
+  status.className = "action-status";
+  status.textContent = "starting…";
+  try {
+    const action = await api(`/api/runs/${job.id}/${path}`, { json: payload });
+    await followAction(job.id, action, status, onDone);
+  } catch (error) {
+    status.className = "action-status failed";
+    status.textContent = error.message;
+  } finally { button.disabled = false; }
+}
+
+function numberCell(value) {
+  return typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(4)) : String(value ?? "");
+}
+
+function recordsTable(records, id) {
+  const columns = Object.keys(records[0] || {});
+  return el("table", { id }, el("tr", {}, ...columns.map((c) => el("th", {}, c))),
+    ...records.map((r) => el("tr", {}, ...columns.map((c) => el("td", {}, numberCell(r[c]))))));
+}
+
+function matrixTable(table) {
+  return el("table", { class: "matrix", id: "confusion-matrix" },
+    el("tr", {}, el("th", {}, "true \\ predicted"), ...table.labels.map((l) => el("th", {}, String(l)))),
+    ...table.matrix.map((row, i) => el("tr", {}, el("th", {}, String(table.labels[i])),
+      ...row.map((n, j) => el("td", { class: i === j ? "diagonal" : "" }, String(n))))));
+}
+
+const REPORT_HEADER = new Set(["run", "task", "kind", "data", "rows", "seconds", "metrics", "notes"]);
+
+function renderReport(target, report) {
+  const doc = report.document;
+  const parts = [el("p", { class: "help" }, `${report.name}: ${doc.rows} rows of ${doc.data}, ${doc.kind.replace(/_/g, " ")}, ${doc.seconds} s`),
+    el("table", { id: "evaluation-metrics" }, el("tr", {}, el("th", {}, "metric"), el("th", {}, "value")),
+      ...Object.entries(doc.metrics).map(([k, v]) => el("tr", { "data-metric": k }, el("td", {}, k), el("td", {}, numberCell(v)))))];
+  for (const note of doc.notes || []) parts.push(el("p", { class: "help" }, note));
+  for (const [title, table] of Object.entries(doc)) {
+    if (REPORT_HEADER.has(title) || !table || typeof table !== "object") continue;
+    if (table.matrix) parts.push(el("h4", {}, title), matrixTable(table));
+    else if (Array.isArray(table) && table.length && typeof table[0] === "object") parts.push(el("h4", {}, title), recordsTable(table.slice(0, 20)));
+  }
+  target.replaceChildren(...parts);
+}
+
+async function renderEvaluate(job, use) {
+  const body = $("#evaluate-body");
+  const offer = use.evaluate;
+  if (!offer.available) { body.replaceChildren(el("p", { class: "help" }, offer.reason)); return; }
+  let uploads = [];
+  try { uploads = await api("/api/uploads"); } catch (error) { uploads = []; }
+  const pick = el("select", { id: "evaluate-upload" }, el("option", { value: "" }, uploads.length ? "(choose an uploaded file)" : "(no uploads yet)"),
+    ...uploads.map((u) => el("option", { value: u.path }, `${u.name} (${u.size} bytes)`)));
+  const path = el("input", { id: "evaluate-source", placeholder: "or a labelled file (or folder) on the server" });
+  pick.addEventListener("change", () => { if (pick.value) path.value = pick.value; });
+  const file = el("input", { type: "file", id: "evaluate-file", accept: ".csv,.tsv,.jsonl,.json,.parquet,.zip" });
+  const status = el("div", { class: "action-status", id: "evaluate-status" });
+  file.addEventListener("change", async () => {
+    if (!file.files.length) return;
+    const form = new FormData();
+    form.append("files", file.files[0], file.files[0].name);
+    status.textContent = "uploading…";
+    try {
+      const [saved] = await api("/api/uploads", { method: "POST", body: form });
+      path.value = saved.path;
+      pick.append(el("option", { value: saved.path }, saved.name));
+      pick.value = saved.path;
+      status.textContent = `uploaded ${saved.name}`;
+    } catch (error) { status.className = "action-status failed"; status.textContent = error.message; }
+  });
+  const columns = offer.columns.map((c) => el("div", { class: "field" },
+    el("label", { for: `evaluate-col-${c.name}` }, `${c.name} (${c.role}${c.required ? "" : ", optional"})`),
+    el("input", { id: `evaluate-col-${c.name}`, "data-column": c.name, value: c.column }),
+    el("div", { class: "help" }, c.help)));
+  const report = el("div", { id: "evaluation-report" });
+  const button = el("button", { type: "button", class: "primary", id: "evaluate-btn", onclick: () => {
+    const mapping = {};
+    for (const input of body.querySelectorAll("input[data-column]")) if (input.value.trim()) mapping[input.dataset.column] = input.value.trim();
+    startAction(job, "evaluate", { source: path.value.trim(), columns: mapping }, status, button, (action) => {
+      if (action.result) renderReport(report, action.result);
+    });
+  } }, "Evaluate");
+  body.replaceChildren(el("div", { class: "row" }, pick), el("div", { class: "row" }, path), el("div", { class: "row" }, el("label", {}, "upload labelled data ", file)),
+    el("details", {}, el("summary", {}, "columns"), el("div", { class: "grid" }, ...columns)),
+    el("div", { class: "row" }, button), status, report);
+  if (use.evaluations.length) renderReport(report, use.evaluations[0]);
+}
+
+function renderExport(job, use) {
+  const body = $("#export-body");
+  const parts = [];
+  for (const offer of use.export.formats) {
+    if (!offer.available) {
+      parts.push(el("details", { "data-format": offer.format }, el("summary", {}, `${offer.format}: not offered for this run`), el("pre", {}, offer.reason)));
+      continue;
+    }
+    const status = el("div", { class: "action-status", id: `export-status-${offer.format}` });
+    const result = el("div", { id: `export-result-${offer.format}` });
+    const int8 = offer.options.includes("int8") ? el("input", { type: "checkbox", id: `export-int8-${offer.format}` }) : null;
+    const button = el("button", { type: "button", class: "primary", id: `export-${offer.format}`, onclick: () =>
+      startAction(job, "export", { format: offer.format, quantize: int8 && int8.checked ? "int8" : null }, status, button, (action) => {
+        const r = action.result || {};
+        const lines = [r.path ? `written to ${r.path}` : "nothing written"];
+        const v = r.verification;
+        if (v) {
+          lines.push(`verified with onnxruntime on ${v.rows} rows: max abs diff ${v.max_abs_diff.toExponential(2)} (tolerance ${v.tolerance})`);
+          if (v.int8) lines.push(`int8: max abs diff ${v.int8.max_abs_diff.toExponential(2)} vs PyTorch`);
+        }
+        result.replaceChildren(el("pre", {}, lines.join("\n")));
+      }) }, `Export ${offer.format}`);
+    parts.push(el("div", { class: "row", "data-format": offer.format }, button, int8 ? el("label", {}, int8, " also int8") : null), status, result);
+  }
+  body.replaceChildren(...parts);
+}
+
+function renderPublish(job, use) {
+  const body = $("#publish-body");
+  const offer = use.publish;
+  if (!offer.available) { body.replaceChildren(el("p", { class: "errors", id: "publish-unavailable" }, offer.reason)); return; }
+  const repo = el("input", { id: "publish-repo", placeholder: "your-name/model-name", value: offer.repo_id || "" });
+  const isPrivate = el("input", { type: "checkbox", id: "publish-private" });
+  isPrivate.checked = offer.private;
+  const revision = el("input", { id: "publish-revision", placeholder: "branch (default: main)", value: offer.revision || "" });
+  const license = el("input", { id: "publish-license", placeholder: "license id, e.g. apache-2.0 (default: the base model's)", value: offer.license || "" });
+  const status = el("div", { class: "action-status", id: "publish-status" });
+  const result = el("div", { id: "publish-result" });
+  const button = el("button", { type: "button", class: "primary", id: "publish-btn", onclick: () => {
+    const payload = { repo_id: repo.value.trim(), private: isPrivate.checked, revision: revision.value.trim() || null, license: license.value.trim() || null };
+    startAction(job, "publish", payload, status, button, (action) => {
+      const r = action.result;
+      if (!r) return;
+      result.replaceChildren(el("p", {}, "published to ", el("a", { href: r.url, target: "_blank", rel: "noopener" }, r.url),
+        ` (${r.private ? "private" : "public"}, branch ${r.revision}, ${r.files.length} files)`),
+      ...r.notes.map((n) => el("p", { class: "help" }, n)), el("p", { class: "help" }, `left out: ${r.left_out.join(", ") || "nothing"}`));
+    });
+  } }, "Publish");
+  body.replaceChildren(el("div", { class: "field" }, el("label", { for: "publish-repo" }, "repository"), repo),
+    el("label", {}, isPrivate, " private (a private push never writes into an existing public repository)"),
+    el("div", { class: "grid" }, revision, license), el("div", { class: "row" }, button), status, result);
+}
+
+function renderServe(serve) {
+  $("#serve-body").replaceChildren(
+    el("pre", { id: "serve-command" }, serve.command),
+    el("p", { class: "help" }, `model name: ${serve.model}; endpoints: ${serve.endpoints.join(", ")}`),
+    el("pre", { id: "serve-curl" }, serve.curl),
+    el("pre", { id: "serve-python" }, serve.python));
 }
 
 // ------------------------------------------------------------------------------------------ wiring

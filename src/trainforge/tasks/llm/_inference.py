@@ -391,14 +391,22 @@ def _scored_text(tokenizer, prompt: str, completion: str) -> str:
 
 
 def chat(
-    run_dir: Path, prompt: str | None, system: str | None, overrides: dict, stream_in=None, stream_out=None
+    run_dir: Path,
+    prompt: str | None,
+    system: str | None,
+    overrides: dict,
+    stream_in=None,
+    stream_out=None,
+    image: str | None = None,
 ) -> int:
     """One answer to ``prompt``, or a conversation read line by line (interactive on a terminal).
 
-    The run's predictor is loaded once for the whole conversation (``trainforge.sdk.load_predictor``).
+    The run's predictor is loaded once for the whole conversation (``trainforge.sdk.load_predictor``). ``image`` (a
+    file path) goes with the first message, as an image part before its text, for runs whose task reads images.
 
     Raises:
-        RunDirError: Not a finished run, or a run that does not generate text (a reward model, a classifier).
+        RunDirError: Not a finished run, a run that does not generate text (a reward model, a classifier), or an
+            image for a run that reads none.
     """
     from trainforge.sdk import load_predictor
     from trainforge.tasks.spec import ChatPredictor
@@ -410,14 +418,21 @@ def chat(
         raise RunDirError(
             f"{run_dir} is a reward model (it scores texts); use `trainforge predict` on prompt/completion rows"
         )
+    if image is not None and not _reads_images(config.task):
+        raise RunDirError(f"--image: {run_dir} is a {config.task} run, which reads no images; drop --image")
+    if image is not None and not Path(image).expanduser().is_file():
+        raise DataError(f"--image: no such file: {image}")
     predictor = load_predictor(run_dir)
     if not isinstance(predictor, ChatPredictor):
         raise RunDirError(f"{run_dir} is a {config.task} run, which does not generate text: use `trainforge predict`")
     settings = {k: overrides.get(k) for k in GENERATION_KEYS}
-    history = [{"role": "system", "content": system}] if system else []
+    history: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
 
     def answer(text: str) -> str:
-        history.append({"role": "user", "content": text})
+        content: Any = text
+        if image is not None and not any(turn["role"] == "user" for turn in history):
+            content = [{"type": "image", "path": image}, {"type": "text", "text": text}]
+        history.append({"role": "user", "content": content})
         reply = predictor.chat(history, **settings)  # a run without a chat template answers the last turn alone
         history.append({"role": "assistant", "content": reply})
         return reply
@@ -436,6 +451,13 @@ def chat(
             return 0
         if line.strip():
             print(("bot> " if interactive else "") + answer(line.rstrip("\n")), file=stream_out, flush=True)
+
+
+def _reads_images(task: str) -> bool:
+    """Whether ``task``'s predict reads an image column (``Column.kind == "image"``)."""
+    from trainforge.tasks import get_task
+
+    return any(column.kind == "image" for column in get_task(task).inputs_to_predict())
 
 
 def _finished_config(run_dir: Path):

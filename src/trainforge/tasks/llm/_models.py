@@ -7,6 +7,7 @@ LoRA adapter config, merging an adapter and the generation config a saved model 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -61,7 +62,8 @@ def load_base_model(config, vocab_size: int | None = None, head: str = "causal_l
         kwargs["attn_implementation"] = params.attn_implementation
     if config.peft.quantization and quantize:
         kwargs["quantization_config"] = _bnb_config(config.peft.quantization, kwargs["dtype"])
-        kwargs["device_map"] = {"": 0}
+        # Each process of a multi-GPU run loads its quantized copy on its own GPU (torchrun's LOCAL_RANK).
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if head == "causal_lm":
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     else:
