@@ -18,6 +18,7 @@ import yaml
 import trainforge.sdk as sdk
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, make_sentiment_frame, make_translation_frame
 from tasks._llm_fixtures import conversations, llm_config, preference_rows, tiny_llama, write_jsonl  # noqa: F401
+from tasks._vlm_fixtures import shapes, tiny_vlm  # noqa: F401
 from trainforge.cli.main import main
 from trainforge.estimate import memory as mem
 from trainforge.estimate.layers import architecture
@@ -330,3 +331,58 @@ def test_bad_config_exits_2_with_the_validate_message(tiny_bert, tmp_path, capsy
     assert capsys.readouterr().err == expected and "no_such_column" in expected
     assert main(["estimate", str(path), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+# ------------------------------------------------------------------------------------------------ images
+
+
+def image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    for index, name in enumerate(["dark", "light"]):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (32, 32), (40 + 150 * index + i, 60, 90)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("fixture", ["tiny_vit", "tiny_convnext"])
+def test_image_models_are_traced_on_the_meta_device(fixture, request, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINFORGE_CACHE", str(tmp_path / "cache"))
+    config = {
+        "task": "image_classification",
+        "model": {"name": request.getfixturevalue(fixture)},
+        "data": {"source": str(image_folder(tmp_path / "images"))},
+        "training": {"per_device_train_batch_size": 4},
+        "output": {"dir": str(tmp_path / "run"), "report_to": ["none"]},
+    }
+    small = sdk.estimate(config, measure=False)
+    config["training"]["per_device_train_batch_size"] = 8
+    large = sdk.estimate(config, measure=False)
+    assert small.total_params > 0 and small.memory.activations > 0
+    assert large.memory.activations == pytest.approx(2 * small.memory.activations, rel=0.01)  # per example
+    assert any(note.startswith("images: 3x") for note in small.notes)
+
+
+def test_vision_language_model(tiny_vlm, shapes, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TRAINFORGE_CACHE", str(tmp_path / "cache"))
+    config = {
+        "task": "vlm",
+        "model": {"name": tiny_vlm},
+        "data": {"source": str(shapes), "eval_split": "validation"},
+        "training": {"per_device_train_batch_size": 4},
+        "output": {"dir": str(tmp_path / "run"), "report_to": ["none"]},
+    }
+    result = sdk.estimate(config, measure=False)
+    assert result.applies and result.total_params > 0 and result.memory.activations > 0
+    assert result.sequence["text"]["peak"] > 0  # the prompts the collator encodes, image tokens included
+
+
+def test_several_processes_share_the_epoch(tiny_bert, tmp_path):
+    one = sdk.estimate(text_config(tiny_bert, tmp_path), measure=False)
+    config = text_config(tiny_bert, tmp_path, compute={"num_processes": 2})
+    two = sdk.estimate(config)
+    rows = len(check(sdk.load_config(config)).splits.train)
+    assert two.speed.steps_per_epoch == -(-rows // 16)  # 8 per process x 2 processes
+    assert two.memory.gradients == 2 * one.memory.gradients  # DDP's buckets
+    assert any("2 training processes" in note for note in two.notes)

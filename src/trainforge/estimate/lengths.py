@@ -45,6 +45,7 @@ class Workload:
     sample: Any = None  # the prepared sample (a datasets.Dataset), for the measured steps
     prepared: Any = None  # the Prepared holding it (collator, new token ids)
     notes: list[str] = field(default_factory=list)
+    images: dict[str, Any] | None = None  # a collated batch holding pixel_values (``estimate/trace.py`` reads it)
 
     def passes(self, batch: int, peak: bool, group_by_length: bool = False, seed: int = 0) -> list[Pass]:
         """The forward passes of one micro-batch at the peak (longest) or typical padded lengths."""
@@ -116,13 +117,18 @@ def workload(checked: Any, model: Any, sample_rows: int = SAMPLE_ROWS) -> Worklo
     limit = _limit(ctx.config, model)
     # A sentence-transformer carries its own tokenizer (its task loads no processor).
     tokenizer = ctx.processor if ctx.processor is not None else getattr(model, "tokenizer", None)
-    streams = _streams(dataset, tokenizer, model, limit)
+    images = _image_batch(dataset, prepared.collator)
+    streams = _streams(dataset, tokenizer, model, limit, prepared.collator, images is not None)
     notes = []
     if rows > sample_rows:
         notes.append(f"sequence lengths from a random sample of {sample_rows:,} of {rows:,} training rows")
-    tokens = sum(sum(sum(v) for v in s.lengths.values()) * s.rows for s in streams) / max(1, len(dataset))
+    counted = min(len(dataset), max((len(v) for s in streams for v in s.lengths.values()), default=1))
+    tokens = sum(sum(sum(v) for v in s.lengths.values()) * s.rows for s in streams) / max(1, counted)
     prepared = dataclasses.replace(prepared, train=dataset, eval=None, test=None)
-    return Workload(streams, limit, max(1, examples), tokens, dataset, prepared, notes)
+    if images is not None:
+        shape = "x".join(str(n) for n in images["pixel_values"].shape[1:])
+        notes.append(f"images: {shape} pixel values per example")
+    return Workload(streams, limit, max(1, examples), tokens, dataset, prepared, notes, images)
 
 
 def _limit(config: Any, model: Any) -> int | None:
@@ -136,7 +142,21 @@ def _limit(config: Any, model: Any) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def _streams(dataset: Any, tokenizer: Any, model: Any, limit: int | None) -> list[Stream]:
+def _image_batch(dataset: Any, collator: Any, size: int = 4) -> dict[str, Any] | None:
+    """A collated batch of a few examples when the task's batches hold images (``pixel_values``), else None.
+
+    Rows that are not token ids yet (image paths, a vision-language model's prompts) are collated by the task's own
+    collator, which opens and encodes them per batch.
+    """
+    if collator is None or "input_ids" in dataset.column_names:
+        return None
+    batch = collator([dataset[i] for i in range(min(size, len(dataset)))])
+    return dict(batch) if "pixel_values" in batch else None
+
+
+def _streams(
+    dataset: Any, tokenizer: Any, model: Any, limit: int | None, collator: Any = None, images: bool = False
+) -> list[Stream]:
     columns = list(dataset.column_names)
     if "chosen_ids" in columns and "rejected_ids" in columns:
         pairs = zip(dataset["chosen_ids"], dataset["rejected_ids"], strict=True)
@@ -149,10 +169,26 @@ def _streams(dataset: Any, tokenizer: Any, model: Any, limit: int | None) -> lis
         if encoder_decoder and "labels" in columns:
             return [Stream("text", 1, {"encoder": inputs, "decoder": [len(ids) for ids in dataset["labels"]]})]
         return [Stream("text", 1, {"single": inputs})]
-    texts = [name for name in columns if isinstance(dataset[0][name], str)]
+    if images:  # image batches (their text, for a vision-language model, comes from the collator)
+        return _collated_text(dataset, collator)
+    texts = [name for name in columns if isinstance(dataset[0].get(name), str)]
     if texts and tokenizer is not None:
         return [Stream(name, 1, {"single": _text_lengths(dataset[name], tokenizer, limit)}) for name in texts]
+    if collator is not None:
+        return _collated_text(dataset, collator)
     raise ValueError(f"no model inputs recognised among the prepared columns {columns}")
+
+
+def _collated_text(dataset: Any, collator: Any, rows: int = 64) -> list[Stream]:
+    """Token lengths of examples a collator encodes (a vision-language model's prompts), one example at a time."""
+    lengths = []
+    for index in range(min(rows, len(dataset))):
+        batch = collator([dataset[index]])
+        if "input_ids" not in batch:
+            return []
+        mask = batch.get("attention_mask")
+        lengths.append(int(mask.sum()) if mask is not None else int(batch["input_ids"].shape[-1]))
+    return [Stream("text", 1, {"single": lengths})] if lengths else []
 
 
 def _text_lengths(texts: list[str], tokenizer: Any, limit: int | None) -> list[int]:

@@ -74,10 +74,16 @@ def estimate(config: Any, measure: bool = True, memory_limit: int | None = None)
         available_bytes=device.available,
         runtime_bytes=runtime,
     )
-    result.notes += list(architecture(model).notes)
+    result.notes += list(architecture(model).notes) if work.images is None else []
+    if work.images is not None and _traced_per_example(model, work) is None:
+        result.notes.append(
+            "the image model's forward pass does not run on the meta device, so its activations are not in the "
+            "memory figures; the measured steps report what training added"
+        )
     result.memory = _memory(ctx, setting, base, work, device, config.training.per_device_train_batch_size)
     result.fits = runtime + result.memory.peak <= device.available
-    result.largest_batch = _largest_batch(ctx, setting, base, work, device, runtime)
+    untraced = work.images is not None and _traced_per_example(model, work) is None
+    result.largest_batch = None if untraced else _largest_batch(ctx, setting, base, work, device, runtime)
     result.notes += _batch_notes(config, result, device)
     if measure:
         _measure(checked, work, device, result, runtime)
@@ -134,10 +140,34 @@ def _memory(ctx: Any, setting: _Setting, base: Any, work: Workload, device: Devi
     passes = work.passes(forward_batch, peak=True)
     activations = mem.activation_bytes(arch, passes, forward_batch, precision, attention, head, checkpointing=False)
     checkpointed = mem.activation_bytes(arch, passes, forward_batch, precision, attention, head, checkpointing=True)
+    per_image = _traced_per_example(model, work)
+    if per_image:  # image models: the meta-device trace (estimate/trace.py); checkpointing is not modelled there
+        activations += int(per_image * forward_batch)
+        checkpointed += int(per_image * forward_batch)
     checkpointing = config.training.gradient_checkpointing
+    if _world(config) > 1 and config.compute.strategy == "ddp":
+        gradients *= 2  # DDP's reducer keeps the gradients in buckets beside the parameters' .grad (a copy)
     return mem.total_memory(
         weights, gradients, optimizer, activations, checkpointed, device.cuda, checkpointing, reference
     )
+
+
+_TRACES: dict[tuple[int, int], float | None] = {}
+
+
+def _traced_per_example(model: Any, work: Workload) -> float | None:
+    """Leaf-output bytes per image example (``estimate/trace.py``), traced once per model and batch."""
+    if work.images is None:
+        return None
+    key = (id(model), id(work.images))
+    if key not in _TRACES:
+        from trainforge.estimate.trace import leaf_output_bytes
+
+        traced = leaf_output_bytes(model, work.images)
+        examples = len(work.images["pixel_values"])
+        _TRACES.clear()  # one run's model at a time
+        _TRACES[key] = None if traced is None else traced / examples
+    return _TRACES[key]
 
 
 def _lm_head(spec: Any) -> str | None:
@@ -180,8 +210,25 @@ def _largest_batch(ctx: Any, setting: _Setting, base: Any, work: Workload, devic
     return low
 
 
+def _world(config: Any) -> int:
+    """Training processes in all (``compute.num_processes`` x ``compute.num_machines``)."""
+    return config.compute.num_processes * config.compute.num_machines
+
+
 def _batch_notes(config: Any, result: Estimate, device: Device) -> list[str]:
     notes = []
+    world = _world(config)
+    if world > 1:
+        notes.append(
+            f"{world} training processes: memory is per process (DDP's gradient buckets included); steps per epoch "
+            "divide among them, and the step time was measured in one process"
+            + (
+                f"; {config.compute.strategy} sharding is not modelled: the figures are for unsharded training, an "
+                "upper bound"
+                if config.compute.strategy != "ddp"
+                else ""
+            )
+        )
     if config.training.auto_find_batch_size:
         found = result.largest_batch
         notes.append(
@@ -215,9 +262,9 @@ def _measure(checked: Any, work: Workload, device: Device, result: Estimate, run
     measured = measure_steps(checked, work.prepared)
     config = checked.ctx.config
     step = median(measured.step_seconds)
-    global_batch = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps
-    steps_per_epoch = math.ceil(work.examples / global_batch)
-    samples = global_batch / step if step else 0.0
+    per_process = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps
+    steps_per_epoch = math.ceil(work.examples / (per_process * _world(config)))
+    samples = per_process / step if step else 0.0  # one process measured; several each take their share
     result.speed = Speed(
         device=real.name,
         step_s=step,

@@ -154,7 +154,8 @@ class Estimate:
             f"weights {self.weights_dtype}"
         )
         lines.append(
-            f"batch: {self.batch_size} per device x {self.gradient_accumulation_steps} accumulation; "
+            f"batch: {self.batch_size} per device x {self.gradient_accumulation_steps} accumulation"
+            + ("; " if self.sequence else "")
             + "; ".join(
                 f"{name} tokens: typical {info['typical']}, longest {info['peak']}"
                 + (f" (limit {info['limit']})" if info.get("limit") else "")
