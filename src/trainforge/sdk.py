@@ -20,6 +20,7 @@ from trainforge.config.schema import RunConfig
 from trainforge.errors import ConfigError, DataError, RunDirError
 
 if TYPE_CHECKING:
+    from trainforge.estimate import Estimate
     from trainforge.evaluation import Evaluation
     from trainforge.exporters import ExportResult
     from trainforge.tasks.spec import Predictor
@@ -100,6 +101,42 @@ def validate(
         checked.notes,
         {k: v for k, v in checked.labels.facts.items() if _reportable(v)},
     )
+
+
+def estimate(
+    config: RunConfig | dict | str | os.PathLike,
+    overrides=(),
+    interpolate: bool = True,
+    measure: bool = True,
+    memory_limit: int | str | None = None,
+) -> Estimate:
+    """Estimate a run before training it: parameters, peak memory by component, measured speed, and whether it fits.
+
+    Runs the same checks as ``validate`` first; counts parameters on a weightless (meta-device) model with the
+    ``peft:`` section applied; estimates memory from the data's own sequence lengths; measures the speed with a few
+    real optimizer steps on a slice of the data (``measure=False`` skips them). When the run does not fit, the
+    result lists settings that would (gradient checkpointing, LoRA, QLoRA, a smaller micro-batch with more
+    accumulation), each with its own estimate. See docs/estimate.md.
+
+    Args:
+        config: The config (object, dict, or YAML path).
+        overrides: ``dotted.key=value`` strings applied before validation.
+        interpolate: Read ``${VAR}`` from the environment (off for configs from the network).
+        measure: Run the timed optimizer steps (skipped anyway when the run would not fit this machine).
+        memory_limit: Plan for this much memory instead of what is available now: bytes or a size (``"16GiB"``).
+
+    Returns:
+        An ``Estimate`` (a dataclass; ``to_dict()`` is what ``trainforge estimate --json`` prints).
+
+    Raises:
+        ConfigError, DataError: As ``validate`` raises them; ConfigError for a memory limit that is not a size.
+    """
+    from trainforge.estimate.hardware import parse_size
+    from trainforge.estimate.plan import estimate as estimate_run
+
+    config = load_config(config, overrides, interpolate=interpolate)
+    limit = parse_size(memory_limit) if isinstance(memory_limit, str) else memory_limit
+    return estimate_run(config, measure=measure, memory_limit=limit)
 
 
 def _reportable(value) -> bool:

@@ -51,6 +51,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Estimate parameters, peak memory, speed and fit of a config before training it."""
+    from trainforge.sdk import estimate
+
+    if not args.json:
+        result = estimate(
+            args.config, args.overrides, not args.no_env, measure=not args.no_measure, memory_limit=args.memory_limit
+        )
+        print(result.summary())
+        return 0
+    import json
+
+    try:  # one JSON document on stdout either way, as validate --json
+        result = estimate(
+            args.config, args.overrides, not args.no_env, measure=not args.no_measure, memory_limit=args.memory_limit
+        )
+    except ConfigError as exc:
+        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
+        return exc.exit_code
+    except TrainforgeError as exc:
+        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        return exc.exit_code
+    print(json.dumps({"ok": True, **result.to_dict()}))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config, with dotted overrides; several processes or a cluster re-launch this same command."""
     import signal
@@ -226,6 +252,7 @@ def _spec(name: str):
 COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str], ...] = (
     ("init", cmd_init, "print a commented example config for a task"),
     ("validate", cmd_validate, "check a config and its data; nothing is trained"),
+    ("estimate", cmd_estimate, "estimate parameters, peak memory, speed and fit before training"),
     ("train", cmd_train, "train from a config"),
     ("predict", cmd_predict, "predict with a finished run"),
     ("tasks", cmd_tasks, "list tasks, or show a task's columns and fields"),
@@ -248,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         parsers[name].set_defaults(fn=fn)
     parsers["init"].add_argument("task", help="task id (see `trainforge tasks`)")
     parsers["init"].add_argument("-o", "--output", help="write to this file (must not exist) instead of stdout")
-    for name in ("validate", "train"):
+    for name in ("validate", "estimate", "train"):
         parsers[name].add_argument("config", help="YAML config (trainforge's or AutoTrain's shape)")
         parsers[name].add_argument("overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=2e-5")
         parsers[name].add_argument(
@@ -257,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="leave ${VAR} text as written instead of reading the environment (the web app's runs use this)",
         )
     parsers["validate"].add_argument("--json", action="store_true", help="print the report (or the errors) as JSON")
+    parsers["estimate"].add_argument("--json", action="store_true", help="print the estimate (or the errors) as JSON")
+    parsers["estimate"].add_argument(
+        "--no-measure", action="store_true", help="skip the timed optimizer steps (memory and counts only)"
+    )
+    parsers["estimate"].add_argument(
+        "--memory-limit", metavar="SIZE", help="plan for this much memory instead of what is free now (e.g. 16GiB)"
+    )
     parsers["train"].add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parsers["train"].add_argument(
         "--print-launch",
