@@ -26,11 +26,10 @@ import dataclasses
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from trainforge.data.images import check_images, class_counts
 from trainforge.data.labels import (
@@ -81,43 +80,12 @@ class ImageParams(TaskParams):
     )
 
 
-class ImageClassificationParams(ImageParams):
-    """Parameters of ``image_classification``."""
+class ImageClassificationParams(ImageParams, text.MultiLabelParams):
+    """Parameters of ``image_classification`` (the multi-label ones are text classification's)."""
 
-    multi_label: bool | None = Field(
-        None,
-        description="Several labels per image (default: on when the labels are lists or label_delimiter is set).",
-        json_schema_extra={"tier": "advanced"},
-    )
-    label_delimiter: str | None = Field(
-        None,
-        description="Split string labels on this (e.g. ',') into several labels: multi-label.",
-        json_schema_extra={"tier": "advanced"},
-    )
     min_images_per_class: int = Field(
         5, ge=1, description="Fewest training images a class may have.", json_schema_extra={"tier": "advanced"}
     )
-    threshold: float = Field(
-        0.5,
-        gt=0,
-        lt=1,
-        description="Multi-label: probability above which a label is predicted, when threshold_tuning is none.",
-        json_schema_extra={"tier": "advanced"},
-    )
-    threshold_tuning: Literal["global", "per_label", "none"] = Field(
-        "global",
-        description=(
-            "Multi-label: choose the decision threshold that maximises F1 on the evaluation split (one value, or "
-            "one per label), stored with the model (thresholds.json) for predict."
-        ),
-        json_schema_extra={"tier": "advanced"},
-    )
-
-    @model_validator(mode="after")
-    def _delimiter_means_multi(self) -> ImageClassificationParams:
-        if self.label_delimiter and self.multi_label is False:
-            raise ValueError("label_delimiter splits labels into several, which needs multi_label (not false)")
-        return self
 
 
 class ImageRegressionParams(ImageParams):

@@ -45,25 +45,17 @@ THRESHOLDS_FILE = "thresholds.json"  # multi-label decision thresholds, read by 
 # ---------------------------------------------------------------------------------------------------- params
 
 
-class TextClassificationParams(TaskParams):
-    """Parameters of ``text_classification``."""
+class MultiLabelParams(TaskParams):
+    """Multi-label settings shared by text and image classification (whose metrics and thresholds are here)."""
 
-    max_length: int = Field(
-        128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
-    )
     multi_label: bool | None = Field(
         None,
-        description="Several labels per text (default: on when the labels are lists or label_delimiter is set).",
+        description="Several labels per row (default: on when the labels are lists or label_delimiter is set).",
         json_schema_extra={"tier": "advanced"},
     )
     label_delimiter: str | None = Field(
         None,
         description="Split string labels on this (e.g. ',') into several labels: multi-label.",
-        json_schema_extra={"tier": "advanced"},
-    )
-    label_names: list[str] | None = Field(
-        None,
-        description="Names for integer labels 0..K-1 (e.g. [negative, positive]).",
         json_schema_extra={"tier": "advanced"},
     )
     threshold: float = Field(
@@ -87,10 +79,23 @@ class TextClassificationParams(TaskParams):
     )
 
     @model_validator(mode="after")
-    def _delimiter_means_multi(self) -> TextClassificationParams:
+    def _delimiter_means_multi(self) -> MultiLabelParams:
         if self.label_delimiter and self.multi_label is False:
             raise ValueError("label_delimiter splits labels into several, which needs multi_label (not false)")
         return self
+
+
+class TextClassificationParams(MultiLabelParams):
+    """Parameters of ``text_classification``."""
+
+    max_length: int = Field(
+        128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
+    )
+    label_names: list[str] | None = Field(
+        None,
+        description="Names for integer labels 0..K-1 (e.g. [negative, positive]).",
+        json_schema_extra={"tier": "advanced"},
+    )
 
 
 class TextRegressionParams(TaskParams):
