@@ -331,23 +331,10 @@ def prepare(ctx: RunContext, splits) -> Prepared:
     def encode(frame: pd.DataFrame | None, augmented) -> Dataset | None:
         if frame is None:
             return None
-        dataset = Dataset.from_dict({"image": list(frame["image"]), "labels": encode_labels(frame, labels)})
+        dataset = Dataset.from_dict({"image": list(frame["image"]), "labels": text.encode_labels(frame, labels)})
         return dataset.with_transform(batch_transform(processor, "image", augmented))
 
     return Prepared(encode(splits.train, augment), encode(splits.eval, None), collate, encode(splits.test, None))
-
-
-def encode_labels(frame: pd.DataFrame, labels: Analysis) -> list:
-    """Class ids (single-label), multi-hot rows (multi-label) or float targets (one or a list per row)."""
-    if labels.problem_type == "regression":
-        return [np.asarray(v, dtype=np.float32).tolist() for v in frame["target"]]
-    index = {name: i for i, name in enumerate(labels.names)}
-    if labels.problem_type == "single_label_classification":
-        return [index[name] for name in frame["label"]]
-    hot = np.zeros((len(frame), labels.num_labels), dtype=np.float32)
-    for row, names in enumerate(frame["label"]):
-        hot[row, [index[name] for name in names]] = 1.0
-    return hot.tolist()
 
 
 def build_model(ctx: RunContext):

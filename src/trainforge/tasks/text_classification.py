@@ -269,7 +269,7 @@ def prepare(ctx: RunContext, splits) -> Prepared:
 
     def encode(frame: pd.DataFrame) -> Dataset:
         columns = dict(tokenizer(list(frame["text"]), truncation=True, max_length=max_length))
-        columns["labels"] = _encode_labels(frame, labels)
+        columns["labels"] = encode_labels(frame, labels)
         if "sample_weight" in frame:
             columns["sample_weight"] = frame["sample_weight"].tolist()
         return Dataset.from_dict(columns)
@@ -301,9 +301,14 @@ def effective_max_length(config, model_config) -> int:
     return min(config.params.max_length, limit)
 
 
-def _encode_labels(frame: pd.DataFrame, labels: Analysis) -> list:
+def encode_labels(frame: pd.DataFrame, labels: Analysis) -> list:
+    """The ``labels`` column of ``frame``'s rows (image classification's too).
+
+    Class ids (single-label), multi-hot float rows of ``num_labels`` (multi-label), or float32 targets from the
+    ``target`` column: one number per row, or a list of them (several targets).
+    """
     if labels.problem_type == "regression":
-        return frame["target"].astype(float).tolist()
+        return [np.asarray(v, dtype=np.float32).tolist() for v in frame["target"]]
     index = {name: i for i, name in enumerate(labels.names)}
     if labels.problem_type == "single_label_classification":
         return [index[name] for name in frame["label"]]
