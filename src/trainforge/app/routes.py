@@ -537,8 +537,9 @@ def _server_config(config: dict[str, Any], settings):
 
     parsed = load_config(copy.deepcopy(config), interpolate=False)
     _refuse_system_path(parsed.data.source, "data.source")
-    if parsed.data.eval_split:
-        _refuse_system_path(parsed.data.eval_split, "data.eval_split")
+    for key in ("eval_split", "test_split"):  # either may be a file path when data.source is a file
+        if getattr(parsed.data, key):
+            _refuse_system_path(getattr(parsed.data, key), f"data.{key}")
     if parsed.model.trust_remote_code and not settings.allow_remote_code:
         raise ConfigError([("model.trust_remote_code", REMOTE_CODE_REFUSED)])
     return parsed
