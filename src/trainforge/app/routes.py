@@ -565,7 +565,7 @@ def _validate_in_subprocess(config: dict[str, Any], settings) -> dict[str, Any]:
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         command = [sys.executable, "-m", "trainforge", "validate", str(path), "--json", "--no-env"]
         done = _run_child(command)
-    return _child_document(done, "validation")
+    return _child_document(done, "validate")
 
 
 def _child_document(done: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
@@ -582,8 +582,9 @@ def _child_document(done: subprocess.CompletedProcess, what: str) -> dict[str, A
     except json.JSONDecodeError:
         result = None
     if not isinstance(result, dict):
-        status = 422 if done.returncode == 2 else 500
-        raise HTTPException(status, {"errors": _errors([("", f"{what} failed: {_child_error(done)}")])})
+        message = _child_error(done)  # the CLI's own paragraph may already say "<command> failed: ..."
+        message = message if message.startswith(f"{what} failed") else f"{what} failed: {message}"
+        raise HTTPException(422 if done.returncode == 2 else 500, {"errors": _errors([("", message)])})
     if not result.pop("ok", False):
         raise HTTPException(422, {"errors": [{k: _redact(str(v)) for k, v in e.items()} for e in result["errors"]]})
     return result
