@@ -213,7 +213,12 @@ def test_model_card_keeps_sentence_transformers_content(run):
     best = TASKS[task].best
     assert scores[best.removeprefix("eval_")] == pytest.approx(result.metrics[best])
     assert f"for **{task}**" in text and "## Evaluation" in text  # ours
-    assert "# SentenceTransformer" in text and "### Training Hyperparameters" in text  # sentence-transformers'
+    # sentence-transformers' card, nested under ours: one title, no section name twice at one level
+    assert "## sentence-transformers model card" in text and "## SentenceTransformer" in text
+    assert "#### Training Hyperparameters" in text
+    body = text.split("\n---\n", 1)[1].split("```")[::2]  # the text between code blocks
+    outline = [line for part in body for line in part.splitlines() if line.startswith("#")]
+    assert sum(line.startswith("# ") for line in outline) == 1 and outline.count("## Evaluation") == 1
     assert "Reproduce with `trainforge train" in text
 
 

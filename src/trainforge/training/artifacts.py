@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,6 +298,9 @@ def write_model_card(
     matter, ours winning on shared keys and tags joined, so that the library's metadata is kept, not replaced.
     """
     task_front, task_section = split_front_matter(task_section)
+    if task_section and _has_title(task_section):
+        # A library's whole card (sentence-transformers'): one title per card, its sections nested under ours.
+        task_section = f"## {library_name} model card\n\n{demote_headings(task_section)}"
     steps = [
         (e["step"], e["loss"])
         for e in read_events(run_dir / "events.jsonl")
@@ -407,6 +411,30 @@ def card_metadata(
         tags = list(dict.fromkeys([*(extra.get("tags") or []), *ours.get("tags", [])]))
         data = ModelCardData(**{**extra, **ours, "tags": tags})
     return data.to_yaml()
+
+
+def _has_title(markdown: str) -> bool:
+    return any(line.startswith("# ") and not code for line, code in _marked_lines(markdown))
+
+
+def _marked_lines(markdown: str) -> Iterator[tuple[str, bool]]:
+    """Each line of ``markdown`` with whether it is code (a fence line or inside a fenced block)."""
+    fenced = False
+    for line in markdown.splitlines():
+        fence = line.lstrip().startswith("```")
+        if fence:
+            fenced = not fenced
+        yield line, fenced or fence
+
+
+def demote_headings(markdown: str) -> str:
+    """Every markdown heading one level deeper (``#`` -> ``##``), except inside fenced code blocks.
+
+    Nests a library's own model card under ours, so that the card has one title and no section name twice at the
+    same level (both cards have an "Evaluation" section).
+    """
+    lines = ["#" + line if line.startswith("#") and not code else line for line, code in _marked_lines(markdown)]
+    return "\n".join(lines) + ("\n" if markdown.endswith("\n") else "")
 
 
 def split_front_matter(markdown: str | None) -> tuple[dict, str | None]:
