@@ -254,3 +254,38 @@ def test_search_trials_table_in_the_browser(server, tiny_bert, tmp_path):
         assert "learning_rate" in page.evaluate(f"fetch({href!r}).then((r) => r.text())")
         page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
         browser.close()
+
+
+def test_estimate_from_the_browser(server, tiny_bert, tmp_path):
+    """The form's Estimate button shows the parameter count, the memory by component and whether it fits."""
+    from transformers import AutoModelForSequenceClassification
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    url, _app = server
+    data = tmp_path / "reviews.csv"
+    make_sentiment_frame(40).to_csv(data, index=False)
+    expected = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).num_parameters()
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#task", "text_classification")
+        page.wait_for_selector("[data-key='training.learning_rate']")
+        page.fill("#model-name", tiny_bert)
+        page.fill("#data-source", str(data))
+        page.click("#preview-btn")
+        page.wait_for_selector("#preview-table")
+        page.select_option("#map-text", "review")
+        page.select_option("#map-label", "sentiment")
+        page.uncheck("#estimate-measure")  # counts and memory only: no training steps in this test
+        page.fill("#estimate-memory-limit", "64GiB")
+        page.click("#estimate-btn")
+        cell = page.locator("#estimate-params tr[data-row='total_params'] td")
+        cell.wait_for(timeout=120_000)
+        assert cell.inner_text() == f"{expected:,}"
+        assert page.locator("#estimate-memory tr[data-component='activations'] td").count() == 2
+        assert page.get_attribute("#estimate-fits", "data-fits") == "true"
+        assert "64.00 GiB available" in page.inner_text("#estimate-fits")
+        page.screenshot(path=str(tmp_path / "estimate.png"), full_page=True)
+        browser.close()

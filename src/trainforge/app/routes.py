@@ -7,6 +7,7 @@ problems come back as ``422 {"errors": [{"key": "training.learning_rate", "messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import io
 import json
@@ -27,6 +28,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from trainforge.app.actions import child_environment
 from trainforge.app.files import UploadError, list_models, preview, save_upload, zip_run_dir
 from trainforge.app.jobs import TERMINAL, Job
 from trainforge.errors import ConfigError, DataError, RunDirError, TrainforgeError
@@ -38,6 +40,13 @@ _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 VALIDATE_SAMPLE_ROWS = 50_000  # rows of each file the server reads to validate; training checks them all
 CHILD_TIMEOUT_S = 900
+# An estimate validates, builds the model on the meta device, prepares a 2,000-row sample, then loads the real model
+# and times 5-40 optimizer steps (at most ~3 s of them once warm). The tiny test model takes ~15 s on 2 busy cores; a
+# 1B-parameter LLM on a CPU takes minutes (loading, and steps of several seconds each). Past 5 minutes a browser
+# request is better answered with "use measure: false" (memory and counts only: no weights load, no steps).
+ESTIMATE_TIMEOUT_S = 300
+# One estimate at a time per server process: its measured steps would slow another's and both read the free memory.
+_ESTIMATE_LOCK = threading.Lock()
 PREDICTOR_CACHE_SIZE = 2  # loaded models the server keeps (an LLM each, at most): the playground's recent runs
 REMOTE_CODE_REFUSED = (
     "this app does not run a model's own code; to allow it (always in a separate process, never in the server), "
@@ -50,6 +59,16 @@ class ConfigBody(BaseModel):
 
     config: dict[str, Any] = Field(description="The config: task, model, data, training, params, output, hub.")
     check_data: bool = Field(True, description="Also read the data and check columns and labels (no model loads).")
+
+
+class EstimateBody(BaseModel):
+    """A config to estimate (as /config/validate takes it) and how."""
+
+    config: dict[str, Any] = Field(description="The config: task, model, data, training, params, output, hub.")
+    measure: bool = Field(True, description="Time a few real optimizer steps (false: memory and counts only).")
+    memory_limit: str | None = Field(
+        None, max_length=40, description="Plan for this much memory instead of what is free now, e.g. 16GiB."
+    )
 
 
 class RunBody(BaseModel):
@@ -118,6 +137,50 @@ def task_schema(task: str) -> dict[str, Any]:
 def validate_config(body: ConfigBody, request: Request) -> dict[str, Any]:
     """Validate a config like ``trainforge validate``; 422 lists every problem by key path."""
     return {"ok": True, **_validate(_without_token(body.config), body.check_data, request.app.state.settings)}
+
+
+@router.post(
+    "/config/estimate", summary="Estimate parameters, peak memory, speed and fit of a config (422 like validate)"
+)
+def estimate_config(body: EstimateBody, request: Request) -> dict[str, Any]:
+    """``trainforge estimate --json --no-env`` in a child process: what ``Estimate.to_dict()`` holds, plus ``ok``.
+
+    The config gets the app's own refusals first (as ``/config/validate``: a literal ``hub.token``, system paths,
+    ``model.trust_remote_code`` without ``--allow-remote-code``); the child then validates config and data like
+    ``trainforge validate`` (422 by key path) and estimates. It gets none of the server's secret-looking environment
+    variables, and a model's own code or its timed steps never run in the server. One estimate runs at a time
+    (409 for another meanwhile); one that runs past ``ESTIMATE_TIMEOUT_S`` is stopped (504).
+    """
+    from trainforge.estimate.hardware import parse_size
+
+    settings = request.app.state.settings
+    config = _without_token(body.config)
+    with _unprocessable():
+        limit = None if body.memory_limit is None else parse_size(body.memory_limit, "memory_limit")
+        _server_config(config, settings)
+    if not _ESTIMATE_LOCK.acquire(blocking=False):
+        raise HTTPException(409, "another estimate is running on this server; try again when it has finished")
+    try:
+        with tempfile.TemporaryDirectory(dir=settings.workspace) as folder:
+            path = Path(folder) / "config.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+            command = [sys.executable, "-m", "trainforge", "estimate", str(path), "--json", "--no-env"]
+            if not body.measure:
+                command.append("--no-measure")
+            if limit is not None:  # as bytes: the child gets a number, never the request's text
+                command += ["--memory-limit", str(limit)]
+            done = _run_child(command, ESTIMATE_TIMEOUT_S, "the estimate")
+    finally:
+        _ESTIMATE_LOCK.release()
+    result = _child_document(done, "estimate")
+    training = len(request.app.state.store.list("running"))
+    if training and body.measure:  # the reading is true of this moment, not of the machine alone
+        result["notes"] = [
+            *result.get("notes", []),
+            f"{training} training run(s) of this app were running meanwhile: the measured speed and the free "
+            "memory were shared with them",
+        ]
+    return {"ok": True, **result}
 
 
 @router.post("/config/yaml", summary="The config as YAML text")
@@ -452,21 +515,41 @@ def _validate(config: dict[str, Any], check_data: bool, settings) -> dict[str, A
     ``model.trust_remote_code`` is refused unless the app was started with ``--allow-remote-code``, and then its
     data checks run in a separate process. Other data checks read a streamed sample of each file.
     """
-    from trainforge.config.loading import load_config
     from trainforge.sdk import validate
 
-    try:
-        parsed = load_config(copy.deepcopy(config), interpolate=False)
-        _refuse_system_path(parsed.data.source, "data.source")
-        if parsed.data.eval_split:
-            _refuse_system_path(parsed.data.eval_split, "data.eval_split")
-        if parsed.model.trust_remote_code and not settings.allow_remote_code:
-            raise ConfigError([("model.trust_remote_code", REMOTE_CODE_REFUSED)])
+    with _unprocessable():
+        parsed = _server_config(config, settings)
         if not check_data:
             return {"checked_data": False}
         if parsed.model.trust_remote_code:
             return _validate_in_subprocess(config, settings)
         return validate(parsed, sample_rows=VALIDATE_SAMPLE_ROWS).to_dict()
+
+
+def _server_config(config: dict[str, Any], settings):
+    """The parsed config (``${VAR}`` left as text), after the app's refusals: system paths, remote code.
+
+    Raises:
+        ConfigError: Invalid config, or ``model.trust_remote_code`` on a server without ``--allow-remote-code``.
+        HTTPException: 422 for data under /proc, /sys or /dev.
+    """
+    from trainforge.config.loading import load_config
+
+    parsed = load_config(copy.deepcopy(config), interpolate=False)
+    _refuse_system_path(parsed.data.source, "data.source")
+    for key in ("eval_split", "test_split"):  # either may be a file path when data.source is a file
+        if getattr(parsed.data, key):
+            _refuse_system_path(getattr(parsed.data, key), f"data.{key}")
+    if parsed.model.trust_remote_code and not settings.allow_remote_code:
+        raise ConfigError([("model.trust_remote_code", REMOTE_CODE_REFUSED)])
+    return parsed
+
+
+@contextlib.contextmanager
+def _unprocessable():
+    """Turn trainforge's user errors into ``422 {"errors": [{key, message}]}`` (secrets redacted)."""
+    try:
+        yield
     except ConfigError as exc:
         raise HTTPException(422, {"errors": _errors(exc.problems)}) from None
     except DataError as exc:
@@ -482,13 +565,26 @@ def _validate_in_subprocess(config: dict[str, Any], settings) -> dict[str, Any]:
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         command = [sys.executable, "-m", "trainforge", "validate", str(path), "--json", "--no-env"]
         done = _run_child(command)
+    return _child_document(done, "validate")
+
+
+def _child_document(done: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
+    """The JSON document a ``--json`` command printed last (one line, ``ok`` removed).
+
+    Raises:
+        HTTPException: 422 with its errors (by key path, redacted) when it says ``ok: false``; when it printed no
+            document (it crashed or was killed), 422 for a user error (exit 2), else 500, with its ``error:``
+            paragraph.
+    """
     lines = done.stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         result = None
     if not isinstance(result, dict):
-        raise HTTPException(422, {"errors": _errors([("", f"validation failed: {_child_error(done)}")])})
+        message = _child_error(done)  # the CLI's own paragraph may already say "<command> failed: ..."
+        message = message if message.startswith(f"{what} failed") else f"{what} failed: {message}"
+        raise HTTPException(422 if done.returncode == 2 else 500, {"errors": _errors([("", message)])})
     if not result.pop("ok", False):
         raise HTTPException(422, {"errors": [{k: _redact(str(v)) for k, v in e.items()} for e in result["errors"]]})
     return result
@@ -630,15 +726,25 @@ def _predictor(request: Request, job: Job):
         raise HTTPException(400, _redact(str(exc))) from None
 
 
-def _run_child(command: list[str]) -> subprocess.CompletedProcess:
-    """Run a trainforge command in a child process that gets none of the server's secrets."""
-    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+def _run_child(
+    command: list[str], timeout_s: float = CHILD_TIMEOUT_S, what: str = "the check"
+) -> subprocess.CompletedProcess:
+    """Run a trainforge command in a child process that gets none of the server's secrets (``child_environment``).
+
+    Raises:
+        HTTPException: 504 when it runs past ``timeout_s`` (it is killed).
+    """
     try:
         return subprocess.run(
-            command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=CHILD_TIMEOUT_S
+            command,
+            capture_output=True,
+            text=True,
+            env=child_environment(),
+            stdin=subprocess.DEVNULL,
+            timeout=timeout_s,
         )
     except subprocess.TimeoutExpired:
-        raise HTTPException(504, f"the check did not finish within {CHILD_TIMEOUT_S} s") from None
+        raise HTTPException(504, f"{what} did not finish within {timeout_s:g} s") from None
 
 
 def _child_error(done: subprocess.CompletedProcess) -> str:

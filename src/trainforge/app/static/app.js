@@ -339,6 +339,120 @@ async function start() {
   }
 }
 
+// ------------------------------------------------------------------------------------------ estimate
+// The panel renders Estimate.to_dict() (src/trainforge/estimate/result.py), the figures `trainforge estimate` prints.
+
+function bytes(size) {
+  if (size === null || size === undefined) return "n/a";
+  return Math.abs(size) >= 2 ** 30 ? `${(size / 2 ** 30).toFixed(2)} GiB` : `${(size / 2 ** 20).toFixed(1)} MiB`;
+}
+
+function duration(seconds) {
+  if (seconds >= 3600) return `${(seconds / 3600).toFixed(1)} h`;
+  return seconds >= 60 ? `${(seconds / 60).toFixed(1)} min` : `${seconds.toFixed(1)} s`;
+}
+
+const count = (n) => (n === null || n === undefined ? "n/a" : n.toLocaleString("en-US"));
+
+// [label, value, key] rows as a two-column table; each row is findable as tr[data-row=key].
+function kvTable(id, rows) {
+  return el("table", { id, class: "kv" }, ...rows.map(([label, value, key]) => el("tr", { "data-row": key || label },
+    el("th", {}, label), el("td", {}, value))));
+}
+
+async function estimate() {
+  clearErrors();
+  const button = $("#estimate-btn"), target = $("#estimate-result");
+  const measure = $("#estimate-measure").checked, limit = $("#estimate-memory-limit").value.trim();
+  button.disabled = true;
+  target.replaceChildren(el("p", { class: "help", id: "estimate-status" }, measure
+    ? "estimating: checking config and data, then timing a few training steps in a separate process…"
+    : "estimating parameters and memory…"));
+  try {
+    const report = await api("/api/config/estimate", { json: { config: buildConfig(), measure, memory_limit: limit || null } });
+    renderEstimate(target, report, measure);
+  } catch (error) {
+    target.replaceChildren();
+    showErrors(error.errors || [{ key: "", message: error.message }]);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderEstimate(target, r, measured) {
+  const parts = [el("h3", {}, "Estimate"), el("p", { class: "help" }, `task ${r.task} · model ${r.model} · device ${r.device}`)];
+  if (!r.applies) parts.push(el("p", { id: "estimate-data" }, `loaded data: ${bytes(r.data_bytes)}`));
+  else {
+    const share = (100 * (r.trainable_params || 0) / Math.max(1, r.total_params || 1)).toFixed(2);
+    parts.push(kvTable("estimate-params", [
+      ["total parameters", count(r.total_params), "total_params"],
+      ["trainable parameters", `${count(r.trainable_params)} (${share}%)`, "trainable_params"],
+      ["weights", r.weights_dtype, "weights_dtype"],
+      ["batch", `${r.batch_size} per device × ${r.gradient_accumulation_steps} accumulation`, "batch"],
+      ...Object.entries(r.sequence || {}).map(([name, info]) => [`${name} tokens`,
+        `typical ${info.typical}, longest ${info.peak}` + (info.limit ? ` (limit ${info.limit})` : ""), `sequence-${name}`]),
+    ]));
+  }
+  if (r.memory) parts.push(...memoryParts(r));
+  if (r.fits !== null && r.fits !== undefined) {
+    const needed = (r.memory ? r.memory.peak_bytes : 0) + (r.runtime_bytes || 0);
+    parts.push(el("p", { id: "estimate-fits", class: r.fits ? "fits" : "no-fit", "data-fits": String(r.fits) },
+      `${r.fits ? "Fits" : "Does NOT fit"}: needs ${bytes(needed)} (incl. ${bytes(r.runtime_bytes)} for the process itself) of ${bytes(r.available_bytes)} available`));
+  }
+  if (r.largest_batch !== null && r.largest_batch !== undefined) {
+    parts.push(el("p", { id: "estimate-largest-batch" }, `largest per-device batch that fits: ${count(r.largest_batch)}`));
+  }
+  if (r.applies) parts.push(...speedParts(r.speed, measured));
+  if (r.alternatives && r.alternatives.length) parts.push(...alternativeParts(r.alternatives));
+  if (r.notes && r.notes.length) parts.push(el("ul", { id: "estimate-notes", class: "help" }, ...r.notes.map((n) => el("li", {}, n))));
+  parts.push(el("details", {}, el("summary", {}, "as `trainforge estimate` prints it"), el("pre", { id: "estimate-summary" }, r.summary)));
+  target.replaceChildren(...parts);
+}
+
+function memoryParts(r) {
+  const m = r.memory;
+  const both = (value) => [el("td", { class: "number" }, bytes(value)), el("td", { class: "number" }, bytes(value))];
+  const row = (key, label, cells) => el("tr", { "data-component": key }, el("th", {}, label), ...cells);
+  const configured = (on) => (m.checkpointing === on ? { class: "configured", title: "as configured" } : {});
+  return [el("h4", {}, "Peak memory of one training step"), el("table", { id: "estimate-memory" },
+    el("tr", {}, el("th", {}, "component"), el("th", configured(false), "without gradient checkpointing"),
+      el("th", configured(true), "with gradient checkpointing")),
+    row("weights", "weights", both(m.weights)),
+    m.reference_model ? row("reference_model", "reference model", both(m.reference_model)) : null,
+    row("gradients", "gradients", both(m.gradients)),
+    row("optimizer", "optimizer states", both(m.optimizer)),
+    row("activations", "activations", [el("td", { class: "number" }, bytes(m.activations)), el("td", { class: "number" }, bytes(m.activations_checkpointed))]),
+    row("runtime", "runtime", both(m.overhead)),
+    row("peak", "total", [el("td", { class: "number", "data-bytes": String(m.peak_without_checkpointing_bytes) }, el("strong", {}, bytes(m.peak_without_checkpointing_bytes))),
+      el("td", { class: "number", "data-bytes": String(m.peak_with_checkpointing_bytes) }, el("strong", {}, bytes(m.peak_with_checkpointing_bytes)))])),
+  el("p", { class: "help" }, `gradient checkpointing is ${m.checkpointing ? "on" : "off"} in this config (training.gradient_checkpointing)`)];
+}
+
+function speedParts(speed, measured) {
+  if (!speed) {
+    return [el("p", { class: "help", id: "estimate-speed" }, measured
+      ? "speed: not measured (the notes say why)" : "speed: not measured (tick \"measure speed\" to time a few training steps)")];
+  }
+  const rows = [
+    ["step time", `${speed.step_s.toFixed(3)} s/step (median of ${speed.steps_timed} steps after ${speed.steps_warm} warm-up)`, "step_s"],
+    ["samples/s", speed.samples_per_s.toFixed(1), "samples_per_s"],
+    ["tokens/s", speed.tokens_per_s ? Math.round(speed.tokens_per_s).toLocaleString("en-US") : "n/a", "tokens_per_s"],
+    ["time per epoch", `${duration(speed.epoch_s)} (${count(speed.steps_per_epoch)} steps; training steps only)`, "epoch_s"],
+    ["device", speed.device, "device"],
+  ];
+  if (speed.measured_peak_bytes !== null && speed.measured_peak_bytes !== undefined) rows.push(["memory those steps added", bytes(speed.measured_peak_bytes), "measured_peak_bytes"]);
+  return [el("h4", {}, "Speed (measured)"), kvTable("estimate-speed", rows)];
+}
+
+function alternativeParts(alternatives) {
+  const title = alternatives.some((a) => a.fits) ? "Settings that fit" : "Settings tried";
+  return [el("h4", {}, title), el("table", { id: "estimate-alternatives" },
+    el("tr", {}, el("th", {}, "setting"), el("th", {}, "peak"), el("th", {}, ""), el("th", {}, "overrides (add to trainforge train)")),
+    ...alternatives.map((a) => el("tr", { "data-alternative": a.name, "data-fits": String(a.fits) },
+      el("td", {}, a.name, a.note ? el("div", { class: "help" }, a.note) : null), el("td", { class: "number" }, bytes(a.memory.peak_bytes)),
+      el("td", { class: a.fits ? "fits" : "no-fit" }, a.fits ? "fits" : "too big"), el("td", {}, el("code", {}, a.overrides.join(" "))))))];
+}
+
 // ------------------------------------------------------------------------------------------ runs
 
 function clock(seconds) {
@@ -788,6 +902,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#apply-yaml").addEventListener("click", applyYaml);
   $("#download-yaml").addEventListener("click", downloadYaml);
   $("#validate-btn").addEventListener("click", validate);
+  $("#estimate-btn").addEventListener("click", estimate);
   $("#start-btn").addEventListener("click", start);
   $("#cancel-btn").addEventListener("click", cancelRun);
   $("#rerun-btn").addEventListener("click", rerun);
