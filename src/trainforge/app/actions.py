@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from trainforge._utils.secrets import SECRET_NAME
+
 KINDS = ("evaluate", "export", "push")
 HUB_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 _LOG_TAIL = 20_000
 
 
@@ -143,7 +144,7 @@ class ActionRunner:
 def child_environment(keep_hub_token: bool = False) -> dict[str, str]:
     """The server's environment without secret-looking variables (the Hub token kept for ``push`` only)."""
     kept = HUB_TOKEN_VARIABLES if keep_hub_token else ()
-    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k) or k in kept}
+    env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k) or k in kept}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

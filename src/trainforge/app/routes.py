@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from trainforge._utils.secrets import SECRET_NAME
 from trainforge.app.actions import child_environment
 from trainforge.app.files import UploadError, list_models, preview, save_upload, zip_run_dir
 from trainforge.app.jobs import TERMINAL, Job
@@ -37,7 +38,6 @@ from trainforge.training.events import read_events
 router = APIRouter(prefix="/api")
 
 _ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 VALIDATE_SAMPLE_ROWS = 50_000  # rows of each file the server reads to validate; training checks them all
 CHILD_TIMEOUT_S = 900
 # An estimate validates, builds the model on the meta device, prepares a 2,000-row sample, then loads the real model
@@ -765,7 +765,7 @@ def _refuse_system_path(source: str, key: str) -> None:
 def _redact(text: str) -> str:
     """``text`` with the value of every secret-looking environment variable replaced by its name."""
     for name, value in os.environ.items():
-        if _SECRET_NAME.search(name) and len(value) >= 6 and value in text:
+        if SECRET_NAME.search(name) and len(value) >= 6 and value in text:
             text = text.replace(value, f"<{name}>")
     return text
 

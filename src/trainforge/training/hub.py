@@ -24,7 +24,6 @@ Both go through ``push_run``:
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -32,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from trainforge._utils.secrets import SECRET_NAME
 from trainforge.errors import ConfigError, RunDirError, TrainforgeError
 
 
@@ -77,7 +77,6 @@ ALLOWED: tuple[Rule, ...] = (
 )
 # Tensor data, not text: a token cannot hide there, and scanning gigabytes would only slow the push.
 _NOT_SCANNED = (".safetensors", ".bin")
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 
 
 @dataclass
@@ -222,7 +221,7 @@ def scan_for_secrets(run_dir: Path, files: list[str], token: str | None) -> None
         PublishError: Naming the file and the variable (never the value).
     """
     secrets = {"the Hub token": token} if token else {}
-    secrets.update({f"${name}": value for name, value in os.environ.items() if _SECRET_NAME.search(name)})
+    secrets.update({f"${name}": value for name, value in os.environ.items() if SECRET_NAME.search(name)})
     needles = {name: value.encode() for name, value in secrets.items() if value and len(value) >= 8}
     if not needles:
         return
