@@ -83,6 +83,27 @@ def test_unset_env_var(capsys, tmp_path, base_config, monkeypatch):
     assert_user_error(result, "data.source: environment variable TF_CLI_DATA_DIR is not set")
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "training.learning_rate=${MY_API_TOKEN}",  # ConfigError: "(got '<the value>')"
+        "data.columns.text=${MY_API_TOKEN}",  # DataError: "has no column '<the value>'"
+        "model.name=/nowhere/${MY_API_TOKEN}",  # the model check: "'<path>' is neither ..."
+    ],
+)
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_secret_read_into_the_wrong_field_is_not_printed(
+    capsys, tmp_path, base_config, monkeypatch, override, json_output
+):
+    # The refusal used to echo the value, i.e. print the token to the terminal / CI log.
+    secret = "hf_notARealToken0123456789"
+    monkeypatch.setenv("MY_API_TOKEN", secret)
+    argv = ["validate", write_config(tmp_path, base_config), override, *(["--json"] if json_output else [])]
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and secret not in out + err
+    assert "${MY_API_TOKEN}" in out + err  # the message still says what the field held
+
+
 def test_bad_override(capsys, tmp_path, base_config):
     result = cli(capsys, "train", write_config(tmp_path, base_config), "training.learning_rate")
     assert_user_error(result, "override 'training.learning_rate' must look like section.key=value")

@@ -41,14 +41,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     try:  # one JSON document on stdout either way, for programs (the web app) that run this command
         report = validate(args.config, args.overrides, interpolate=not args.no_env)
-    except ConfigError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
-        return exc.exit_code
     except TrainforgeError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        print(_json_errors(exc))
         return exc.exit_code
     print(json.dumps({"ok": True, **report.to_dict()}))
     return 0
+
+
+def _json_errors(exc: TrainforgeError) -> str:
+    """``{"ok": false, "errors": [{key, message}]}`` for ``--json``; secret values from the environment redacted."""
+    import json
+
+    from trainforge._utils.secrets import redact
+
+    problems = exc.problems if isinstance(exc, ConfigError) else [("data", str(exc))]
+    return json.dumps({"ok": False, "errors": [{"key": k, "message": redact(m)} for k, m in problems]})
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -67,11 +74,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         result = estimate(
             args.config, args.overrides, not args.no_env, measure=not args.no_measure, memory_limit=args.memory_limit
         )
-    except ConfigError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
-        return exc.exit_code
     except TrainforgeError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        print(_json_errors(exc))
         return exc.exit_code
     print(json.dumps({"ok": True, **result.to_dict()}))
     return 0
@@ -411,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainforgeError as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_redacted(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -423,10 +427,18 @@ def main(argv: list[str] | None = None) -> int:
         events = _started_run_events(args)
         where = f"{events} holds the traceback; " if events else ""
         print(
-            f"error: {args.command} failed: {type(exc).__name__}: {exc}\n({where}rerun with --debug to print it)",
+            f"error: {args.command} failed: {type(exc).__name__}: {_redacted(exc)}\n"
+            f"({where}rerun with --debug to print it)",
             file=sys.stderr,
         )
         return 1
+
+
+def _redacted(exc: BaseException) -> str:
+    """The message of ``exc`` without the value of any secret-looking environment variable (a terminal, a CI log)."""
+    from trainforge._utils.secrets import redact
+
+    return redact(str(exc))
 
 
 def _started_run_events(args: argparse.Namespace) -> str | None:
