@@ -341,3 +341,30 @@ def test_validate_prints_row_counts_and_labels(capsys, tmp_path, base_config):
     assert "eval:  30 rows from 0.25 of" in out
     assert "single_label_classification: 2 label(s): negative, positive" in out
     assert not Path(base_config["output"]["dir"]).exists()
+
+
+@pytest.mark.parametrize("command", ["app", "serve"])
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_a_port_that_cannot_be_bound_is_refused_before_any_server_starts(capsys, tmp_path, monkeypatch, command, port):
+    # 70000 used to load the models, start uvicorn and end in a bind() OverflowError traceback, exit 1.
+    import trainforge.app.server
+    import trainforge.serve
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(trainforge.app.server, "serve", no_server)
+    monkeypatch.setattr(trainforge.serve, "serve", no_server)
+    argv = [command, *([str(tmp_path)] if command == "serve" else ["--workspace", str(tmp_path)]), "--port", port]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "--port" in err and "1 to 65535" in err and "Traceback" not in err
+
+
+def test_app_max_concurrent_below_one_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    import trainforge.app.server
+
+    monkeypatch.setattr(trainforge.app.server, "serve", lambda *a, **k: pytest.fail("a server was started"))
+    code, _, err = cli(capsys, "app", "--workspace", tmp_path, "--max-concurrent", "0")
+    assert code == 2 and "--max-concurrent: must be at least 1" in err

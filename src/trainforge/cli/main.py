@@ -156,7 +156,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise TrainforgeError(f"the web app needs {exc.name}: pip install 'trainforge[app]'") from None
     if args.max_concurrent < 1:
-        raise TrainforgeError("--max-concurrent must be at least 1")
+        raise ConfigError([("--max-concurrent", "must be at least 1")])
     models_dir = Path(args.models_dir).expanduser() if args.models_dir else None
     settings = AppSettings(
         Path(args.workspace).expanduser(),
@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["app"].add_argument(
         "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
     )
-    parsers["app"].add_argument("--port", type=int, default=7860, help="port to listen on")
+    parsers["app"].add_argument("--port", type=_port, default=7860, help="port to listen on (1-65535)")
     parsers["app"].add_argument(
         "--workspace", default="trainforge-workspace", help="job database, uploads and runs go here"
     )
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["serve"].add_argument(
         "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
     )
-    parsers["serve"].add_argument("--port", type=int, default=8000, help="port to listen on")
+    parsers["serve"].add_argument("--port", type=_port, default=8000, help="port to listen on (1-65535)")
     parsers["serve"].add_argument("--max-loaded", type=int, default=2, help="runs kept loaded at once")
     parsers["serve"].add_argument(
         "--batch-window-ms",
@@ -404,6 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parsers["push"].add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, refused by argparse (usage, exit 2) instead of a server traceback at bind time."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 1 to 65535")
+    return port
 
 
 def main(argv: list[str] | None = None) -> int:
