@@ -316,7 +316,12 @@ def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, st
 
 
 # What a value that should have been a mapping is, in the words of a YAML file (never the value: it can be a secret).
-_KINDS: list[tuple[type, str]] = [(bool, "true/false"), (int | float, "a number"), (str, "text"), (list, "a list")]
+_KINDS: list[tuple[type | tuple[type, ...], str]] = [
+    (bool, "true/false"),
+    ((int, float), "a number"),
+    (str, "text"),
+    (list, "a list"),
+]
 
 
 def not_a_mapping(key: str, value: Any, fields: list[str]) -> str:
