@@ -469,7 +469,7 @@ function progressText(job) {
     if (job.status === "running") return "starting…";
     return job.finished ? `ended ${new Date(job.finished * 1000).toLocaleTimeString()}` : "";
   }
-  return `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
+  return (p.trial !== null && p.trial !== undefined ? `trial ${p.trial} · ` : "") + `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
 }
 
 async function refreshRuns() {
