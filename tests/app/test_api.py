@@ -500,3 +500,21 @@ def test_chat_with_an_llm_run(tmp_path, tiny_llama):  # noqa: F811
         assert isinstance(reply.json()["reply"], str)
         not_user = client.post(f"/api/runs/{job.id}/chat", json={"messages": [{"role": "assistant", "content": "x"}]})
         assert not_user.status_code == 422
+
+
+def test_progress_of_a_search_is_its_latest_trials():
+    """The study's log holds every trial's steps: progress and ETA are the running trial's, not the whole log's."""
+    from trainforge.app.routes import _progress
+
+    def step(trial, number, at):
+        return {"event": "step", "trial": trial, "step": number, "max_steps": 10, "time": at}
+
+    events = [{"event": "run_started", "time": 0.0}, step(0, 5, 10.0), step(0, 10, 20.0), step(1, 2, 100.0)]
+    events.append(step(1, 4, 104.0))
+    progress = _progress(events)
+    assert progress["trial"] == 1 and progress["step"] == 4 and progress["max_steps"] == 10
+    assert progress["elapsed_s"] == 4.0 and progress["eta_s"] == 6.0  # 1 s per step from trial 1's own steps
+    plain = _progress(
+        [{"event": "train_started", "time": 0.0}, {"event": "step", "step": 5, "max_steps": 10, "time": 5.0}]
+    )
+    assert plain["trial"] is None and plain["eta_s"] == 5.0

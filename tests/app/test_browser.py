@@ -250,6 +250,10 @@ def test_search_trials_table_in_the_browser(server, tiny_bert, tmp_path):
         assert page.locator("#trials-table tr[data-state='complete']").count() == 2
         assert page.locator("#trials-table tr.best").count() == 1
         assert "2 of 2 trial(s) done" in page.inner_text("#search-progress")
+        # One loss curve per trial (the study's log repeats each trial's steps).
+        assert page.locator("#loss-chart polyline[data-series='trial 0']").count() == 1
+        assert page.locator("#loss-chart polyline[data-series='trial 1']").count() == 1
+        assert int(page.get_attribute("#eval-chart svg", "data-points")) >= 2  # the search metric, per trial
         href = page.get_attribute("#best-config-link", "href")
         assert "learning_rate" in page.evaluate(f"fetch({href!r}).then((r) => r.text())")
         page.screenshot(path=str(tmp_path / "search.png"), full_page=True)

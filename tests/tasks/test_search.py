@@ -68,8 +68,18 @@ def test_search_prunes_keeps_the_best_trial_and_reports(tiny_bert, tmp_path):
     trial_dirs = sorted((run_dir / "search").glob("trial-*"))
     assert len(trial_dirs) == 5 and not list((run_dir / "search").rglob("*.safetensors"))
     assert (run_dir / "model.safetensors").is_file()
-    kinds = [e["event"] for e in read_events(run_dir / "events.jsonl")]
+    events = read_events(run_dir / "events.jsonl")
+    kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds.count("search_trial") == 5 and kinds[-1] == "run_finished"
+    # The study's log repeats each trial's steps and evaluations (the app draws one curve per trial from it).
+    for trial_dir in trial_dirs:
+        number = int(trial_dir.name.removeprefix("trial-"))
+        own = [(e["step"], e.get("loss")) for e in read_events(trial_dir / "events.jsonl") if e["event"] == "step"]
+        copied = [(e["step"], e.get("loss")) for e in events if e["event"] == "step" and e.get("trial") == number]
+        assert own and copied == own
+        evaluated = [e for e in events if e["event"] == "eval" and e.get("trial") == number]
+        assert evaluated and all("loss" in e["metrics"] for e in evaluated)
+    assert not [e for e in events if e["event"] in ("step", "eval") and "trial" not in e]
 
 
 def test_two_workers_share_one_sqlite_study(tiny_bert, tmp_path):

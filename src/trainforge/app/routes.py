@@ -795,9 +795,15 @@ def _job_view(job: Job, details: bool = True) -> dict[str, Any]:
 
 
 def _progress(events: list[dict]) -> dict[str, Any] | None:
-    """Step, total, fraction, elapsed and ETA from the step events (None before training starts)."""
+    """Step, total, fraction, elapsed and ETA from the step events (None before training starts).
+
+    In a search the study's log holds every trial's steps (``trial`` set): the progress is the latest trial's.
+    """
     steps = [e for e in events if e["event"] == "step"]
     started = next((e for e in events if e["event"] == "train_started"), None)
+    trial = steps[-1].get("trial") if steps else None
+    if trial is not None:
+        steps, started = [e for e in steps if e.get("trial") == trial], None
     latest = steps[-1] if steps else started
     if latest is None:
         return None
@@ -812,6 +818,7 @@ def _progress(events: list[dict]) -> dict[str, Any] | None:
         "fraction": step / total if total else 0.0,
         "elapsed_s": elapsed,
         "eta_s": eta,
+        "trial": trial,
     }
 
 

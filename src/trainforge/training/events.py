@@ -27,6 +27,16 @@ class EventLog:
             listener(record)
         return record
 
+    def copy(self, record: dict, **fields: Any) -> None:
+        """Append another log's ``record`` with ``fields`` added, for this file's readers only.
+
+        The listeners are not called: they saw the record where it was first written (a search copies each trial's
+        steps and evaluations into the study's log, ``trial`` added, so that one file shows the whole study).
+        """
+        copied = {**record, **{k: _jsonable(v) for k, v in fields.items()}}
+        self._file.write(json.dumps(copied) + "\n")
+        self._file.flush()
+
     def close(self) -> None:
         """Close the file (further writes fail)."""
         self._file.close()

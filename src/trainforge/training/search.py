@@ -32,6 +32,8 @@ SEARCH_DIR = "search"
 # Keys that change what analysis and preparation produce: a trial sampling one prepares its own data (cached per
 # distinct value); training.* and peft.* reuse the data prepared once for the whole study.
 PREPARATION_SECTIONS = ("params.", "model.")
+# A trial's events that the study's events.jsonl repeats (with ``trial``): its loss and evaluation curves.
+FORWARDED_EVENTS = ("step", "eval")
 # What a trial folder keeps once the study is over: its record, not its weights (the best one's are the run's).
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".joblib", ".pt", ".pth", ".onnx")
 
@@ -148,7 +150,7 @@ class _Objective:
         checked, prepared = self._data(trial_config, values)
         self.events.write("trial_started", number=trial.number, params=values)
         started = time.monotonic()
-        target = driver.start(checked, resume=False, listeners=self.listeners)
+        target = driver.start(checked, resume=False, listeners=(*self.listeners, self._forward(trial.number)))
         state, value = "complete", None
         try:
             trainer, metrics = driver.fit(
@@ -188,6 +190,15 @@ class _Objective:
                 params=values,
                 duration_s=round(time.monotonic() - started, 2),
             )
+
+    def _forward(self, number: int):
+        """A listener copying the trial's steps and evaluations into the study's log (the app's curves read it)."""
+
+        def forward(record: dict) -> None:
+            if record["event"] in FORWARDED_EVENTS:
+                self.events.copy(record, trial=number)
+
+        return forward
 
     def _data(self, trial_config: RunConfig, values: dict[str, Any]) -> tuple[Checked, Any]:
         """The trial's checked context and prepared data: shared unless a sampled key changes preparation."""

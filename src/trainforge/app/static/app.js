@@ -469,7 +469,7 @@ function progressText(job) {
     if (job.status === "running") return "starting…";
     return job.finished ? `ended ${new Date(job.finished * 1000).toLocaleTimeString()}` : "";
   }
-  return `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
+  return (p.trial !== null && p.trial !== undefined ? `trial ${p.trial} · ` : "") + `step ${p.step}/${p.max_steps} · elapsed ${clock(p.elapsed_s)}` + (job.status === "running" ? ` · ETA ${clock(p.eta_s)}` : "");
 }
 
 async function refreshRuns() {
@@ -529,10 +529,21 @@ function showStatus(job) {
   refreshRuns();
 }
 
+// A search's log repeats each trial's steps and evaluations with `trial`: one curve per trial (the search metric only).
 function drawCharts() {
   const steps = state.events.filter((e) => e.event === "step" && typeof e.loss === "number");
-  lineChart($("#loss-chart"), [{ name: "loss", points: steps.map((e) => [e.step, e.loss]) }]);
   const evals = state.events.filter((e) => e.event === "eval");
+  const started = state.events.find((e) => e.event === "run_started" && e.search);
+  if (started) {
+    const trials = [...new Set(steps.concat(evals).map((e) => e.trial))].filter((t) => t !== undefined).sort((a, b) => a - b);
+    const metric = started.search.metric.replace(/^eval_/, "");  // eval events name their metrics without the prefix
+    lineChart($("#loss-chart"), trials.map((t) => ({ name: `trial ${t}`, points: steps.filter((e) => e.trial === t).map((e) => [e.step, e.loss]) })),
+      { empty: "each trial's loss appears as it trains" });
+    lineChart($("#eval-chart"), trials.map((t) => ({ name: `trial ${t}`, points: evals.filter((e) => e.trial === t && typeof e.metrics[metric] === "number").map((e) => [e.step, e.metrics[metric]]) })),
+      { empty: `${metric} of each trial appears after its first evaluation` });
+    return;
+  }
+  lineChart($("#loss-chart"), [{ name: "loss", points: steps.map((e) => [e.step, e.loss]) }]);
   const names = [...new Set(evals.flatMap((e) => Object.keys(e.metrics)))]
     .filter((k) => !/runtime|per_second|epoch/.test(k) && evals.some((e) => typeof e.metrics[k] === "number"));
   lineChart($("#eval-chart"), names.map((name) => ({ name, points: evals.filter((e) => typeof e.metrics[name] === "number").map((e) => [e.step, e.metrics[name]]) })),
