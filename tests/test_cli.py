@@ -83,6 +83,27 @@ def test_unset_env_var(capsys, tmp_path, base_config, monkeypatch):
     assert_user_error(result, "data.source: environment variable TF_CLI_DATA_DIR is not set")
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "training.learning_rate=${MY_API_TOKEN}",  # ConfigError: "(got '<the value>')"
+        "data.columns.text=${MY_API_TOKEN}",  # DataError: "has no column '<the value>'"
+        "model.name=/nowhere/${MY_API_TOKEN}",  # the model check: "'<path>' is neither ..."
+    ],
+)
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_secret_read_into_the_wrong_field_is_not_printed(
+    capsys, tmp_path, base_config, monkeypatch, override, json_output
+):
+    # The refusal used to echo the value, i.e. print the token to the terminal / CI log.
+    secret = "hf_notARealToken0123456789"
+    monkeypatch.setenv("MY_API_TOKEN", secret)
+    argv = ["validate", write_config(tmp_path, base_config), override, *(["--json"] if json_output else [])]
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and secret not in out + err
+    assert "${MY_API_TOKEN}" in out + err  # the message still says what the field held
+
+
 def test_bad_override(capsys, tmp_path, base_config):
     result = cli(capsys, "train", write_config(tmp_path, base_config), "training.learning_rate")
     assert_user_error(result, "override 'training.learning_rate' must look like section.key=value")
@@ -320,3 +341,30 @@ def test_validate_prints_row_counts_and_labels(capsys, tmp_path, base_config):
     assert "eval:  30 rows from 0.25 of" in out
     assert "single_label_classification: 2 label(s): negative, positive" in out
     assert not Path(base_config["output"]["dir"]).exists()
+
+
+@pytest.mark.parametrize("command", ["app", "serve"])
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_a_port_that_cannot_be_bound_is_refused_before_any_server_starts(capsys, tmp_path, monkeypatch, command, port):
+    # 70000 used to load the models, start uvicorn and end in a bind() OverflowError traceback, exit 1.
+    import trainforge.app.server
+    import trainforge.serve
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(trainforge.app.server, "serve", no_server)
+    monkeypatch.setattr(trainforge.serve, "serve", no_server)
+    argv = [command, *([str(tmp_path)] if command == "serve" else ["--workspace", str(tmp_path)]), "--port", port]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "--port" in err and "1 to 65535" in err and "Traceback" not in err
+
+
+def test_app_max_concurrent_below_one_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    import trainforge.app.server
+
+    monkeypatch.setattr(trainforge.app.server, "serve", lambda *a, **k: pytest.fail("a server was started"))
+    code, _, err = cli(capsys, "app", "--workspace", tmp_path, "--max-concurrent", "0")
+    assert code == 2 and "--max-concurrent: must be at least 1" in err

@@ -209,7 +209,10 @@ def test_gradient_checkpointing_under_fsdp_is_fsdps_not_the_trainers(base_config
     ddp = training_arguments(load_config(base_config), Path("run"), True, metric, 100)
     base_config["compute"] = {"strategy": "fsdp", "num_processes": 2}
     fsdp = training_arguments(load_config(base_config), Path("run"), True, metric, 100)
-    assert ddp["gradient_checkpointing"] and not fsdp["gradient_checkpointing"]
+    from transformers import TrainingArguments
+
+    # Read back through TrainingArguments: transformers 5.24 names it activation_checkpointing (the old name mirrors).
+    assert TrainingArguments(**ddp).gradient_checkpointing and not TrainingArguments(**fsdp).gradient_checkpointing
 
 
 def test_two_machines_render_one_command_per_machine(capsys, config_file):

@@ -321,6 +321,25 @@ def test_cli_memory_limit_that_is_not_a_size(tiny_bert, tmp_path, capsys):
     assert "--memory-limit" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("limit", ["0", "0GiB", "0.4B"])
+def test_cli_memory_limit_below_one_byte_is_refused(tiny_bert, tmp_path, capsys, limit):
+    # A zero limit used to be planned for: "does NOT fit ... of 0.0 MiB available", exit 0.
+    path = write(text_config(tiny_bert, tmp_path), tmp_path)
+    assert main(["estimate", str(path), "--memory-limit", limit, "--no-measure"]) == 2
+    err = capsys.readouterr().err
+    assert "--memory-limit" in err and "above zero" in err
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_sdk_memory_limit_that_is_not_a_positive_byte_count_is_refused_before_the_data_checks(tmp_path, limit):
+    from trainforge.errors import ConfigError
+    from trainforge.estimate.plan import estimate
+
+    # The config is never looked at: the limit is checked first (no model, no data needed).
+    with pytest.raises(ConfigError, match="--memory-limit"):
+        estimate(object(), measure=False, memory_limit=limit)
+
+
 def test_bad_config_exits_2_with_the_validate_message(tiny_bert, tmp_path, capsys):
     config = text_config(tiny_bert, tmp_path)
     config["data"]["columns"]["text"] = "no_such_column"

@@ -468,7 +468,7 @@ def test_cli_app_flags(capsys):
 
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port, args.max_concurrent) == ("127.0.0.1", 7860, 1)
-    assert main(["app", "--max-concurrent", "0"]) == 1
+    assert main(["app", "--max-concurrent", "0"]) == 2
     assert "--max-concurrent" in capsys.readouterr().err
 
 

@@ -69,3 +69,13 @@ def test_formats_that_do_not_apply_are_named(text_run, chat_run, tabular_run, ca
     assert main(["export", str(text_run), "--format", "merged", "--quantize", "int8"]) == 2
     assert "does not apply to merged" in capsys.readouterr().err
     assert not (chat_run / "merged").exists()  # refusals write nothing
+
+
+@pytest.mark.parametrize("tolerance", ["0", "-1", "nan", "inf"])
+def test_a_tolerance_that_no_export_can_meet_is_refused_before_converting(text_run, tmp_path, capsys, tolerance):  # noqa: F811
+    # -1 / nan used to convert the model, then fail the check "differ by up to 5e-09 (tolerance nan)", blaming it.
+    out = tmp_path / "onnx"
+    assert main(["export", str(text_run), "--format", "onnx", "--tolerance", tolerance, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--tolerance" in err and "above 0" in err and "Traceback" not in err
+    assert not out.exists()

@@ -400,3 +400,26 @@ def test_a_model_no_better_than_the_commonest_class_is_named(tiny_bert, tmp_path
         assert "no more accurate" in err and "has not learned the task" in err
     notes = [e["message"] for e in read_events(result.output_dir / "events.jsonl") if e["event"] == "note"]
     assert ("no more accurate" in " ".join(notes)) is (result.metrics["eval_accuracy"] <= 0.5)
+
+
+@pytest.mark.parametrize(
+    "eval_loss, advice",
+    [
+        (0.7, "with a higher training.learning_rate"),  # about ln 2: learned nothing, a larger step may help
+        (1.86e6, "training.learning_rate (1e+06) is likely too high: lower it"),  # thrown off: the opposite advice
+    ],
+)
+def test_a_no_better_than_majority_note_advises_by_the_evaluation_loss(eval_loss, advice):
+    # learning_rate 1e6 (a typo of 1e-6) finished with eval loss 1.9e6 and the advice to raise the learning rate.
+    from types import SimpleNamespace
+
+    from trainforge.tasks.spec import Analysis, Prepared
+    from trainforge.tasks.text_classification import _baseline_notes
+
+    state = SimpleNamespace(
+        best_global_step=2, global_step=2, log_history=[{"step": 2, "eval_accuracy": 0.5, "eval_loss": eval_loss}]
+    )
+    trainer = SimpleNamespace(state=state, args=SimpleNamespace(learning_rate=1e6))
+    prepared = Prepared(train=None, eval={"labels": [0, 1, 0, 1]})
+    (note,) = _baseline_notes(trainer, prepared, Analysis("single_label_classification", ("negative", "positive")))
+    assert "no more accurate (0.500)" in note and advice in note

@@ -344,3 +344,42 @@ def test_autotrain_override_trains_the_steps_it_says(capsys, tmp_path, tiny_bert
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert [e["max_steps"] for e in events if e["event"] == "train_started"] == [2]
     assert max(e["step"] for e in events if e["event"] == "step") == 2
+
+
+# ---------------------------------------------------------------------------------------------- a section as one value
+
+
+@pytest.mark.parametrize(
+    "override, key, written, shape",
+    [
+        ("training=5", "training", "not a number", "training: {num_train_epochs: ...}"),
+        ("model=bert-base-uncased", "model", "not text", "model: {name: ...}"),
+        ("data.columns=review", "data.columns", "not text", "columns: {KEY: VALUE, ...}"),
+        ("search=[1, 2]", "search", "not a list", "search: {trials: ...}"),
+        ("params=true", "params", "not true/false", "params: {multi_label: ..."),
+        (
+            "search.space={training.learning_rate: 0.001}",
+            "search.space.training.learning_rate",
+            "not a number",
+            "training.learning_rate: {loguniform: ...} (its keys: loguniform, uniform, int, choice)",
+        ),
+    ],
+)
+def test_a_section_written_as_one_value_says_what_to_write(raw, override, key, written, shape):
+    # Was "Input should be a valid dictionary or instance of TrainingSection": a class name, no shape to write.
+    message = problems(raw, [override])[key]
+    assert written in message and shape in message, message
+    assert "instance of" not in message and "Section" not in message and "Dimension" not in message
+
+
+@pytest.mark.parametrize("autotrain_section", ["params", "data", "hub"])
+def test_an_autotrain_section_written_as_one_value_says_what_to_write(autotrain_section):
+    config = {"task": "text_classification", "base_model": "org/model", "data": {"path": "d"}, autotrain_section: 3}
+    message = problems(config)[autotrain_section]
+    assert "not a number" in message and f"{autotrain_section}: {{KEY: VALUE, ...}}" in message
+
+
+def test_a_section_holding_an_environment_secret_is_refused_without_echoing_it(raw, monkeypatch):
+    monkeypatch.setenv("MY_HUB_TOKEN", "hf_notARealSecret12345")
+    message = problems(raw, ["hub=${MY_HUB_TOKEN}"])["hub"]
+    assert "not text" in message and "hf_notARealSecret12345" not in message

@@ -8,3 +8,18 @@ passed to the web app's child processes, their values are replaced by their name
 import re
 
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret-looking environment variable replaced by ``${NAME}``.
+
+    For messages printed to a terminal or a CI log: a config that reads ``${HF_TOKEN}`` into the wrong field
+    (``training.learning_rate: ${HF_TOKEN}``, ``data.columns.text: ${API_KEY}``) is refused with the value it holds,
+    which would print the secret. Values shorter than 6 characters are left alone (they would match ordinary text).
+    """
+    import os
+
+    for name, value in os.environ.items():
+        if SECRET_NAME.search(name) and len(value) >= 6 and value in text:
+            text = text.replace(value, f"${{{name}}}")
+    return text

@@ -41,14 +41,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     try:  # one JSON document on stdout either way, for programs (the web app) that run this command
         report = validate(args.config, args.overrides, interpolate=not args.no_env)
-    except ConfigError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
-        return exc.exit_code
     except TrainforgeError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        print(_json_errors(exc))
         return exc.exit_code
     print(json.dumps({"ok": True, **report.to_dict()}))
     return 0
+
+
+def _json_errors(exc: TrainforgeError) -> str:
+    """``{"ok": false, "errors": [{key, message}]}`` for ``--json``; secret values from the environment redacted."""
+    import json
+
+    from trainforge._utils.secrets import redact
+
+    problems = exc.problems if isinstance(exc, ConfigError) else [("data", str(exc))]
+    return json.dumps({"ok": False, "errors": [{"key": k, "message": redact(m)} for k, m in problems]})
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -67,11 +74,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         result = estimate(
             args.config, args.overrides, not args.no_env, measure=not args.no_measure, memory_limit=args.memory_limit
         )
-    except ConfigError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": k, "message": m} for k, m in exc.problems]}))
-        return exc.exit_code
     except TrainforgeError as exc:
-        print(json.dumps({"ok": False, "errors": [{"key": "data", "message": str(exc)}]}))
+        print(_json_errors(exc))
         return exc.exit_code
     print(json.dumps({"ok": True, **result.to_dict()}))
     return 0
@@ -152,7 +156,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise TrainforgeError(f"the web app needs {exc.name}: pip install 'trainforge[app]'") from None
     if args.max_concurrent < 1:
-        raise TrainforgeError("--max-concurrent must be at least 1")
+        raise ConfigError([("--max-concurrent", "must be at least 1")])
     models_dir = Path(args.models_dir).expanduser() if args.models_dir else None
     settings = AppSettings(
         Path(args.workspace).expanduser(),
@@ -328,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["app"].add_argument(
         "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
     )
-    parsers["app"].add_argument("--port", type=int, default=7860, help="port to listen on")
+    parsers["app"].add_argument("--port", type=_port, default=7860, help="port to listen on (1-65535)")
     parsers["app"].add_argument(
         "--workspace", default="trainforge-workspace", help="job database, uploads and runs go here"
     )
@@ -377,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["serve"].add_argument(
         "--host", default="127.0.0.1", help="address to bind; any non-loopback address requires a token"
     )
-    parsers["serve"].add_argument("--port", type=int, default=8000, help="port to listen on")
+    parsers["serve"].add_argument("--port", type=_port, default=8000, help="port to listen on (1-65535)")
     parsers["serve"].add_argument("--max-loaded", type=int, default=2, help="runs kept loaded at once")
     parsers["serve"].add_argument(
         "--batch-window-ms",
@@ -402,6 +406,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    """``--port``: a TCP port, refused by argparse (usage, exit 2) instead of a server traceback at bind time."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 1 to 65535")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a subcommand; exit 0 only on success, with one clear paragraph on failure."""
     args = build_parser().parse_args(argv)
@@ -411,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainforgeError as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_redacted(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -423,10 +438,18 @@ def main(argv: list[str] | None = None) -> int:
         events = _started_run_events(args)
         where = f"{events} holds the traceback; " if events else ""
         print(
-            f"error: {args.command} failed: {type(exc).__name__}: {exc}\n({where}rerun with --debug to print it)",
+            f"error: {args.command} failed: {type(exc).__name__}: {_redacted(exc)}\n"
+            f"({where}rerun with --debug to print it)",
             file=sys.stderr,
         )
         return 1
+
+
+def _redacted(exc: BaseException) -> str:
+    """The message of ``exc`` without the value of any secret-looking environment variable (a terminal, a CI log)."""
+    from trainforge._utils.secrets import redact
+
+    return redact(str(exc))
 
 
 def _started_run_events(args: argparse.Namespace) -> str | None:

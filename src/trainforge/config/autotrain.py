@@ -18,6 +18,7 @@ import sys
 from pathlib import PurePath
 from typing import Any
 
+from trainforge.config.schema import not_a_mapping
 from trainforge.errors import ConfigError
 
 # Reference training parameter -> our "section.field".
@@ -229,7 +230,7 @@ def translate(raw: dict, source: str | None = None) -> dict:
             problems.append((str(key), f"unknown key{_hint(str(key), [*REFERENCE_KEYS, *OUR_SECTIONS])}"))
     params = raw.get("params") or {}
     if not isinstance(params, dict):
-        problems.append(("params", f"must be a mapping, got {type(params).__name__}"))
+        problems.append(("params", not_a_mapping("params", params, [])))
         params = {}
     spec = _pick_spec(raw.get("task"), params, problems, source)
     raw, params = _fold_top_level_params(raw, dict(params), spec)
@@ -260,7 +261,7 @@ def translate(raw: dict, source: str | None = None) -> dict:
 
     data = raw.get("data") or {}
     if not isinstance(data, dict):
-        problems.append(("data", f"must be a mapping, got {type(data).__name__}"))
+        problems.append(("data", not_a_mapping("data", data, [])))
         data = {}
     if data.get("path") is None and data.get("source") is None:
         problems.append(("data.path", "required: a data file or folder, or a Hub dataset id"))
@@ -276,7 +277,7 @@ def translate(raw: dict, source: str | None = None) -> dict:
 
     hub = raw.get("hub") or {}
     if not isinstance(hub, dict):
-        problems.append(("hub", f"must be a mapping, got {type(hub).__name__}"))
+        problems.append(("hub", not_a_mapping("hub", hub, [])))
         hub = {}
     hub = dict(hub)
     for key in REFERENCE_HUB_KEYS:
@@ -485,7 +486,7 @@ class _Translation:
     def merge_section(self, section: str, values: Any) -> None:
         """Merge a trainforge-shaped section (``training:``, ``model:``, ``output:``) over the translation."""
         if not isinstance(values, dict):
-            self.problems.append((section, f"must be a mapping, got {type(values).__name__}"))
+            self.problems.append((section, not_a_mapping(section, values, [])))
             return
         for field, value in values.items():
             self.set(section, str(field), value, f"{section}.{field}")

@@ -109,7 +109,7 @@ def parse_config(raw: Any, source: str | None = None) -> RunConfig:
     params = None
     if spec is not None:
         if not isinstance(raw_params, dict):
-            problems.append(("params", f"must be a mapping, got {type(raw_params).__name__}"))
+            problems.append(("params", not_a_mapping("params", raw_params, list(spec.params.model_fields))))
         else:
             try:
                 params = spec.params.model_validate(raw_params)
@@ -300,6 +300,9 @@ def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, st
             out.append((key, f"unknown key{_hint(loc[-1], siblings)}"))
         elif err["type"] == "missing":
             out.append((key, "required"))
+        elif err["type"] in ("model_type", "dict_type"):
+            fields = _section_fields(root, err.get("ctx", {}).get("class_name", ""))
+            out.append((key, not_a_mapping(key, err.get("input"), fields)))
         else:
             message = err["msg"].removeprefix("Value error, ")
             if (
@@ -310,6 +313,52 @@ def _problems(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, st
                 message += f" (got {err['input']!r})"
             out.append((key, message))
     return out
+
+
+# What a value that should have been a mapping is, in the words of a YAML file (never the value: it can be a secret).
+_KINDS: list[tuple[type | tuple[type, ...], str]] = [
+    (bool, "true/false"),
+    ((int, float), "a number"),
+    (str, "text"),
+    (list, "a list"),
+]
+
+
+def not_a_mapping(key: str, value: Any, fields: list[str]) -> str:
+    """The message for a section (or mapping) written as a single value, e.g. ``training: 5`` or ``model: bert``.
+
+    Names what was written (a number, text, a list) and the shape to write, with the section's keys when known;
+    never the value itself, which may hold a secret read from the environment.
+    """
+    what = "empty" if value is None else next((w for t, w in _KINDS if isinstance(value, t)), type(value).__name__)
+    # A search.space key is dotted itself (search.space.training.learning_rate): name it whole.
+    name = key.split(".space.", 1)[1] if ".space." in key else key.rsplit(".", 1)[-1]
+    if not fields:
+        return f"must be a mapping of keys to values, not {what}: write it as {name}: {{KEY: VALUE, ...}}"
+    shown = ", ".join(fields[:8]) + (", ..." if len(fields) > 8 else "")
+    return f"is a section of keys, not {what}: write it as {name}: {{{fields[0]}: ...}} (its keys: {shown})"
+
+
+def _section_fields(root: type[BaseModel], class_name: str) -> list[str]:
+    """The keys (aliases as written in YAML) of the section class ``class_name`` found below ``root``."""
+    todo, seen = [root], {root}
+    while todo:
+        model = todo.pop()
+        if model.__name__ == class_name:
+            return [field.alias or name for name, field in model.model_fields.items()]
+        for field in model.model_fields.values():
+            for kind in _types_in(field.annotation):
+                if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in seen:
+                    seen.add(kind)
+                    todo.append(kind)
+    return []
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    """``annotation`` and every type nested in it (``dict[str, X] | None`` -> dict, str, X, None)."""
+    import typing
+
+    return [annotation, *(t for arg in typing.get_args(annotation) for t in _types_in(arg))]
 
 
 def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:

@@ -26,13 +26,28 @@ def parse_size(text: str, key: str = "--memory-limit") -> int:
     """``"8GiB"``, ``"512MB"``, ``"1.5g"`` or a byte count -> bytes.
 
     Raises:
-        ConfigError: Naming ``key`` when the text is not a size.
+        ConfigError: Naming ``key`` when the text is not a size, or is a size below one byte.
     """
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise ConfigError([(key, f"{text!r} is not a memory size; write e.g. 16GiB, 512MB or 2000000000")])
-    return int(float(match.group(1)) * _UNITS[unit])
+    return check_memory_limit(int(float(match.group(1)) * _UNITS[unit]), key, shown=text)
+
+
+def check_memory_limit(limit: int, key: str = "--memory-limit", shown: object = None) -> int:
+    """``limit`` (bytes) when it is a usable memory limit: a whole number of at least one byte.
+
+    A limit of 0 (``--memory-limit 0``, ``0.1B``) would be planned for and reported as "does NOT fit" with exit 0,
+    a wrong answer to a typo rather than a refusal.
+
+    Raises:
+        ConfigError: Naming ``key`` when ``limit`` is not a positive integer.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        value = limit if shown is None else shown
+        raise ConfigError([(key, f"{value!r} is not a memory limit; give a size above zero, e.g. 16GiB or 512MB")])
+    return limit
 
 
 def visible_device(memory_limit: int | None = None) -> Device:

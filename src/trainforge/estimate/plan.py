@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from trainforge.estimate import memory as mem
-from trainforge.estimate.hardware import Device, process_bytes, visible_device
+from trainforge.estimate.hardware import Device, check_memory_limit, process_bytes, visible_device
 from trainforge.estimate.layers import architecture
 from trainforge.estimate.lengths import Workload, workload
 from trainforge.estimate.model import base_model, counts, with_lora
@@ -44,10 +44,13 @@ def estimate(config: Any, measure: bool = True, memory_limit: int | None = None)
         memory_limit: Bytes to plan for instead of the memory available now (e.g. another machine's).
 
     Raises:
-        ConfigError, DataError: From the check phase, as ``validate`` raises them.
+        ConfigError, DataError: From the check phase, as ``validate`` raises them; ConfigError for a memory limit
+            below one byte.
     """
     from trainforge.training.driver import check
 
+    if memory_limit is not None:  # refused before the data checks, which can take a while
+        check_memory_limit(memory_limit)
     checked = check(config)
     ctx, spec = checked.ctx, checked.spec
     runtime = process_bytes(cuda=_cuda())

@@ -17,6 +17,7 @@ GGUF needs llama.cpp's ``convert_hf_to_gguf.py``, which no well-kept package on 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,8 @@ def export(
 
     Raises:
         RunDirError: Not a finished run.
-        ExportError: The run cannot be exported in ``fmt`` (naming what can be done instead), or the ONNX outputs
-            differ from PyTorch's by more than ``tolerance``.
+        ExportError: The run cannot be exported in ``fmt`` (naming what can be done instead), ``tolerance`` is not
+            a number above 0, or the ONNX outputs differ from PyTorch's by more than ``tolerance``.
     """
     from trainforge.sdk import _finished_run_config
 
@@ -88,6 +89,9 @@ def export(
             f"--quantize {quantize} does not apply to {fmt}: ONNX takes int8 (dynamic quantization); GGUF types are "
             "chosen in llama.cpp's converter (--outtype q8_0, f16, ...)"
         )
+    if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance > 0):
+        # A tolerance of 0, below 0 or NaN fails every export after the slow conversion, blaming the model.
+        raise ExportError(f"--tolerance {tolerance!r} is not a tolerance; give a number above 0 (the default is 1e-4)")
     if output is not None and fmt == "merged":
         raise ExportError("--output does not apply to merged: the merged model is written to <run>/merged")
     if fmt == "merged":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Literal
@@ -429,11 +430,25 @@ def _baseline_notes(trainer, prepared: Prepared, labels: Analysis) -> list[str]:
     accuracy = logged[-1]["eval_accuracy"]
     if accuracy > majority:
         return []
-    return [
+    said = (
         f"the model is no more accurate ({accuracy:.3f}) than always answering {labels.names[int(counts.argmax())]!r} "
-        f"({majority:.3f} of the evaluation rows): it has not learned the task; train longer, with a higher "
-        "training.learning_rate, or on more data"
-    ]
+        f"({majority:.3f} of the evaluation rows): it has not learned the task; "
+    )
+    # An even guess over k classes scores a cross-entropy of ln k; far above it, the weights were thrown off by steps
+    # too large (learning_rate 5e5 for 5e-5), and "a higher learning rate" would be the wrong advice.
+    loss, even = logged[-1].get("eval_loss"), math.log(max(labels.num_labels, 2))
+    if isinstance(loss, int | float) and loss > DIVERGED_LOSS_RATIO * even:
+        return [
+            said + f"its evaluation loss ({loss:.3g}) is far above an even guess's ({even:.3g}), so "
+            f"training.learning_rate ({trainer.args.learning_rate:g}) is likely too high: lower it (fine-tuning "
+            "rates are about 1e-5 to 1e-3)"
+        ]
+    return [said + "train longer, with a higher training.learning_rate, or on more data"]
+
+
+# Eval cross-entropy this many times an even guess's (ln k) means the steps threw the weights off, not too little
+# training: a model that learned nothing scores about ln k, a confidently wrong one a few times it.
+DIVERGED_LOSS_RATIO = 10
 
 
 def best_metric(ctx: RunContext) -> Metric:

@@ -104,7 +104,7 @@ def training_arguments(
         metric_for_best_model=metric_name if eval_strategy != "no" else None,
         greater_is_better=greater if eval_strategy != "no" else None,
         # Under FSDP the launch turns it into FSDP's activation checkpointing (launch.py): not both.
-        gradient_checkpointing=training.gradient_checkpointing and config.compute.strategy != "fsdp",
+        **{_checkpointing_argument(): training.gradient_checkpointing and config.compute.strategy != "fsdp"},
         auto_find_batch_size=training.auto_find_batch_size,
         dataloader_num_workers=training.dataloader_num_workers,
         train_sampling_strategy=sampling or _configured_sampling(training.train_sampling_strategy),
@@ -112,6 +112,18 @@ def training_arguments(
         report_to="none",  # TensorBoard is attached as a callback writing into the run directory
         disable_tqdm=True,  # progress is shown by trainforge's own display
     )
+
+
+def _checkpointing_argument() -> str:
+    """The installed transformers' name for gradient checkpointing in ``TrainingArguments``.
+
+    transformers 5.24 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns (FutureWarning,
+    printed in the middle of every run's output) when the old name is passed; older 5.x releases know only the old.
+    """
+    from transformers import TrainingArguments
+
+    fields = getattr(TrainingArguments, "__dataclass_fields__", {})
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def _configured_sampling(strategy: str) -> str:
