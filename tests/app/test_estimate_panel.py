@@ -153,7 +153,7 @@ def test_a_crashed_child_is_500_with_its_error_redacted(client, tiny_bert, senti
     response = client.post("/api/config/estimate", json={"config": tc_config(tiny_bert, sentiment_csv)})
     assert response.status_code == 500
     message = response.json()["detail"]["errors"][0]["message"]
-    assert "RuntimeError: boom <MY_API_TOKEN>" in message and SECRET_VALUE not in response.text
+    assert "RuntimeError: boom ${MY_API_TOKEN}" in message and SECRET_VALUE not in response.text
 
 
 def test_a_running_training_is_noted_beside_the_measured_speed(tmp_path, tiny_bert, sentiment_csv, monkeypatch):

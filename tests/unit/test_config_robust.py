@@ -383,3 +383,10 @@ def test_a_section_holding_an_environment_secret_is_refused_without_echoing_it(r
     monkeypatch.setenv("MY_HUB_TOKEN", "hf_notARealSecret12345")
     message = problems(raw, ["hub=${MY_HUB_TOKEN}"])["hub"]
     assert "not text" in message and "hf_notARealSecret12345" not in message
+
+
+@pytest.mark.parametrize("folder", ["", "   "])
+def test_an_empty_output_dir_is_refused(raw, folder):
+    """An empty output.dir is the current folder: the run would be mixed into whatever the command ran in."""
+    raw["output"] = {"dir": folder}
+    assert "output.dir" in problems(raw)

@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from trainforge._utils.secrets import SECRET_NAME
+from trainforge._utils.secrets import redact
 from trainforge.app.actions import child_environment
 from trainforge.app.files import UploadError, list_models, preview, save_upload, zip_run_dir
 from trainforge.app.jobs import TERMINAL, Job
@@ -343,7 +343,7 @@ def chat_run(run_id: str, body: ChatBody, request: Request) -> dict[str, Any]:
         try:
             return {"reply": predictor.chat(turns)}
         except DataError as exc:
-            raise HTTPException(400, _redact(str(exc))) from None
+            raise HTTPException(400, redact(str(exc))) from None
     if _has_chat_template(job.run_dir):  # a run with its own code answers in a child process, through predict
         frame = pd.DataFrame({"messages": [json.dumps(turns)]})
     else:
@@ -586,7 +586,7 @@ def _child_document(done: subprocess.CompletedProcess, what: str) -> dict[str, A
         message = message if message.startswith(f"{what} failed") else f"{what} failed: {message}"
         raise HTTPException(422 if done.returncode == 2 else 500, {"errors": _errors([("", message)])})
     if not result.pop("ok", False):
-        raise HTTPException(422, {"errors": [{k: _redact(str(v)) for k, v in e.items()} for e in result["errors"]]})
+        raise HTTPException(422, {"errors": [{k: redact(str(v)) for k, v in e.items()} for e in result["errors"]]})
     return result
 
 
@@ -600,7 +600,7 @@ def _predict(job: Job, frame, request: Request):
         try:
             return _predictor(request, job).predict(frame)
         except (DataError, RunDirError) as exc:
-            raise HTTPException(400, _redact(str(exc))) from None
+            raise HTTPException(400, redact(str(exc))) from None
     if not settings.allow_remote_code:
         raise HTTPException(409, f"run {job.id} uses model.trust_remote_code: {REMOTE_CODE_REFUSED}")
     import pandas as pd
@@ -723,7 +723,7 @@ def _predictor(request: Request, job: Job):
     try:
         return cache.get(job.run_dir, lambda: load_predictor(job.run_dir))
     except (DataError, RunDirError) as exc:
-        raise HTTPException(400, _redact(str(exc))) from None
+        raise HTTPException(400, redact(str(exc))) from None
 
 
 def _run_child(
@@ -752,7 +752,7 @@ def _child_error(done: subprocess.CompletedProcess) -> str:
     lines = done.stderr.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
     text = "\n".join(lines[starts[-1] :]).removeprefix("error: ") if starts else "\n".join(lines[-5:])
-    return _redact(text.strip() or f"exit code {done.returncode}")
+    return redact(text.strip() or f"exit code {done.returncode}")
 
 
 def _refuse_system_path(source: str, key: str) -> None:
@@ -762,16 +762,8 @@ def _refuse_system_path(source: str, key: str) -> None:
         raise HTTPException(422, {"errors": [{"key": key, "message": f"{source} is not a data file this app reads"}]})
 
 
-def _redact(text: str) -> str:
-    """``text`` with the value of every secret-looking environment variable replaced by its name."""
-    for name, value in os.environ.items():
-        if SECRET_NAME.search(name) and len(value) >= 6 and value in text:
-            text = text.replace(value, f"<{name}>")
-    return text
-
-
 def _errors(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"key": key, "message": _redact(message)} for key, message in problems]
+    return [{"key": key, "message": redact(message)} for key, message in problems]
 
 
 def _job(request: Request, run_id: str) -> Job:

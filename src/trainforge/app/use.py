@@ -21,9 +21,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trainforge._utils.secrets import redact
 from trainforge.app.actions import Action, ActionRunner
 from trainforge.app.jobs import Job
-from trainforge.app.routes import REMOTE_CODE_REFUSED, _job, _redact, _refuse_system_path, _remote_code
+from trainforge.app.routes import REMOTE_CODE_REFUSED, _job, _refuse_system_path, _remote_code
 from trainforge.errors import TrainforgeError
 
 router = APIRouter(prefix="/api")
@@ -89,7 +90,7 @@ def run_use(run_id: str, request: Request) -> dict[str, Any]:
         formats = capabilities(job.run_dir)
         evaluate = _evaluate_offer(job)
     except TrainforgeError as exc:
-        raise HTTPException(400, _redact(str(exc))) from None
+        raise HTTPException(400, redact(str(exc))) from None
     spec = get_task(job.task)
     actions = _actions(request).list(run_id)
     return {
@@ -298,7 +299,7 @@ def export_run(run_id: str, body: ExportBody, request: Request) -> dict[str, Any
     _refuse_remote_code(job, request)
     offered = {f["format"]: f for f in capabilities(job.run_dir)}
     if not offered[body.format]["available"]:
-        raise HTTPException(409, _redact(offered[body.format]["reason"] or f"{body.format} is not offered"))
+        raise HTTPException(409, redact(offered[body.format]["reason"] or f"{body.format} is not offered"))
     command = ["export", str(job.run_dir), "--format", body.format]
     if body.quantize:
         command += ["--quantize", body.quantize]
@@ -368,11 +369,11 @@ def _action_view(request: Request, job: Job, action: Action, log: bool = True) -
         "status": action.status,
         "started": action.started,
         "finished": action.finished,
-        "error": _redact(action.error) if action.error else None,
+        "error": redact(action.error) if action.error else None,
         "result": _result(job, action) if action.status == "succeeded" else None,
     }
     if log:
-        view["log"] = _redact(_actions(request).log(action))
+        view["log"] = redact(_actions(request).log(action))
     return view
 
 

@@ -260,6 +260,14 @@ class OutputSection(Section):
         json_schema_extra=ADVANCED,
     )
 
+    @field_validator("dir")
+    @classmethod
+    def _a_folder(cls, value: str) -> str:
+        # An empty dir is the current folder: a run would be mixed into whatever the command was started in.
+        if not value.strip():
+            raise ValueError("is empty: name a folder for the run (e.g. runs/my-run)")
+        return value
+
 
 class PeftSection(Section):
     """Parameter-efficient fine-tuning (LoRA through PEFT), for any task that fine-tunes a transformers model.

@@ -224,12 +224,12 @@ def _refusal(exc: TrainforgeError) -> api.ServeError:
     400 for the request's data or settings; 400 ``model_error`` for a run that cannot be loaded or answers NaN (not
     a 5xx: OpenAI clients retry those, and would get the same answer).
     """
-    from trainforge.app.routes import _redact
+    from trainforge._utils.secrets import redact
 
     if isinstance(exc, DataError | ConfigError):
-        return api.ServeError(400, _redact(str(exc)))
+        return api.ServeError(400, redact(str(exc)))
     kind = "model_error" if isinstance(exc, RunDirError) else "server_error"
-    return api.ServeError(400 if isinstance(exc, RunDirError) else 500, _redact(str(exc)), kind)
+    return api.ServeError(400 if isinstance(exc, RunDirError) else 500, redact(str(exc)), kind)
 
 
 def _invalid(exc: RequestValidationError) -> api.ServeError:
