@@ -390,3 +390,12 @@ def test_an_empty_output_dir_is_refused(raw, folder):
     """An empty output.dir is the current folder: the run would be mixed into whatever the command ran in."""
     raw["output"] = {"dir": folder}
     assert "output.dir" in problems(raw)
+
+
+def test_a_bad_override_is_named_as_one(tmp_path, capsys):
+    """The message says the config came with overrides (the bad value may be on the command line, not in the file)."""
+    path = tmp_path / "base.yaml"
+    path.write_text(yaml.safe_dump({"task": "text_classification", "model": {"name": "m"}, "data": {"source": "d"}}))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, ["training.learning_rate=abc"])
+    assert "base.yaml with 1 override" in str(refused.value) and "training.learning_rate" in str(refused.value)

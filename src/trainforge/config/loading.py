@@ -54,6 +54,9 @@ def load_config(
     problems: list[tuple[str, str]] = []
     for override in overrides:
         apply_override(raw, override, problems)
+    if overrides:  # a bad value may come from the command line, not the file (the values are not echoed: secrets)
+        count = len(overrides)
+        source = f"{source or 'the config'} with {count} override{'s' if count != 1 else ''}"
     _drop_literal_hub_token(raw)
     if interpolate:
         unset_hub: list[tuple[str, str]] = []
