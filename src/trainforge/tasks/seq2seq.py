@@ -27,6 +27,7 @@ from trainforge.errors import ConfigError, DataError, RunDirError
 from trainforge.metrics.generation import GENERATION_METRICS, bleu_chrf
 from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, Metric, Prepared, RunContext, TaskParams, TaskSpec
 from trainforge.tasks.text_classification import load_tokenizer
+from trainforge.training.advice import not_learned_advice
 
 # ---------------------------------------------------------------------------------------------------- params
 
@@ -373,8 +374,7 @@ def finish(ctx: RunContext, trainer, prepared: Prepared) -> list[str]:
         return []
     return [
         f"the model's chrF ({logged[-1]['eval_chrf']:.1f}) is no better than copying each source text "
-        f"({baseline['chrf']:.1f}) on the evaluation rows: it has not learned the task; train longer, with a higher "
-        "training.learning_rate, or on more data"
+        f"({baseline['chrf']:.1f}) on the evaluation rows: it has not learned the task; {not_learned_advice(trainer)}"
     ]
 
 

@@ -40,6 +40,7 @@ from trainforge.data.labels import (
 )
 from trainforge.errors import DataError, RunDirError
 from trainforge.tasks.spec import Analysis, AutoTrainShape, Column, Metric, Prepared, RunContext, TaskParams, TaskSpec
+from trainforge.training.advice import not_learned_advice
 
 THRESHOLDS_FILE = "thresholds.json"  # multi-label decision thresholds, read by predict
 
@@ -443,7 +444,7 @@ def _baseline_notes(trainer, prepared: Prepared, labels: Analysis) -> list[str]:
             f"training.learning_rate ({trainer.args.learning_rate:g}) is likely too high: lower it (fine-tuning "
             "rates are about 1e-5 to 1e-3)"
         ]
-    return [said + "train longer, with a higher training.learning_rate, or on more data"]
+    return [said + not_learned_advice(trainer)]
 
 
 # Eval cross-entropy this many times an even guess's (ln k) means the steps threw the weights off, not too little

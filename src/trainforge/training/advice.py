@@ -1,0 +1,30 @@
+"""What to tell a user whose finished model has not learned its task: train more, or lower the learning rate.
+
+A model that scores no better than a trivial baseline (the commonest class, copying the source, no box found) was
+either trained too little or thrown off by steps too large. The advice must tell the two apart: "a higher
+learning rate" to a run whose rate was 1e5 instead of 1e-5 makes it worse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRAIN_MORE = "train longer, with a higher training.learning_rate, or on more data"
+
+
+def not_learned_advice(trainer: Any) -> str:
+    """The advice for a run whose kept model has not learned: lower the rate if the training loss rose, else more.
+
+    Reads the logged training losses (``trainer.state.log_history`` entries with ``loss``): when the last is above
+    the first, the steps made the model worse, so the learning rate is named as too high.
+
+    Returns:
+        One clause, to follow "it has not learned the task; ".
+    """
+    losses = [e["loss"] for e in trainer.state.log_history if isinstance(e.get("loss"), int | float)]
+    if len(losses) >= 2 and losses[-1] > losses[0]:
+        return (
+            f"its training loss rose ({losses[0]:.3g} -> {losses[-1]:.3g}), so training.learning_rate "
+            f"({trainer.args.learning_rate:g}) is likely too high: lower it (fine-tuning rates are about 1e-5 to 1e-3)"
+        )
+    return TRAIN_MORE
