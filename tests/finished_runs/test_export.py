@@ -79,3 +79,12 @@ def test_a_tolerance_that_no_export_can_meet_is_refused_before_converting(text_r
     err = capsys.readouterr().err
     assert "--tolerance" in err and "above 0" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_output_that_is_a_run_directory_is_refused(text_run, tmp_path, capsys):  # noqa: F811
+    # The export writes config.json and tokenizer files beside model.onnx: into a run's folder they replace the run's.
+    before = {p.name: p.read_bytes() for p in text_run.iterdir() if p.is_file()}
+    assert main(["export", str(text_run), "--format", "onnx", "--output", str(text_run)]) == 2
+    err = capsys.readouterr().err
+    assert "is a run directory" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in text_run.iterdir() if p.is_file()} == before

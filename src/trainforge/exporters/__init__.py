@@ -94,6 +94,15 @@ def export(
         raise ExportError(f"--tolerance {tolerance!r} is not a tolerance; give a number above 0 (the default is 1e-4)")
     if output is not None and fmt == "merged":
         raise ExportError("--output does not apply to merged: the merged model is written to <run>/merged")
+    into_a_run = output is not None and (
+        Path(output).resolve() == run_dir.resolve() or (Path(output) / "events.jsonl").exists()
+    )
+    if into_a_run:
+        # The export writes its own config.json and tokenizer files: in a run's folder they would replace the run's.
+        raise ExportError(
+            f"--output {output} is a run directory; the export would overwrite its config and tokenizer files. "
+            f"Write it elsewhere, e.g. {run_dir / 'onnx'} (the default)"
+        )
     if fmt == "merged":
         from trainforge.exporters.merged import export_merged
 
