@@ -26,7 +26,7 @@ CLI_CASES = [
             {"eval.csv": csv_text([("good fun", "positive"), ("so-so", "neutral")])}, args=("{run}", *EVAL),
             fragments=("labels ['neutral'] are not classes of this model (negative, positive), first at rows 2",)),
     CliCase("evaluate-empty-label", "evaluate", None, {"eval.csv": 'review,sentiment\ngood fun,positive\nbad,""\n'},
-            args=("{run}", *EVAL), fragments=("the target 'label' is empty in rows 2",)),
+            args=("{run}", *EVAL), fragments=("target column 'sentiment' is empty in rows 2", "fill in those")),
     CliCase("evaluate-columns-not-pairs", "evaluate", None, {"eval.csv": TRAIN_CSV},
             args=("{run}", *EVAL, "--columns", "review"), fragments=("'review' is not logical=column",)),
     CliCase("evaluate-columns-unknown-logical", "evaluate", None, {"eval.csv": TRAIN_CSV},

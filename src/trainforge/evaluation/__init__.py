@@ -109,7 +109,7 @@ def evaluate(
     frame, origin = read_rows(data, split, spec, config, mapping, max_rows)
     predictor = _load_predictor(run_dir, config)
     started = time.perf_counter()
-    scored = scoring.score(kind, frame, origin, predictor, spec, config)
+    scored = scoring.score(kind, frame, origin, predictor, spec, config, mapping)
     seconds = time.perf_counter() - started
     folder = run_dir / "evaluation" / (name or _default_name(data, split))
     header = {

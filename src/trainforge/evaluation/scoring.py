@@ -20,8 +20,13 @@ from trainforge.evaluation import EvaluateError, Scored
 from trainforge.evaluation.report import SHOWN
 
 
-def score(kind: str, frame: pd.DataFrame, origin: str, predictor, spec, config) -> Scored:
-    """Predict ``frame`` (logical columns, targets included) and compare with its targets."""
+def score(
+    kind: str, frame: pd.DataFrame, origin: str, predictor, spec, config, written: dict[str, str] | None = None
+) -> Scored:
+    """Predict ``frame`` (logical columns, targets included) and compare with its targets.
+
+    ``written`` maps logical column names to the data's own (``data.columns`` + ``--columns``), for messages.
+    """
     if kind == "generation":
         return _generation(frame, origin, predictor, spec, config)
     targets = target_columns(spec, config)
@@ -31,7 +36,11 @@ def score(kind: str, frame: pd.DataFrame, origin: str, predictor, spec, config) 
     for target in targets:
         missing = frame[target].map(is_missing)
         if missing.any():
-            raise DataError(f"{origin}: the target {target!r} is empty in {rows(frame.index[missing])}")
+            column = (written or {}).get(target, target)
+            raise DataError(
+                f"{origin}: the target column {column!r} is empty in {rows(frame.index[missing])}; fill in those "
+                "rows or leave them out (evaluate compares each prediction with its target)"
+            )
     inputs = predictor_frame(frame, spec, config, targets)
     result = predictor.predict(inputs)
     scorer = _regression if kind == "regression" else _multi_label if kind.startswith("multi") else _classification
