@@ -61,6 +61,7 @@ def test_non_string_text_is_refused_naming_the_row(capsys, tmp_path, run_dir, va
     assert code == 2
     assert "the review column holds values that are not text in 1 row(s), first: rows 3" in err
     assert f"(row 3 holds {kind}" in err
+    assert "check that this is the column of texts" in err and "data.columns" not in err  # predict has no data.columns
 
 
 def test_sdk_frame_with_a_label_index_names_positions(run_dir):

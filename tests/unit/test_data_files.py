@@ -319,6 +319,7 @@ def test_non_string_text_fails_validate(capsys, tmp_path, config, value, kind):
     code, err = validate(capsys, tmp_path, config)
     assert code == 2
     assert "the text column holds values that are not text in 1 row(s), first: rows 3" in err
+    assert "data.columns.text names the column of texts" in err  # training maps the data's columns
     assert f"(row 3 holds {kind})" in err and "column 'review' of the data" in err
     assert str(tmp_path / "train.jsonl") in err
 

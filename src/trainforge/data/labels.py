@@ -164,9 +164,9 @@ def require_text(frame: pd.DataFrame, column: str, origin: str, file_column: str
             f"the {column} column holds values that are not text in {len(wrong)} row(s), first: {rows(wrong.index)} "
             f"(row {int(wrong.index[0]) + 1} holds {_describe(wrong.iloc[0])})"
         )
-        fixes.append(
-            "write the other values as plain text (or check that data.columns.text names the column of texts)"
-        )
+        # Training renamed the user's column (file_column) by data.columns; predict reads the column as named.
+        mapped = f"data.columns.{column} names" if file_column else "this is"
+        fixes.append(f"write the other values as plain text (or check that {mapped} the column of texts)")
     where = of_the_data(column, file_column)
     raise DataError(
         f"{origin}: {'; and '.join(problems)}. Every row needs a non-empty string{where}: {', and '.join(fixes)}."
