@@ -28,3 +28,22 @@ def not_learned_advice(trainer: Any) -> str:
             f"({trainer.args.learning_rate:g}) is likely too high: lower it (fine-tuning rates are about 1e-5 to 1e-3)"
         )
     return TRAIN_MORE
+
+
+def learning_rate_notes(learning_rate: float) -> list[str]:
+    """A note for a learning rate of 1 or more, which no fine-tuning uses: most likely a dropped minus (5e5 for 5e-5).
+
+    Not an error: a user may mean it. Training with it typically ends in a diverged or a no-better-than-chance model.
+
+    Returns:
+        [] or one note naming ``training.learning_rate`` and the rate with its exponent's sign flipped.
+    """
+    if learning_rate < 1:
+        return []
+    mantissa, exponent = f"{learning_rate:e}".split("e")
+    flipped = float(f"{mantissa}e-{int(exponent)}") if int(exponent) > 0 else None
+    guess = f"; did you mean {flipped:g}?" if flipped else ""
+    return [
+        f"training.learning_rate {learning_rate:g} is far above fine-tuning rates (about 1e-5 to 1e-3): steps this "
+        f"large throw the weights off{guess}"
+    ]

@@ -86,6 +86,7 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
     Raises:
         TrainforgeError: With a message naming the key, file, column or rows at fault.
     """
+    from trainforge.training.advice import learning_rate_notes
     from trainforge.training.artifacts import check_hub_token, check_output_dir
 
     spec = get_task(config.task)
@@ -96,6 +97,7 @@ def check(config: RunConfig, sample_rows: int | None = None) -> Checked:
         if spec.processor == "tokenizer":
             check_tokenizer_files(config)
         ctx.notes += check_against_model_config(config, spec)  # its config.json only: no weights load
+        ctx.notes += learning_rate_notes(config.training.learning_rate)
         from trainforge.training.arguments import resolve_precision
 
         resolve_precision(config.training.precision)
