@@ -24,11 +24,13 @@ def test_a_falling_or_unknown_loss_asks_for_more_training(losses):
 
 
 @pytest.mark.parametrize(
-    "rate, said", [(5e5, "did you mean 5e-05?"), (2e6, "did you mean 2e-06?"), (1.0, "above fine-tuning rates")]
+    "rate, said",
+    [(5e5, "did you mean 5e-05?"), (2e6, "did you mean 2e-06?"), (1.0, "above fine-tuning rates"), (1e30, "off")],
 )
 def test_a_learning_rate_of_one_or_more_gets_a_note(rate, said):
     (note,) = learning_rate_notes(rate)
     assert "training.learning_rate" in note and said in note
+    assert ("did you mean" in note) is (rate in (5e5, 2e6))  # no guess of a rate nobody trains with (1, 1e-30)
 
 
 @pytest.mark.parametrize("rate", [5e-5, 1e-3, 0.5])

@@ -41,8 +41,8 @@ def learning_rate_notes(learning_rate: float) -> list[str]:
     if learning_rate < 1:
         return []
     mantissa, exponent = f"{learning_rate:e}".split("e")
-    flipped = float(f"{mantissa}e-{int(exponent)}") if int(exponent) > 0 else None
-    guess = f"; did you mean {flipped:g}?" if flipped else ""
+    flipped = float(f"{mantissa}e-{int(exponent)}")
+    guess = f"; did you mean {flipped:g}?" if 1e-7 <= flipped <= 1e-2 else ""  # only a rate someone would train with
     return [
         f"training.learning_rate {learning_rate:g} is far above fine-tuning rates (about 1e-5 to 1e-3): steps this "
         f"large throw the weights off{guess}"
