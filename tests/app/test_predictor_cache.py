@@ -29,8 +29,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from trainforge.app import routes  # noqa: E402
 from trainforge.app.jobs import JobStore  # noqa: E402
-from trainforge.app.routes import PredictorCache  # noqa: E402
 from trainforge.app.server import AppSettings, create_app  # noqa: E402
+from trainforge.serve.cache import PredictorCache  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
 from _llm_fixtures import conversations, llm_config, tiny_llama, write_jsonl  # noqa: E402, F401

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +32,7 @@ from trainforge.app.actions import child_environment
 from trainforge.app.files import UploadError, list_models, preview, save_upload, zip_run_dir
 from trainforge.app.jobs import TERMINAL, Job
 from trainforge.errors import ConfigError, DataError, RunDirError, TrainforgeError
+from trainforge.serve.cache import PredictorCache
 from trainforge.training.events import read_events
 
 router = APIRouter(prefix="/api")
@@ -646,63 +646,6 @@ def _remote_code(job: Job) -> bool:
     )
 
 
-class PredictorCache:
-    """The last ``size`` loaded predictors, by run directory and model files' signature (least recently used out).
-
-    Each key has its own lock, so concurrent first requests for one run load it once and all get it, while other
-    runs' predictors are served meanwhile. A run directory whose files change (retrained in place) loads afresh.
-    """
-
-    def __init__(self, size: int = PREDICTOR_CACHE_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, Any] = OrderedDict()
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()  # over _items and _locks, never held while loading
-
-    def get(self, run_dir: Path, load) -> Any:
-        """The cached predictor of ``run_dir``, else ``load()`` (once, however many threads ask at the same time).
-
-        Raises:
-            Whatever ``load`` raises; nothing is cached then, and the next request tries again.
-        """
-        key = (str(run_dir.resolve()), _files_signature(run_dir))
-        with self._guard:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._guard:
-                if key in self._items:  # loaded by the thread this one waited for
-                    self._items.move_to_end(key)
-                    return self._items[key]
-            predictor = load()
-            with self._guard:
-                self._items[key] = predictor
-                stale = [k for k in self._items if k[0] == key[0] and k != key]  # the same run, older files
-                for old in stale:
-                    del self._items[old]
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._locks.pop(key, None)
-            return predictor
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-def _files_signature(run_dir: Path) -> tuple:
-    """(name, size, mtime) of the run directory's files and its merged model's: what a reload must follow."""
-    entries = []
-    for folder in (run_dir, run_dir / "merged"):
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.is_file():
-                    stat = path.stat()
-                    entries.append((str(path.relative_to(run_dir)), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
-
-
 _CACHE_GUARD = threading.Lock()
 
 
@@ -719,7 +662,7 @@ def _predictor(request: Request, job: Job):
     with _CACHE_GUARD:
         cache = getattr(state, "predictors", None)
         if cache is None:
-            cache = state.predictors = PredictorCache()
+            cache = state.predictors = PredictorCache(PREDICTOR_CACHE_SIZE)
     try:
         return cache.get(job.run_dir, lambda: load_predictor(job.run_dir))
     except (DataError, RunDirError) as exc:

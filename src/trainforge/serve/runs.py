@@ -2,7 +2,7 @@
 
 A client names a run by its folder name (the OpenAI ``model`` field). The folder is read again on each request, so
 runs that finish while the server is up are served without a restart; predictors load on first use and the last
-few stay loaded (the web app's ``PredictorCache``).
+few stay loaded (``serve/cache.PredictorCache``, which the web app uses too).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from trainforge.errors import RunDirError
+from trainforge.serve.cache import PredictorCache
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ class RunFolder:
         Raises:
             RunDirError: ``path`` does not exist, or holds no finished run (naming what a run folder holds).
         """
-        from trainforge.app.routes import PredictorCache
-
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():
             raise RunDirError(f"{path} does not exist or is not a folder: give a run directory or a folder of runs")
