@@ -468,8 +468,9 @@ def test_cli_app_flags(capsys):
 
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port, args.max_concurrent) == ("127.0.0.1", 7860, 1)
-    assert main(["app", "--max-concurrent", "0"]) == 2
-    assert "--max-concurrent" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main(["app", "--max-concurrent", "0"])
+    assert exited.value.code == 2 and "--max-concurrent" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ LLM playground
@@ -503,17 +504,20 @@ def test_chat_with_an_llm_run(tmp_path, tiny_llama):  # noqa: F811
 
 
 def test_progress_of_a_search_is_its_latest_trials():
-    """The study's log holds every trial's steps: progress and ETA are the running trial's, not the whole log's."""
+    """The study's log holds every trial's steps: progress and ETA are the running trial's, from its own start."""
     from trainforge.app.routes import _progress
 
-    def step(trial, number, at):
-        return {"event": "step", "trial": trial, "step": number, "max_steps": 10, "time": at}
+    def event(kind, trial, at, number=None):
+        fields = {"step": number} if number is not None else {"start_step": 0}
+        return {"event": kind, "trial": trial, "max_steps": 10, "time": at, **fields}
 
-    events = [{"event": "run_started", "time": 0.0}, step(0, 5, 10.0), step(0, 10, 20.0), step(1, 2, 100.0)]
-    events.append(step(1, 4, 104.0))
+    events = [{"event": "run_started", "time": 0.0}, event("train_started", 0, 1.0), event("step", 0, 11.0, 10)]
+    events += [event("train_started", 1, 100.0), event("step", 1, 102.0, 2), event("step", 1, 104.0, 4)]
     progress = _progress(events)
     assert progress["trial"] == 1 and progress["step"] == 4 and progress["max_steps"] == 10
-    assert progress["elapsed_s"] == 4.0 and progress["eta_s"] == 6.0  # 1 s per step from trial 1's own steps
+    assert progress["elapsed_s"] == 4.0 and progress["eta_s"] == 6.0  # 4 steps in 4 s since trial 1 started
+    between = _progress(events[:4])  # trial 1 started, no step yet: not trial 0 at its end
+    assert between["trial"] == 1 and between["step"] == 0 and between["eta_s"] is None
     plain = _progress(
         [{"event": "train_started", "time": 0.0}, {"event": "step", "step": 5, "max_steps": 10, "time": 5.0}]
     )

@@ -732,13 +732,15 @@ def _job_view(job: Job, details: bool = True) -> dict[str, Any]:
 def _progress(events: list[dict]) -> dict[str, Any] | None:
     """Step, total, fraction, elapsed and ETA from the step events (None before training starts).
 
-    In a search the study's log holds every trial's steps (``trial`` set): the progress is the latest trial's.
+    In a search the study's log holds every trial's ``train_started`` and steps (``trial`` set): the progress is the
+    latest trial's, timed from its own start.
     """
-    steps = [e for e in events if e["event"] == "step"]
-    started = next((e for e in events if e["event"] == "train_started"), None)
-    trial = steps[-1].get("trial") if steps else None
+    marks = [e for e in events if e["event"] in ("train_started", "step")]
+    trial = marks[-1].get("trial") if marks else None
     if trial is not None:
-        steps, started = [e for e in steps if e.get("trial") == trial], None
+        marks = [e for e in marks if e.get("trial") == trial]
+    steps = [e for e in marks if e["event"] == "step"]
+    started = next((e for e in marks if e["event"] == "train_started"), None)
     latest = steps[-1] if steps else started
     if latest is None:
         return None

@@ -32,8 +32,8 @@ SEARCH_DIR = "search"
 # Keys that change what analysis and preparation produce: a trial sampling one prepares its own data (cached per
 # distinct value); training.* and peft.* reuse the data prepared once for the whole study.
 PREPARATION_SECTIONS = ("params.", "model.")
-# A trial's events that the study's events.jsonl repeats (with ``trial``): its loss and evaluation curves.
-FORWARDED_EVENTS = ("step", "eval")
+# A trial's events that the study's events.jsonl repeats (with ``trial``): its start, loss and evaluation curves.
+FORWARDED_EVENTS = ("train_started", "step", "eval")
 # What a trial folder keeps once the study is over: its record, not its weights (the best one's are the run's).
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".joblib", ".pt", ".pth", ".onnx")
 

@@ -1,7 +1,8 @@
 // A tiny dependency-free SVG line chart: lineChart(container, [{name, points: [[x, y], ...]}], {xLabel}).
 "use strict";
 
-const CHART_COLORS = ["#2158d1", "#d1472a", "#17803d", "#8e44ad", "#a86400", "#0f8a8a"];
+const CHART_COLORS = ["#2158d1", "#d1472a", "#17803d", "#8e44ad", "#a86400", "#0f8a8a", "#c2185b", "#455a64"];
+const LEGEND_LINES = 8;
 
 function lineChart(container, series, options = {}) {
   const width = 480, height = 220, left = 52, right = 12, top = 14, bottom = 34;
@@ -48,8 +49,12 @@ function lineChart(container, series, options = {}) {
       add("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: color });
     }
     const last = pts[pts.length - 1];
-    add("text", { x: left + 8, y: top + 12 + i * 13, "font-size": 11, fill: color }, `${s.name}${last ? ": " + formatTick(last[1]) : ""}`);
+    if (i < LEGEND_LINES) add("text", { x: left + 8, y: top + 12 + i * 13, "font-size": 11, fill: color }, `${s.name}${last ? ": " + formatTick(last[1]) : ""}`);
   });
+  // Many series (a search's trials): the legend names the first ones and counts the rest instead of overflowing.
+  if (series.length > LEGEND_LINES) {
+    add("text", { x: left + 8, y: top + 12 + LEGEND_LINES * 13, "font-size": 11, fill: "#5f6b7a" }, `+ ${series.length - LEGEND_LINES} more`);
+  }
   return svg;
 }
 
