@@ -10,23 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 TRAIN_MORE = "train longer, with a higher training.learning_rate, or on more data"
+RISE = 1.5  # last third's mean loss over the first third's: above it, the steps made the model worse
 
 
 def not_learned_advice(trainer: Any) -> str:
     """The advice for a run whose kept model has not learned: lower the rate if the training loss rose, else more.
 
-    Reads the logged training losses (``trainer.state.log_history`` entries with ``loss``): when the last is above
-    the first, the steps made the model worse, so the learning rate is named as too high.
+    Reads the logged training losses (``trainer.state.log_history`` entries with ``loss``). A model that learned
+    nothing logs a flat, noisy loss, so one log against another says nothing; the rate is named as too high only
+    when the mean of the last third of the logs is over ``RISE`` times the mean of the first third (at least 3 logs).
 
     Returns:
         One clause, to follow "it has not learned the task; ".
     """
     losses = [e["loss"] for e in trainer.state.log_history if isinstance(e.get("loss"), int | float)]
-    if len(losses) >= 2 and losses[-1] > losses[0]:
-        return (
-            f"its training loss rose ({losses[0]:.3g} -> {losses[-1]:.3g}), so training.learning_rate "
-            f"({trainer.args.learning_rate:g}) is likely too high: lower it (fine-tuning rates are about 1e-5 to 1e-3)"
-        )
+    third = len(losses) // 3
+    if third:
+        first, last = sum(losses[:third]) / third, sum(losses[-third:]) / third
+        if last > RISE * first:
+            return (
+                f"its training loss rose (mean {first:.3g} over the first third of the logs, {last:.3g} over the "
+                f"last), so training.learning_rate ({trainer.args.learning_rate:g}) is likely too high: lower it "
+                "(fine-tuning rates are about 1e-5 to 1e-3)"
+            )
     return TRAIN_MORE
 
 
