@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,26 @@ def test_fields_a_task_does_not_read_are_refused_by_name(tmp_path, capsys):
 
     training = task_schema(get_task("tabular_regression"))["properties"]["training"]["properties"]
     assert list(training) == ["seed"]  # the form offers only what applies
+
+
+def test_events_never_hold_an_environment_secret(tmp_path, monkeypatch):
+    """Every event (file, console display, web app) has secret values replaced, e.g. a failure quoting one."""
+    from trainforge.training.events import EventLog
+
+    monkeypatch.setenv("MY_API_TOKEN", "tok-1234567890")
+    seen: list[dict] = []
+    log = EventLog(tmp_path / "events.jsonl", (seen.append,))
+    log.write("run_failed", error="ValueError: could not convert 'tok-1234567890' to float", extra=["tok-1234567890"])
+    log.copy({"event": "note", "message": "x"}, trial="tok-1234567890")
+    log.close()
+    text = (tmp_path / "events.jsonl").read_text()
+    assert "tok-1234567890" not in text and "tok-1234567890" not in json.dumps(seen)
+    assert "${MY_API_TOKEN}" in text and seen[0]["error"].endswith("'${MY_API_TOKEN}' to float")
+
+
+def test_a_secret_containing_another_is_redacted_whole(monkeypatch):
+    from trainforge._utils.secrets import redact
+
+    monkeypatch.setenv("SHORT_TOKEN", "abcdef")
+    monkeypatch.setenv("LONG_SECRET", "abcdef-and-more")
+    assert redact("x abcdef-and-more y abcdef") == "x ${LONG_SECRET} y ${SHORT_TOKEN}"

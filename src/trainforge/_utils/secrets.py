@@ -19,7 +19,9 @@ def redact(text: str) -> str:
     """
     import os
 
-    for name, value in os.environ.items():
-        if SECRET_NAME.search(name) and len(value) >= 6 and value in text:
+    secrets = [(name, value) for name, value in os.environ.items() if SECRET_NAME.search(name) and len(value) >= 6]
+    # Longest first: a secret that contains another is replaced whole, not left partly shown.
+    for name, value in sorted(secrets, key=lambda item: -len(item[1])):
+        if value in text:
             text = text.replace(value, f"${{{name}}}")
     return text

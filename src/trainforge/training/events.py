@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainforge._utils.secrets import redact
+
 
 class EventLog:
     """Append-only JSON-lines writer; each event is flushed at once so readers can tail the file."""
@@ -51,6 +53,13 @@ def read_events(path: Path) -> list[dict]:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it; text without the value of any secret-looking environment variable.
+
+    An error message can quote a value read from the environment (``${HF_TOKEN}`` in the wrong field): the event
+    file, the console display and the web app all read events, so secrets are removed here, once.
+    """
+    if isinstance(value, str):
+        return redact(value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -59,6 +68,6 @@ def _jsonable(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, int | float | bool) or value is None:
         return value
-    return str(value)
+    return redact(str(value))
