@@ -366,5 +366,7 @@ def test_app_max_concurrent_below_one_is_a_usage_error(capsys, tmp_path, monkeyp
     import trainforge.app.server
 
     monkeypatch.setattr(trainforge.app.server, "serve", lambda *a, **k: pytest.fail("a server was started"))
-    code, _, err = cli(capsys, "app", "--workspace", tmp_path, "--max-concurrent", "0")
-    assert code == 2 and "--max-concurrent: must be at least 1" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["app", "--workspace", str(tmp_path), "--max-concurrent", "0"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "--max-concurrent" in err and "1 or more" in err and "Traceback" not in err

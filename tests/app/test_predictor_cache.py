@@ -132,7 +132,7 @@ def test_cache_evicts_the_least_recently_used_and_follows_changed_files(tmp_path
 
 
 def test_a_failed_load_is_not_cached(tmp_path):
-    cache = PredictorCache()
+    cache = PredictorCache(size=2)
 
     def broken():
         raise OSError("unreadable")

@@ -86,5 +86,11 @@ def test_an_output_that_is_a_run_directory_is_refused(text_run, tmp_path, capsys
     before = {p.name: p.read_bytes() for p in text_run.iterdir() if p.is_file()}
     assert main(["export", str(text_run), "--format", "onnx", "--output", str(text_run)]) == 2
     err = capsys.readouterr().err
-    assert "is a run directory" in err and "Traceback" not in err
+    assert "holds a run or a model" in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in text_run.iterdir() if p.is_file()} == before
+    # A model folder without a run's files (a run downloaded from the Hub, a merged model) is refused too.
+    model = tmp_path / "downloaded"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert main(["export", str(text_run), "--format", "onnx", "--output", str(model)]) == 2
+    assert "holds a run or a model" in capsys.readouterr().err and (model / "config.json").read_text() == "{}"

@@ -155,8 +155,6 @@ def cmd_app(args: argparse.Namespace) -> int:
         from trainforge.app.server import AppSettings, serve
     except ImportError as exc:
         raise TrainforgeError(f"the web app needs {exc.name}: pip install 'trainforge[app]'") from None
-    if args.max_concurrent < 1:
-        raise ConfigError([("--max-concurrent", "must be at least 1")])
     models_dir = Path(args.models_dir).expanduser() if args.models_dir else None
     settings = AppSettings(
         Path(args.workspace).expanduser(),
@@ -337,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workspace", default="trainforge-workspace", help="job database, uploads and runs go here"
     )
     parsers["app"].add_argument("--models-dir", help="folder of local models offered in the model list")
-    parsers["app"].add_argument("--max-concurrent", type=int, default=1, help="runs trained at the same time")
+    parsers["app"].add_argument(
+        "--max-concurrent", type=_at_least_one, default=1, help="runs trained at the same time (1 or more)"
+    )
     parsers["app"].add_argument(
         "--allow-remote-code",
         action="store_true",
@@ -404,6 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parsers["push"].add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more, refused by argparse (usage, exit 2) otherwise."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count; give a whole number of 1 or more")
+    return count
 
 
 def _port(text: str) -> int:

@@ -89,19 +89,17 @@ def export(
             f"--quantize {quantize} does not apply to {fmt}: ONNX takes int8 (dynamic quantization); GGUF types are "
             "chosen in llama.cpp's converter (--outtype q8_0, f16, ...)"
         )
-    if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance > 0):
+    if fmt == "onnx" and not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance > 0):
         # A tolerance of 0, below 0 or NaN fails every export after the slow conversion, blaming the model.
         raise ExportError(f"--tolerance {tolerance!r} is not a tolerance; give a number above 0 (the default is 1e-4)")
     if output is not None and fmt == "merged":
         raise ExportError("--output does not apply to merged: the merged model is written to <run>/merged")
-    into_a_run = output is not None and (
-        Path(output).resolve() == run_dir.resolve() or (Path(output) / "events.jsonl").exists()
-    )
-    if into_a_run:
-        # The export writes its own config.json and tokenizer files: in a run's folder they would replace the run's.
+    if output is not None and _holds_a_model(Path(output)):
+        # The export writes its own config.json and tokenizer files: into a run or model folder they replace its own.
         raise ExportError(
-            f"--output {output} is a run directory; the export would overwrite its config and tokenizer files. "
-            f"Write it elsewhere, e.g. {run_dir / 'onnx'} (the default)"
+            f"--output {output} holds a run or a model (config.json, config.resolved.yaml, metrics.json or "
+            f"events.jsonl, and no earlier ONNX export); the export would overwrite its files. Write it elsewhere, "
+            f"e.g. {run_dir / 'onnx'} (the default)"
         )
     if fmt == "merged":
         from trainforge.exporters.merged import export_merged
@@ -169,3 +167,10 @@ def model_config(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``config.json`` (transformers model config) as a dict, or None when the run has none."""
     path = run_dir / "config.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _holds_a_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a trainforge run, or a model other than an earlier ONNX export (which is replaced)."""
+    if any((folder / name).exists() for name in ("config.resolved.yaml", "metrics.json", "events.jsonl")):
+        return True
+    return (folder / "config.json").is_file() and not (folder / "model.onnx").is_file()

@@ -19,7 +19,7 @@ class PredictorCache:
     runs' predictors are served meanwhile. A run directory whose files change (retrained in place) loads afresh.
     """
 
-    def __init__(self, size: int = 2) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._locks: dict[tuple, threading.Lock] = {}

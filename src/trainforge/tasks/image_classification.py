@@ -80,7 +80,7 @@ class ImageParams(TaskParams):
     )
 
 
-class ImageClassificationParams(ImageParams, text.MultiLabelParams):
+class ImageClassificationParams(text.MultiLabelParams, ImageParams):  # fields: ImageParams', then multi-label
     """Parameters of ``image_classification`` (the multi-label ones are text classification's)."""
 
     min_images_per_class: int = Field(

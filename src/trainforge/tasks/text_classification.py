@@ -87,12 +87,18 @@ class MultiLabelParams(TaskParams):
         return self
 
 
-class TextClassificationParams(MultiLabelParams):
-    """Parameters of ``text_classification``."""
+class TextLengthParams(TaskParams):
+    """The token limit every text task of this module takes."""
 
     max_length: int = Field(
         128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
     )
+
+
+# pydantic orders inherited fields from the last base to the first: max_length, then the multi-label ones.
+class TextClassificationParams(MultiLabelParams, TextLengthParams):
+    """Parameters of ``text_classification``."""
+
     label_names: list[str] | None = Field(
         None,
         description="Names for integer labels 0..K-1 (e.g. [negative, positive]).",
@@ -100,12 +106,8 @@ class TextClassificationParams(MultiLabelParams):
     )
 
 
-class TextRegressionParams(TaskParams):
+class TextRegressionParams(TextLengthParams):
     """Parameters of ``text_regression``."""
-
-    max_length: int = Field(
-        128, gt=0, description="Truncate texts to this many tokens.", json_schema_extra={"tier": "basic"}
-    )
 
 
 CLASSIFICATION_COLUMNS = (

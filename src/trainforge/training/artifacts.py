@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -299,8 +300,8 @@ def write_model_card(
     """
     task_front, task_section = split_front_matter(task_section)
     if task_section and _has_title(task_section):
-        # A library's whole card (sentence-transformers'): one title per card, its sections nested under ours.
-        task_section = f"## {library_name} model card\n\n{demote_headings(task_section)}"
+        # A library's whole card (sentence-transformers'): one title per card; its title becomes a section of ours.
+        task_section = demote_headings(task_section)
     steps = [
         (e["step"], e["loss"])
         for e in read_events(run_dir / "events.jsonl")
@@ -413,27 +414,32 @@ def card_metadata(
     return data.to_yaml()
 
 
+_HEADING = re.compile(r"#{1,5}(\s|$)")  # an ATX heading that can go one level deeper (6 is markdown's deepest)
+
+
 def _has_title(markdown: str) -> bool:
     return any(line.startswith("# ") and not code for line, code in _marked_lines(markdown))
 
 
 def _marked_lines(markdown: str) -> Iterator[tuple[str, bool]]:
-    """Each line of ``markdown`` with whether it is code (a fence line or inside a fenced block)."""
-    fenced = False
+    """Each line of ``markdown`` with whether it is code (a fence line, ``` or ~~~, or inside a fenced block)."""
+    fence = None
     for line in markdown.splitlines():
-        fence = line.lstrip().startswith("```")
-        if fence:
-            fenced = not fenced
-        yield line, fenced or fence
+        marker = line.lstrip()[:3]
+        if marker in ("```", "~~~") and fence in (None, marker):
+            fence = None if fence else marker
+            yield line, True
+        else:
+            yield line, fence is not None
 
 
 def demote_headings(markdown: str) -> str:
-    """Every markdown heading one level deeper (``#`` -> ``##``), except inside fenced code blocks.
+    """Every markdown heading one level deeper (``#`` -> ``##``, at most ``######``), except in fenced code.
 
-    Nests a library's own model card under ours, so that the card has one title and no section name twice at the
-    same level (both cards have an "Evaluation" section).
+    Nests a library's own model card under our title: the card keeps one title, and the library's sections (it has
+    an "Evaluation" too) sit one level below its own title, now a section of ours. ``#hashtag`` lines are text.
     """
-    lines = ["#" + line if line.startswith("#") and not code else line for line, code in _marked_lines(markdown)]
+    lines = ["#" + line if _HEADING.match(line) and not code else line for line, code in _marked_lines(markdown)]
     return "\n".join(lines) + ("\n" if markdown.endswith("\n") else "")
 
 
