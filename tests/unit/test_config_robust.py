@@ -356,7 +356,7 @@ def test_autotrain_override_trains_the_steps_it_says(capsys, tmp_path, tiny_bert
         ("model=bert-base-uncased", "model", "not text", "model: {name: ...}"),
         ("data.columns=review", "data.columns", "not text", "columns: {KEY: VALUE, ...}"),
         ("search=[1, 2]", "search", "not a list", "search: {trials: ...}"),
-        ("params=true", "params", "not true/false", "params: {multi_label: ..."),
+        ("params=true", "params", "not true/false", "params: {max_length: ..."),
         (
             "search.space={training.learning_rate: 0.001}",
             "search.space.training.learning_rate",
