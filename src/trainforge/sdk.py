@@ -219,15 +219,23 @@ def predict(
     config = _finished_run_config(run_dir, overrides)  # a bad run directory is named before the inputs are read
     if output is not None and Path(output).resolve().is_relative_to(run_dir.resolve()):
         raise RunDirError(f"--output {output} is inside the run directory {run_dir}: write predictions elsewhere")
-    # Predict has no data.format: an unknown extension is answered with the extensions it reads.
-    if not isinstance(inputs, pd.DataFrame):
+    source = None if isinstance(inputs, pd.DataFrame) else inputs
+    if source is not None:
+        # Predict has no data.format: an unknown extension is answered with the extensions it reads.
         from trainforge.data.loading import txt_format_of, txt_read_as
         from trainforge.tasks import get_task
 
         with txt_read_as(txt_format_of(get_task(config.task).columns)):
-            inputs = read_table(Path(inputs), format_key=None)
+            inputs = read_table(Path(source), format_key=None)
     frame = inputs
-    result = _load_predictor(run_dir, config).predict(frame)
+    predictor = _load_predictor(run_dir, config)
+    try:
+        result = predictor.predict(frame)
+    except DataError as exc:
+        if source is None:
+            raise
+        # Predictors check "the input" they are given; from a file, the message names the file too.
+        raise DataError(f"{source}: {exc}") from None
     if output is not None:
         write_table(result, Path(output))
     return result

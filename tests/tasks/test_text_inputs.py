@@ -47,7 +47,7 @@ def test_empty_text_is_refused_naming_the_row(capsys, tmp_path, run_dir):
     inputs.write_text('review\ngood film\n""\nbad film\n"  "\n')
     code, err = predict_cli(capsys, run_dir, inputs)
     assert code == 2
-    assert "the input: the review column is empty in 2 row(s), first: rows 2, 4" in err
+    assert f"{inputs}: the input: the review column is empty in 2 row(s), first: rows 2, 4" in err  # the file named
     assert not inputs.with_name("out.csv").exists()
 
 
