@@ -96,8 +96,14 @@ def write_metadata(root: Path, rows: dict[str, int]) -> None:
         (root / split / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def write_model(folder: Path) -> None:
-    """A small RT-DETR on a transformers ResNet backbone (random weights, seed 0) and its image processor."""
+def write_model(
+    folder: Path, names=tuple(SHAPES), image_size: int = WIDTH, num_queries: int = 30, num_denoising: int = 20
+) -> int:
+    """A small RT-DETR (ResNet backbone, random weights, seed 0) and its processor, saved to ``folder``.
+
+    The processor resizes to ``image_size`` square. Returns the parameter count. ``benchmarks/object_detection.py``
+    builds its model here too (BCCD's classes, 100 queries).
+    """
     import torch
     from transformers import AutoModelForObjectDetection, RTDetrConfig, RTDetrImageProcessorPil, RTDetrResNetConfig
 
@@ -120,14 +126,16 @@ def write_model(folder: Path) -> None:
         encoder_attention_heads=4,
         decoder_attention_heads=4,
         decoder_in_channels=[64, 64, 64],
-        num_queries=30,
-        num_denoising=20,
-        id2label=dict(enumerate(SHAPES)),
-        label2id={name: i for i, name in enumerate(SHAPES)},
+        num_queries=num_queries,
+        num_denoising=num_denoising,
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
     )
     torch.manual_seed(0)
-    AutoModelForObjectDetection.from_config(config).save_pretrained(folder)
-    RTDetrImageProcessorPil(size={"height": WIDTH, "width": WIDTH}).save_pretrained(folder)
+    model = AutoModelForObjectDetection.from_config(config)
+    model.save_pretrained(folder)
+    RTDetrImageProcessorPil(size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
 
 
 def main() -> None:
