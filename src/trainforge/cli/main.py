@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parsers["app"].add_argument("--models-dir", help="folder of local models offered in the model list")
     parsers["app"].add_argument(
-        "--max-concurrent", type=_at_least_one, default=1, help="runs trained at the same time (1 or more)"
+        "--max-concurrent", type=_whole_number("count", 1), default=1, help="runs trained at the same time (1 or more)"
     )
     parsers["app"].add_argument(
         "--allow-remote-code",
@@ -406,26 +406,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _at_least_one(text: str) -> int:
-    """A count of 1 or more, refused by argparse (usage, exit 2) otherwise."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count; give a whole number of 1 or more")
-    return count
+def _whole_number(what: str, low: int, high: int | None = None):
+    """An argparse ``type``: a whole number in ``[low, high]``, else a usage error (exit 2) naming the range.
+
+    Checked when the command line is read, not as a server traceback at bind time or a late failure.
+    """
+    span = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}; give a whole number {span}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    """``--port``: a TCP port, refused by argparse (usage, exit 2) instead of a server traceback at bind time."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 1 to 65535")
-    return port
+_port = _whole_number("port", 1, 65535)
 
 
 def main(argv: list[str] | None = None) -> int:
