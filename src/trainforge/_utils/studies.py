@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 
 def open_storage(url: str):
@@ -23,3 +25,24 @@ def open_storage(url: str):
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def sqlite_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a SQLite study database (no-op for other storages) while a block runs.
+
+    SQLite has no row locks: two workers can both see an empty study and enqueue its first trials twice, and both
+    take the same enqueued (WAITING) trial, the second then failing with "Cannot tell a COMPLETE trial". PostgreSQL
+    and MySQL lock the row themselves.
+    """
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    with open(url.removeprefix("sqlite:///") + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainforge._utils.studies import open_storage
+from trainforge._utils.studies import open_storage, sqlite_lock
 from trainforge.errors import DataError, TrainforgeError
 from trainforge.tabular import features, models, scoring
 from trainforge.tabular.settings import Settings, TargetRule
@@ -234,18 +234,30 @@ class Search:
             "successive_halving": optuna.pruners.SuccessiveHalvingPruner(),
             "none": optuna.pruners.NopPruner(),
         }[settings.pruner]
-        study = optuna.create_study(
-            storage=storage, study_name=settings.study_name, direction=direction, load_if_exists=True, pruner=pruner
-        )
+        with sqlite_lock(url):  # one worker creates the study and enqueues its first trials (see sqlite_lock)
+            study = optuna.create_study(
+                storage=storage,
+                study_name=settings.study_name,
+                direction=direction,
+                load_if_exists=True,
+                pruner=pruner,
+            )
+            if not study.trials:
+                first = models.first_trials(self.families, self.target, settings.space, len(self.problem.X))
+                for params, user_attrs in first:
+                    study.enqueue_trial(params, user_attrs=user_attrs)
+        ask = study.ask
+
+        def ask_alone(*args, **kwargs):  # no two workers take the same enqueued trial
+            with sqlite_lock(url):
+                return ask(*args, **kwargs)
+
+        study.ask = ask_alone
         if study.direction.name.lower() != direction:
             raise TrainforgeError(
                 f"study {settings.study_name!r} at {url} was created to {study.direction.name.lower()}, but "
                 f"search.metric {self.metric} must {direction}; use another search.study_name"
             )
-        if not study.trials:
-            first = models.first_trials(self.families, self.target, settings.space, len(self.problem.X))
-            for params, user_attrs in first:
-                study.enqueue_trial(params, user_attrs=user_attrs)
         # Workers joining one study must not replay the same random start-up samples; a private study stays
         # reproducible from training.seed and the trials it already holds.
         seed = self.seed + len(study.trials) + (os.getpid() if shared else 0)
